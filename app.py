@@ -1,0 +1,9 @@
+"""HeAR screening dashboard: entry point (`streamlit run app.py`)."""
+import streamlit as st
+
+st.set_page_config(page_title="HeAR screening dashboard", page_icon="🩺", layout="wide")
+
+pages = [
+    st.Page("pages/analyze.py", title="Analyze", icon="🔎", default=True),
+]
+st.navigation(pages).run()

@@ -1,0 +1,238 @@
+"""The one analysis call every page, the batch view and the CLI use: audio + task (+ encoder) -> typed result."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
+from .audio import AudioSource, DecodedAudio, decode_audio
+from .cache import EmbeddingCache
+from .config import DEFAULT_HOP_SECONDS, Limits, QualityThresholds, trained_dir
+from .embed_dataset import pool_windows
+from .encoders import EncoderUnavailable, get_encoder, hear_status
+from .encoders.base import Encoder, EncoderInfo
+from .quality import ClipQuality, WindowQuality, assess_clip, assess_windows
+from .tasks import TaskSpec, get_task
+from .windows import Window, make_windows
+
+DISCLAIMER = "Screening aid for research; not a diagnosis."
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str | None  # None when the head abstains
+    confidence: float | None  # calibrated probability of `label`
+    probabilities: dict[str, float]
+    rule: str  # how window outputs became this verdict
+    usable_windows: int
+    total_windows: int
+    abstained: bool = False
+    reason: str = ""
+
+    def text(self) -> str:
+        if self.abstained:
+            return f"no verdict: {self.reason}"
+        return f"{self.label} ({self.confidence:.0%})"
+
+
+@dataclass(frozen=True)
+class HeadOutput:
+    name: str
+    title: str
+    labels: tuple[str, ...]
+    experimental: bool
+    window_probs: np.ndarray | None  # [n_windows, k] for window heads; None for pooled (whole-recording) heads
+    verdict: Verdict
+    threshold: float | None  # decision threshold on `positive` (binary heads)
+    positive: str | None
+    operating_points: dict
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the clip lands in the head's training PCA (first components)."""
+
+    head: str
+    window_coords: np.ndarray  # [n_usable, c]
+    window_index: np.ndarray  # which windows those are
+    clip_coords: np.ndarray  # [c]
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    name: str
+    task: str
+    encoder: EncoderInfo
+    encoder_note: str
+    duration_s: float
+    audio_notes: tuple[str, ...]
+    windows: list[Window]
+    quality: list[WindowQuality]
+    clip_quality: ClipQuality
+    heads: dict[str, HeadOutput]
+    primary: str
+    placements: dict[str, Placement] = field(default_factory=dict)
+    embeddings: np.ndarray | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.heads[self.primary].verdict
+
+    def window_table(self) -> list[dict]:
+        rows = []
+        for i, (w, q) in enumerate(zip(self.windows, self.quality)):
+            row = {"window": i, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3),
+                   "usable": q.usable, "flags": q.reason(), "rms_dbfs": round(q.rms_dbfs, 1)}
+            for h in self.heads.values():
+                if h.window_probs is not None:
+                    for lab, p in zip(h.labels, h.window_probs[i]):
+                        row[f"{h.name}:{lab}"] = round(float(p), 4)
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "task": self.task, "encoder": self.encoder.identity, "encoder_label": self.encoder.label,
+            "encoder_note": self.encoder_note, "duration_s": round(self.duration_s, 3),
+            "audio_notes": list(self.audio_notes), "quality": self.clip_quality.summary(),
+            "verdicts": {n: {"label": h.verdict.label, "confidence": h.verdict.confidence, "abstained": h.verdict.abstained,
+                             "reason": h.verdict.reason, "rule": h.verdict.rule, "probabilities": h.verdict.probabilities,
+                             "experimental": h.experimental} for n, h in self.heads.items()},
+            "primary": self.primary, "windows": self.window_table(), "disclaimer": DISCLAIMER,
+        }
+
+
+@dataclass(frozen=True)
+class EncoderChoice:
+    name: str
+    note: str  # why this encoder (shown in the UI next to its name)
+
+
+def choose_encoder(task: TaskSpec, requested: str = "auto", root: Path | None = None) -> EncoderChoice:
+    """"auto": HeAR when its weights are on this machine and its heads are trained; else the built-in encoder."""
+    if requested != "auto":
+        return EncoderChoice(requested, "chosen explicitly")
+    status = hear_status()
+    if not status.available:
+        return EncoderChoice("acoustic", f"HeAR unavailable: {status.reason}")
+    if not (artifact_dir(task.name, "hear", task.primary, root) / "meta.json").is_file():
+        return EncoderChoice("acoustic", "HeAR weights found, but HeAR heads are not trained on this install "
+                                         f"(run `python -m core.train --task {task.name} --encoder hear --data ...`).")
+    return EncoderChoice("hear", status.reason)
+
+
+class Analyzer:
+    """Holds one encoder and the task's heads; cheap to call repeatedly (pages cache one per task/encoder)."""
+
+    def __init__(self, task: str, encoder: str = "auto", *, root: Path | None = None,
+                 cache: EmbeddingCache | None = None, thresholds: QualityThresholds | None = None,
+                 limits: Limits | None = None):
+        self.task = get_task(task)
+        self.root = root or trained_dir()
+        choice = choose_encoder(self.task, encoder, self.root)
+        self.encoder: Encoder = get_encoder(choice.name, allow_download=encoder == "hear")
+        self.encoder_note = choice.note
+        self.cache = cache or EmbeddingCache()
+        self.thresholds = thresholds or self.task.quality
+        self.limits = limits or Limits()
+        self.heads: dict[str, HeadArtifact] = {}
+        self.missing: dict[str, str] = {}
+        names = [spec.name for spec in self.task.heads]
+        enc_dir = artifact_dir(self.task.name, self.encoder.info.name, "", self.root)
+        if enc_dir.is_dir():  # heads a user trained on their own folder-per-class data appear too
+            names += sorted(p.name for p in enc_dir.iterdir() if (p / "meta.json").is_file() and p.name not in names)
+        for head in names:
+            try:
+                self.heads[head] = load_artifact(enc_dir / head, self.encoder.info)
+            except ArtifactError as exc:
+                self.missing[head] = str(exc)
+        if self.task.primary not in self.heads:
+            raise ArtifactError(
+                f"The {self.task.title} model for encoder '{self.encoder.info.name}' is not available: "
+                f"{self.missing.get(self.task.primary, 'not trained')}"
+            )
+        self.hop_s = float(self.heads[self.task.primary].meta.get("window", {}).get("hop_s", DEFAULT_HOP_SECONDS))
+
+    def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording") -> AnalysisResult:
+        audio = source if isinstance(source, DecodedAudio) else decode_audio(source, limits=self.limits)
+        batch, windows = make_windows(audio.samples, self.hop_s)
+        quality = assess_windows(batch, windows, clip_has_full_window=len(audio.samples) >= batch.shape[1],
+                                 th=self.thresholds)
+        clip_q = assess_clip(audio.samples, quality, self.thresholds)
+        emb = self.cache.embed(self.encoder, batch)
+        usable = np.array([q.usable for q in quality]) & (not clip_q.too_short)
+        heads, placements = {}, {}
+        for name_, art in self.heads.items():
+            heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality)
+            if placement is not None:
+                placements[name_] = placement
+        return AnalysisResult(
+            name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
+            duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
+            clip_quality=clip_q, heads=heads, primary=self.task.primary, placements=placements, embeddings=emb,
+        )
+
+    def _run_head(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality,
+                  quality: list[WindowQuality]) -> tuple[HeadOutput, Placement | None]:
+        labels = art.labels
+        n = len(emb)
+        n_usable = int(usable.sum())
+        meta = art.meta
+        if art.pooled:
+            X = pool_windows(emb, np.zeros(n, int), 1)
+            window_probs = None
+            p = art.probabilities(X)[0]
+            rule = f"one prediction from the pooled embedding of all {n} windows"
+            scaled_units = art.scaled(X)
+            win_coords_src = None
+        else:
+            window_probs = art.probabilities(emb)
+            p = window_probs[usable].mean(axis=0) if n_usable else np.full(len(labels), np.nan)
+            rule = f"mean of the calibrated probabilities of {n_usable} usable window(s) of {n}"
+            win_coords_src = art.scaled(emb[usable]) if n_usable else None
+            scaled_units = win_coords_src.mean(axis=0, keepdims=True) if win_coords_src is not None else None
+        dec = art.decision
+        if dec.threshold is not None:
+            rule += f"; '{dec.positive}' when its probability >= {dec.threshold:.2f} (balanced operating point)"
+        elif dec.priors is not None:
+            rule += "; label = highest probability relative to its training prevalence"
+        probs = {lab: float(v) for lab, v in zip(labels, p)}
+        if clip_q.too_short:
+            verdict = Verdict(None, None, {}, rule, 0, n, True,
+                              f"recording too short ({clip_q.duration_s:.2f} s; at least "
+                              f"{self.thresholds.min_clip_seconds:.2f} s needed)")
+        elif n_usable == 0:
+            reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
+            verdict = Verdict(None, None, {}, rule, 0, n, True, f"recording quality too low: no usable window ({reasons})")
+        else:
+            idx = int(dec.predict(p[None, :])[0])
+            verdict = Verdict(labels[idx], float(p[idx]), probs, rule, n_usable, n)
+        placement = None
+        if art.projection is not None and scaled_units is not None and not verdict.abstained:
+            proj = art.projection
+            clip = proj.transform(scaled_units)[0]
+            if win_coords_src is not None:
+                wc, wi = proj.transform(win_coords_src), np.flatnonzero(usable)
+            else:
+                wc, wi = np.zeros((0, len(clip))), np.zeros(0, int)
+            placement = Placement(name, wc, wi, clip)
+        out = HeadOutput(name, meta["title"], labels, bool(meta.get("experimental")), window_probs, verdict,
+                         dec.threshold, dec.positive, meta.get("operating_points", {}))
+        return out, placement
+
+
+_default: dict[tuple[str, str], Analyzer] = {}
+
+
+def analyze(source: AudioSource | DecodedAudio, task: str, encoder: str = "auto", name: str = "recording") -> AnalysisResult:
+    """Convenience wrapper keeping one Analyzer per (task, encoder) in the process."""
+    key = (task, encoder)
+    if key not in _default:
+        _default[key] = Analyzer(task, encoder)
+    return _default[key].analyze(source, name=name)
+
+
+__all__ = ["AnalysisResult", "Analyzer", "DISCLAIMER", "EncoderUnavailable", "HeadOutput", "Placement", "Verdict",
+           "analyze", "choose_encoder"]

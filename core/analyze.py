@@ -1,0 +1,83 @@
+"""Analyse recordings from the command line: `python -m core.analyze FILE... --task cry [--csv out.csv]`.
+
+Prints, per file, the per-window probabilities of every head and the clip verdicts. One bad file prints its error
+and the others are still analysed; the exit code is 1 if any file failed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from .analysis import DISCLAIMER, AnalysisResult, Analyzer
+from .artifacts import ArtifactError
+from .audio import AudioDecodeError
+from .cache import EmbeddingCache
+from .config import cache_dir
+from .encoders import EncoderUnavailable
+
+
+def print_result(r: AnalysisResult, out=sys.stdout) -> None:
+    print(f"\n== {r.name}  ({r.duration_s:.2f} s, task {r.task}, encoder: {r.encoder.label})", file=out)
+    if r.audio_notes:
+        print(f"   audio: {'; '.join(r.audio_notes)}", file=out)
+    print(f"   quality: {r.clip_quality.summary()}", file=out)
+    heads = [h for h in r.heads.values() if h.window_probs is not None]
+    cols = [(h, lab) for h in heads for lab in h.labels]
+    header = f"   {'window':>6} {'start':>6} {'end':>6}  {'flags':<16}" + "".join(f" {h.name[:6] + ':' + lab[:10]:>18}" for h, lab in cols)
+    print(header, file=out)
+    for i, (w, q) in enumerate(zip(r.windows, r.quality)):
+        vals = "".join(f" {h.window_probs[i][h.labels.index(lab)]:>18.3f}" for h, lab in cols)
+        print(f"   {i:>6} {w.start_s:>6.1f} {w.end_s:>6.1f}  {q.reason() or 'ok':<16}{vals}", file=out)
+    for h in r.heads.values():
+        tag = " [experimental]" if h.experimental else ""
+        star = " (primary)" if h.name == r.primary else ""
+        print(f"   verdict {h.name}{star}{tag}: {h.verdict.text()}", file=out)
+        print(f"      rule: {h.verdict.rule}", file=out)
+    print(f"   {DISCLAIMER}", file=out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.analyze", description=__doc__)
+    ap.add_argument("files", nargs="+", type=Path)
+    ap.add_argument("--task", required=True, choices=["respiratory", "cry"])
+    ap.add_argument("--encoder", default="auto", choices=["auto", "acoustic", "hear"])
+    ap.add_argument("--csv", type=Path, help="write one row per window to this CSV")
+    ap.add_argument("--json", type=Path, help="write the full results to this JSON file")
+    ap.add_argument("--cache", action="store_true", help="keep embeddings in the disk cache")
+    args = ap.parse_args(argv)
+    try:
+        analyzer = Analyzer(args.task, args.encoder,
+                            cache=EmbeddingCache(cache_dir() / "embeddings") if args.cache else None)
+    except (EncoderUnavailable, ArtifactError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"encoder: {analyzer.encoder.info.label} - {analyzer.encoder_note}")
+    for name, why in analyzer.missing.items():
+        print(f"note: head '{name}' not available: {why}")
+    results, failed, rows = [], 0, []
+    for f in args.files:
+        try:
+            r = analyzer.analyze(f, name=f.name)
+        except AudioDecodeError as exc:
+            failed += 1
+            print(f"\n== {f.name}: cannot analyse: {exc}", file=sys.stderr)
+            continue
+        print_result(r)
+        results.append(r.to_dict())
+        rows += [{"file": f.name, **row} for row in r.window_table()]
+    if args.csv and rows:
+        keys = list(dict.fromkeys(k for row in rows for k in row))
+        with args.csv.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Paths, limits and fixed signal parameters shared by the whole pipeline.
+
+Everything a deployment may want to change is read from environment variables here, in one place, so that the
+app, the CLIs and the tests agree on where models, data and caches live.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: HeAR's input contract: 2 s of 16 kHz mono float32 in [-1, 1].
+SAMPLE_RATE = 16_000
+WINDOW_SECONDS = 2.0
+WINDOW_SAMPLES = 32_000
+DEFAULT_HOP_SECONDS = 1.0
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else default
+
+
+def trained_dir() -> Path:
+    """Folder of shipped/trained head artefacts (operators may point it elsewhere)."""
+    return _env_path("HEAR_SCREENING_TRAINED_DIR", PROJECT_ROOT / "trained")
+
+
+def data_dir() -> Path:
+    """Root of the development datasets (`../shared/data` beside the checkout by default)."""
+    return _env_path("HEAR_SCREENING_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")
+
+
+def cache_dir() -> Path:
+    """Disk cache for embeddings computed by the CLIs (never holds audio)."""
+    xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return _env_path("HEAR_SCREENING_CACHE_DIR", xdg / "hear-screening")
+
+
+def hear_model_dir() -> Path | None:
+    """A local copy of the HeAR SavedModel, if the operator configured one."""
+    value = os.environ.get("HEAR_MODEL_DIR", "").strip()
+    return Path(value).expanduser() if value else None
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Quality-gate limits; defaults follow common practice for auscultation and cry recordings."""
+
+    silence_dbfs: float = -50.0  # window RMS below this is treated as silence
+    clip_level: float = 0.999  # |x| at or above this counts as a clipped sample
+    max_clip_ratio: float = 0.01  # more than 1 % clipped samples flags the window
+    min_clip_seconds: float = 0.25  # shorter clips cannot be analysed at all
+    min_window_content_s: float = 1.0  # a trailing window with less real audio is flagged as mostly padding
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits enforced before full decoding (issue 7 extends enforcement to every entry point)."""
+
+    max_bytes: int = int(os.environ.get("HEAR_SCREENING_MAX_BYTES", 200 * 1024 * 1024))
+    max_seconds: float = float(os.environ.get("HEAR_SCREENING_MAX_SECONDS", 30 * 60))

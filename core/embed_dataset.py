@@ -1,0 +1,108 @@
+"""Turn labelled units into window embeddings, decoding each file once and caching embeddings by content."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .audio import AudioDecodeError, decode_audio
+from .cache import EmbeddingCache
+from .config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThresholds
+from .datasets import Unit
+from .encoders.base import Encoder
+from .quality import assess_windows
+from .windows import describe, frame, span_starts, window_starts
+
+
+@dataclass
+class EmbeddedSet:
+    units: list[Unit]
+    X: np.ndarray  # [n_windows, dim]
+    unit_of: np.ndarray  # [n_windows] index into units
+    usable: np.ndarray  # [n_windows] passed the quality gate
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def pooled(self) -> np.ndarray:
+        """Per-unit [mean, std] of all its windows (pooled heads see the whole recording, quality included)."""
+        return pool_windows(self.X, self.unit_of, len(self.units))
+
+    def subset(self, keep_units: np.ndarray) -> "EmbeddedSet":
+        keep_units = np.asarray(keep_units)
+        remap = -np.ones(len(self.units), int)
+        remap[keep_units] = np.arange(len(keep_units))
+        m = remap[self.unit_of] >= 0
+        return EmbeddedSet([self.units[i] for i in keep_units], self.X[m], remap[self.unit_of[m]], self.usable[m],
+                           self.skipped)
+
+
+def pool_windows(X: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:
+    d = X.shape[1]
+    counts = np.bincount(unit_of, minlength=n_units).astype(np.float64)[:, None]
+    s = np.zeros((n_units, d))
+    np.add.at(s, unit_of, X)
+    mean = s / np.maximum(counts, 1)
+    sq = np.zeros((n_units, d))
+    np.add.at(sq, unit_of, X.astype(np.float64) ** 2)
+    std = np.sqrt(np.maximum(sq / np.maximum(counts, 1) - mean**2, 0.0))
+    return np.concatenate([mean, std], axis=1).astype(np.float32)
+
+
+def unit_starts(u: Unit, n_samples: int, hop_s: float) -> np.ndarray:
+    if u.start_s is None:
+        return window_starts(n_samples, int(round(hop_s * SAMPLE_RATE)))
+    return span_starts(n_samples, u.start_s, u.end_s or u.start_s, hop_s)
+
+
+def embed_units(
+    units: list[Unit],
+    encoder: Encoder,
+    cache: EmbeddingCache,
+    *,
+    hop_s: float = DEFAULT_HOP_SECONDS,
+    thresholds: QualityThresholds | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EmbeddedSet:
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for i, u in enumerate(units):
+        by_file[str(u.path)].append(i)
+    Xs, owners, usable = [], [], []
+    skipped: list[tuple[str, str]] = []
+    kept: list[int] = []
+    for n_done, (path, idx) in enumerate(by_file.items(), 1):
+        try:
+            audio = decode_audio(path)
+        except AudioDecodeError as exc:
+            skipped += [(units[i].uid, f"undecodable audio: {exc}") for i in idx]
+            idx = []
+        if idx:
+            n = len(audio.samples)
+            starts_list, owner_list = [], []
+            for i in idx:
+                u = units[i]
+                if u.start_s is not None and u.start_s * SAMPLE_RATE >= n:
+                    skipped.append((u.uid, "event starts after the end of the recording"))
+                    continue
+                st = unit_starts(u, n, hop_s)
+                starts_list.append(st)
+                owner_list.append(np.full(len(st), len(kept)))
+                kept.append(i)
+            if starts_list:
+                starts = np.concatenate(starts_list)
+                batch = frame(audio.samples, starts)
+                wins = describe(starts, n)
+                q = assess_windows(batch, wins, clip_has_full_window=n >= WINDOW_SAMPLES, th=thresholds)
+                Xs.append(cache.embed(encoder, batch))
+                owners.append(np.concatenate(owner_list))
+                usable.append(np.array([w.usable for w in q]))
+        if progress:
+            progress(n_done, len(by_file))
+    dim = encoder.info.dim
+    return EmbeddedSet(
+        units=[units[i] for i in kept],
+        X=np.concatenate(Xs) if Xs else np.zeros((0, dim), np.float32),
+        unit_of=np.concatenate(owners).astype(int) if owners else np.zeros(0, int),
+        usable=np.concatenate(usable) if usable else np.zeros(0, bool),
+        skipped=skipped,
+    )

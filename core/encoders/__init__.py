@@ -1,0 +1,57 @@
+"""Encoder registry: one shared instance per encoder per process (HeAR is loaded once)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from .base import Encoder, EncoderInfo, EncoderUnavailable
+
+ENCODER_NAMES = ("acoustic", "hear")
+
+_instances: dict[str, Encoder] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class HearStatus:
+    available: bool
+    reason: str  # why not, or where it comes from
+
+
+def get_encoder(name: str, *, allow_download: bool = True) -> Encoder:
+    """Return the process-wide encoder; HeAR failures raise EncoderUnavailable with an actionable message."""
+    if name not in ENCODER_NAMES:
+        raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}")
+    with _lock:
+        if name not in _instances:
+            if name == "acoustic":
+                from .acoustic import AcousticEncoder
+
+                _instances[name] = AcousticEncoder()
+            else:
+                from .hear import HearEncoder, resolve_hear
+
+                _instances[name] = HearEncoder(resolve_hear(allow_download=allow_download))
+        return _instances[name]
+
+
+def hear_status() -> HearStatus:
+    """Whether HeAR can be used right now without a download (never touches the network)."""
+    if "hear" in _instances:
+        return HearStatus(True, _instances["hear"].info.label)
+    from .hear import resolve_hear
+
+    try:
+        src = resolve_hear(allow_download=False)
+    except EncoderUnavailable as exc:
+        return HearStatus(False, str(exc))
+    return HearStatus(True, f"HeAR found ({src.origin}: {src.path})")
+
+
+def reset_encoders() -> None:
+    """Forget loaded encoders (tests switch HEAR_MODEL_DIR between cases)."""
+    with _lock:
+        _instances.clear()
+
+
+__all__ = ["Encoder", "EncoderInfo", "EncoderUnavailable", "HearStatus", "get_encoder", "hear_status", "reset_encoders"]

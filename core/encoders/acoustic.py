@@ -1,0 +1,190 @@
+"""The built-in, weight-free encoder: hand-designed acoustic statistics for body sounds.
+
+It is not HeAR and is never presented as such. It summarises each 2-s window with features chosen for the two
+tasks: log-mel band statistics (spectral shape, level-normalised so stethoscope gain matters less), MFCCs and
+their dynamics, spectral contrast and flatness, envelope modulation (breathing/cry rhythm), transient statistics
+(crackles are short, explosive clicks), tonality (wheezes and rhonchi are sustained narrow-band peaks) and
+autocorrelation pitch/voicing (cries are voiced with a high fundamental; pain cries are higher and harsher).
+Everything is vectorised over the batch so a minute of audio costs milliseconds.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import fft as sfft
+from scipy.fft import dct
+
+from ..config import SAMPLE_RATE, WINDOW_SAMPLES
+from .base import EncoderInfo, check_windows
+
+N_FFT = 1024
+HOP = 256
+N_MELS = 64
+N_MFCC = 20
+FMIN, FMAX = 50.0, 8000.0
+TONAL_BAND = (100.0, 2500.0)
+PITCH_RANGE = (100.0, 1000.0)
+CONTRAST_EDGES = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 8000.0)
+MOD_BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 31.0))
+VERSION = "acoustic-1"
+EPS = 1e-10
+
+
+def _mel_filterbank() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX).astype(np.float32)
+
+
+def _frames(x: np.ndarray) -> np.ndarray:
+    n_frames = 1 + (x.shape[1] - N_FFT) // HOP
+    idx = np.arange(n_frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
+    return x[:, idx]  # [n, T, N_FFT]
+
+
+def _stats(v: np.ndarray) -> list[np.ndarray]:
+    return [v.mean(axis=1), v.std(axis=1)]
+
+
+class AcousticEncoder:
+    """Deterministic features; `batch_size` bounds peak memory (about 1 MB per window in flight)."""
+
+    def __init__(self, batch_size: int = 64):
+        self.batch_size = batch_size
+        self._mel = _mel_filterbank()
+        self._hann = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+        self._freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE).astype(np.float32)
+        probe = self._features(np.zeros((1, WINDOW_SAMPLES), np.float32))
+        self.info = EncoderInfo(
+            name="acoustic",
+            version=VERSION,
+            dim=probe.shape[1],
+            label="Built-in acoustic features (not HeAR)",
+        )
+
+    def embed(self, windows: np.ndarray) -> np.ndarray:
+        x = check_windows(windows, WINDOW_SAMPLES)
+        if len(x) == 0:
+            return np.zeros((0, self.info.dim), np.float32)
+        parts = [self._features(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
+        return np.concatenate(parts, axis=0)
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        fr = _frames(x)  # [n, T, F]
+        spec = sfft.rfft(fr * self._hann, axis=-1, workers=-1)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)  # [n, T, 513]
+        feats: list[np.ndarray] = []
+
+        # Level and level-normalised log-mel statistics.
+        logmel = 10.0 * np.log10(power @ self._mel.T + EPS)  # [n, T, 64]
+        level = logmel.mean(axis=(1, 2))
+        rel = logmel - level[:, None, None]
+        p10, p90 = np.percentile(rel, [10, 90], axis=1)
+        feats += [level[:, None], rel.mean(axis=1), rel.std(axis=1), p10, p90]
+        feats.append(np.abs(np.diff(rel, axis=1)).mean(axis=1))
+
+        # MFCCs (without c0, which is level) and their dynamics.
+        mfcc = dct(logmel, type=2, norm="ortho", axis=-1)[..., 1 : N_MFCC + 1]
+        feats += _stats(mfcc)
+        feats.append(np.diff(mfcc, axis=1).std(axis=1))
+
+        # Spectral shape per frame.
+        f = self._freqs
+        psum = power.sum(axis=-1) + EPS
+        centroid = (power * f).sum(axis=-1) / psum
+        bandwidth = np.sqrt((power * (f - centroid[..., None]) ** 2).sum(axis=-1) / psum)
+        cum = np.cumsum(power, axis=-1)
+        rolloff = f[np.argmax(cum >= 0.85 * cum[..., -1:], axis=-1)]
+        band = (f >= FMIN) & (f <= 4000.0)
+        pb = power[..., band] + EPS
+        flatness = np.exp(np.log(pb).mean(axis=-1)) / pb.mean(axis=-1)
+        for v in (centroid / 1000.0, bandwidth / 1000.0, rolloff / 1000.0, flatness):
+            feats += _stats(v)
+
+        # Octave-band spectral contrast (peak minus valley, dB).
+        logp = 10.0 * np.log10(power + EPS)
+        for lo, hi in zip(CONTRAST_EDGES[:-1], CONTRAST_EDGES[1:]):
+            sel = logp[..., (f >= lo) & (f < hi)]
+            q = np.percentile(sel, [10, 90], axis=-1)
+            feats += _stats(q[1] - q[0])
+
+        # Time-domain dynamics.
+        signs = np.signbit(fr)
+        zcr = (signs[..., 1:] != signs[..., :-1]).mean(axis=-1)
+        frame_db = 10.0 * np.log10(power.sum(axis=-1) + EPS)
+        feats += _stats(zcr)
+        feats += [frame_db.std(axis=1), frame_db.max(axis=1) - frame_db.min(axis=1)]
+
+        # Envelope modulation spectrum (rhythm of breaths, crackle trains, cry bursts).
+        env = power.sum(axis=-1)
+        env = env / (env.mean(axis=1, keepdims=True) + EPS) - 1.0
+        mod = np.abs(np.fft.rfft(env, axis=1)) ** 2
+        mod_f = np.fft.rfftfreq(env.shape[1], HOP / SAMPLE_RATE)
+        total = mod[:, 1:].sum(axis=1) + EPS
+        for lo, hi in MOD_BANDS:
+            feats.append(np.log(mod[:, (mod_f >= lo) & (mod_f < hi)].sum(axis=1) / total + 1e-6))
+
+        # Transients: positive spectral flux and impulsiveness of the differenced waveform.
+        flux = np.maximum(np.diff(logp, axis=1), 0.0).mean(axis=-1)
+        med = np.median(flux, axis=1, keepdims=True)
+        mad = np.median(np.abs(flux - med), axis=1, keepdims=True) + EPS
+        feats += _stats(flux)
+        feats.append(np.log((flux.max(axis=1) + EPS) / (med[:, 0] + EPS)))
+        feats.append((flux > med + 3.0 * mad).mean(axis=1))
+        d = np.diff(x, axis=1)
+        dc = d - d.mean(axis=1, keepdims=True)
+        var = (dc**2).mean(axis=1) + EPS
+        feats.append(np.log((dc**4).mean(axis=1) / var**2 + EPS))
+        blocks = (x[:, : (x.shape[1] // 160) * 160].reshape(len(x), -1, 160) ** 2).mean(axis=-1)
+        feats.append(np.log((blocks.max(axis=1) + EPS) / (np.median(blocks, axis=1) + EPS)))
+
+        # Tonality: a narrow peak standing above its band (wheeze, rhonchus, cry harmonics).
+        tb = (f >= TONAL_BAND[0]) & (f <= TONAL_BAND[1])
+        lt = logp[..., tb]
+        peakiness = lt.max(axis=-1) - np.median(lt, axis=-1)
+        peak_f = f[tb][np.argmax(lt, axis=-1)] / 1000.0
+        tonal = peakiness > 15.0
+        feats += _stats(peakiness)
+        feats.append(np.percentile(peakiness, 90, axis=1))
+        feats.append(tonal.mean(axis=1))
+        feats += _stats(peak_f)
+        ptb = power[..., tb] + EPS
+        feats.append((np.exp(np.log(ptb).mean(axis=-1)) / ptb.mean(axis=-1)).mean(axis=1))
+
+        feats += self._pitch(power, frame_db)
+        out = np.concatenate([np.atleast_2d(a.T).T if a.ndim == 1 else a for a in feats], axis=1)
+        return np.nan_to_num(out.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _pitch(self, power: np.ndarray, frame_db: np.ndarray) -> list[np.ndarray]:
+        """Autocorrelation pitch and voicing per frame (Wiener-Khinchin on the frame's power spectrum)."""
+        p = power.copy()
+        p[..., :2] = 0.0  # drop DC so the offset of a stethoscope does not look periodic
+        ac = sfft.irfft(p, n=N_FFT, axis=-1, workers=-1)
+        lo = int(SAMPLE_RATE / PITCH_RANGE[1])
+        hi = int(SAMPLE_RATE / PITCH_RANGE[0])
+        r = ac[..., lo:hi] / (ac[..., :1] + EPS)
+        strength = r.max(axis=-1)
+        lag = lo + np.argmax(r, axis=-1)
+        f0 = SAMPLE_RATE / lag
+        loud = frame_db > (frame_db.max(axis=1, keepdims=True) - 30.0)
+        voiced = (strength > 0.6) & loud
+        nv = voiced.sum(axis=1)
+        semis = 12.0 * np.log2(f0 / 100.0)
+        masked = np.where(voiced, semis, np.nan)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med = np.nanmedian(masked, axis=1)
+                iqr = np.nanpercentile(masked, 75, axis=1) - np.nanpercentile(masked, 25, axis=1)
+                both = voiced[:, 1:] & voiced[:, :-1]
+                jumps = np.abs(np.diff(semis, axis=1))
+                jitter = np.where(both, jumps, 0.0).sum(axis=1) / np.maximum(both.sum(axis=1), 1)
+        has = nv > 0
+        return [
+            strength.mean(axis=1),
+            voiced.mean(axis=1),
+            np.where(has, med, 0.0),
+            np.where(has, iqr, 0.0),
+            np.where(has, jitter, 0.0),
+        ]

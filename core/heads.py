@@ -1,0 +1,297 @@
+"""Fit, select, calibrate and evaluate a classification head on embeddings, always split by person.
+
+Protocol (the same for every head, so the numbers are comparable):
+1. Hold out ~20 % of the groups (patients / infants / families) as a test set, stratified by label.
+2. On the remaining development groups, compare candidate heads by grouped k-fold CV (unit-level macro ROC-AUC).
+3. Calibrate the chosen head with a multinomial logistic map fitted on its out-of-fold scores (cross-validated
+   Platt/vector scaling) and choose the decision rule on those calibrated out-of-fold predictions.
+4. Fit on all development groups and report the held-out groups: the headline figures.
+5. For the shipped model, repeat 3-4 on all groups (grouped CV over all groups gives the calibration data and a
+   second, labelled figure) and fit on everything.
+A unit (event, record or recording) is scored by the mean of its usable windows' calibrated probabilities, or,
+for pooled heads, directly from its pooled embedding.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from .embed_dataset import EmbeddedSet
+from .metrics import Decision, binary_operating_points, evaluate, macro_auc
+from .tasks import HeadSpec
+
+CANDIDATES: dict[str, Callable[[], object]] = {
+    "logreg": lambda: LogisticRegression(C=0.05, class_weight="balanced", max_iter=5000),
+    "svm_rbf": lambda: SVC(C=1.0, kernel="rbf", gamma="scale", class_weight="balanced", decision_function_shape="ovr"),
+    "hgb": lambda: HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15,
+                                                  l2_regularization=1.0, random_state=0),
+    # no class_weight: sklearn's weighted binning is ~15x slower; imbalance is handled by the decision rule
+    "mlp": lambda: MLPClassifier(hidden_layer_sizes=(128,), alpha=1e-2, early_stopping=True, max_iter=400,
+                                 random_state=0),
+}
+DEFAULT_CANDIDATES = ("logreg", "svm_rbf", "hgb")
+
+
+def make_pipeline(name: str) -> Pipeline:
+    return Pipeline([("scale", StandardScaler()), ("clf", CANDIDATES[name]())])
+
+
+def raw_scores(model: Pipeline, X: np.ndarray, k: int) -> np.ndarray:
+    """Uncalibrated class scores [n, k] (log-probabilities or decision values), aligned to label indices."""
+    clf = model[-1]
+    classes = np.asarray(clf.classes_, int)
+    if hasattr(clf, "predict_proba"):
+        s = np.log(np.clip(model.predict_proba(X), 1e-6, 1.0))
+    else:
+        d = model.decision_function(X)
+        s = np.stack([-d / 2, d / 2], axis=1) if d.ndim == 1 else d
+    out = np.full((len(X), k), s.min() - 5.0 if s.size else -20.0)
+    out[:, classes] = s
+    return out
+
+
+def _cal_features(scores: np.ndarray) -> np.ndarray:
+    return scores[:, 1:2] - scores[:, 0:1] if scores.shape[1] == 2 else scores
+
+
+def fit_calibrator(scores: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    cal = LogisticRegression(C=1.0, max_iter=2000)
+    cal.fit(_cal_features(scores), y)
+    return cal
+
+
+def calibrated(cal: LogisticRegression, scores: np.ndarray, k: int) -> np.ndarray:
+    p = cal.predict_proba(_cal_features(scores))
+    out = np.zeros((len(scores), k))
+    out[:, np.asarray(cal.classes_, int)] = p
+    return out
+
+
+@dataclass
+class Design:
+    """Training samples (windows or pooled units) tied to the units they belong to."""
+
+    X: np.ndarray
+    y: np.ndarray  # per sample
+    sample_unit: np.ndarray
+    unit_y: np.ndarray
+    unit_groups: np.ndarray
+    n_units: int
+
+    def samples_of(self, units: np.ndarray) -> np.ndarray:
+        mask = np.zeros(self.n_units, bool)
+        mask[units] = True
+        return np.flatnonzero(mask[self.sample_unit])
+
+
+def build_design(emb: EmbeddedSet, head: HeadSpec, unit_idx: np.ndarray) -> tuple[Design, list[tuple[str, str]]]:
+    """Units with a label outside the head, or (window heads) without a usable window, are dropped and reported."""
+    labels = list(head.labels)
+    skipped: list[tuple[str, str]] = []
+    keep, uy = [], []
+    has_usable = np.zeros(len(emb.units), bool)
+    has_usable[emb.unit_of[emb.usable]] = True
+    for i in unit_idx:
+        u = emb.units[i]
+        lab = head.label_map.get(u.label, u.label) if head.label_map else u.label
+        if lab not in labels:
+            skipped.append((u.uid, f"label {u.label!r} not in head {head.name}"))
+            continue
+        if not head.pooled and not has_usable[i]:
+            skipped.append((u.uid, "no window passed the quality gate"))
+            continue
+        keep.append(i)
+        uy.append(labels.index(lab))
+    keep_a = np.asarray(keep, int)
+    sub = emb.subset(keep_a)
+    unit_y = np.asarray(uy, int)
+    groups = np.asarray([u.group for u in sub.units])
+    if head.pooled:
+        X = sub.pooled()
+        su = np.arange(len(sub.units))
+    else:
+        m = sub.usable
+        X, su = sub.X[m], sub.unit_of[m]
+    return Design(X, unit_y[su], su, unit_y, groups, len(sub.units)), skipped
+
+
+def unit_probs(window_probs: np.ndarray, sample_unit: np.ndarray, units: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the samples' probabilities per unit, in the order of `units`."""
+    pos = {u: j for j, u in enumerate(units.tolist())}
+    out = np.zeros((len(units), k))
+    cnt = np.zeros(len(units))
+    for p, u in zip(window_probs, sample_unit):
+        j = pos[u]
+        out[j] += p
+        cnt[j] += 1
+    return out / np.maximum(cnt, 1)[:, None]
+
+
+def grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    k = min(k, len(np.unique(groups)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # rare classes cannot always be spread over all folds
+        sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        return [(tr, te) for tr, te in sgkf.split(np.zeros(len(y)), y, groups)]
+
+
+def oof_scores(d: Design, units: np.ndarray, name: str, k: int, folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold raw scores for every sample of `units`, folds by group."""
+    samples = d.samples_of(units)
+    out = np.zeros((len(samples), k))
+    pos = {s: j for j, s in enumerate(samples.tolist())}
+    for tr_u, te_u in grouped_folds(d.unit_y[units], d.unit_groups[units], folds, seed):
+        tr, te = d.samples_of(units[tr_u]), d.samples_of(units[te_u])
+        model = make_pipeline(name).fit(d.X[tr], d.y[tr])
+        out[[pos[s] for s in te.tolist()]] = raw_scores(model, d.X[te], k)
+    return out
+
+
+def choose_decision(head: HeadSpec, y_unit: np.ndarray, p_unit: np.ndarray) -> tuple[Decision, dict]:
+    labels = tuple(head.labels)
+    if head.positive is not None and len(labels) == 2:
+        pos = labels.index(head.positive)
+        ops = binary_operating_points(y_unit == pos, p_unit[:, pos])
+        return Decision(labels, head.positive, ops["balanced"]["threshold"]), ops
+    priors = np.bincount(y_unit, minlength=len(labels)) / len(y_unit)
+    priors = np.where(priors > 0, priors, 1.0 / len(y_unit))
+    return Decision(labels, priors=tuple(float(p) for p in priors)), {}
+
+
+@dataclass
+class CalibratedStage:
+    """The outcome of steps 2-3 on a set of units: chosen candidate, calibrator, decision, OOF predictions."""
+
+    name: str
+    calibrator: LogisticRegression
+    decision: Decision
+    operating_points: dict
+    oof_unit_probs: np.ndarray
+    units: np.ndarray
+    selection: dict = field(default_factory=dict)
+
+
+def select_and_calibrate(
+    d: Design, head: HeadSpec, units: np.ndarray, candidates: tuple[str, ...], folds: int, seed: int,
+    log: Callable[[str], None] = print,
+) -> CalibratedStage:
+    k = len(head.labels)
+    samples = d.samples_of(units)
+    selection, best = {}, None
+    for name in candidates:
+        scores = oof_scores(d, units, name, k, folds, seed)
+        up = unit_probs(_softmax(scores), d.sample_unit[samples], units, k)  # ranking only: calibration comes later
+        auc = macro_auc(d.unit_y[units], up)
+        selection[name] = {"unit_macro_auc": auc}
+        log(f"    candidate {name:8s} grouped {folds}-fold unit macro AUC = {auc:.3f}")
+        if best is None or auc > selection[best[0]]["unit_macro_auc"]:
+            best = (name, scores)
+    name, scores = best
+    cal = fit_calibrator(scores, d.y[samples])
+    p_unit = unit_probs(calibrated(cal, scores, k), d.sample_unit[samples], units, k)
+    decision, ops = choose_decision(head, d.unit_y[units], p_unit)
+    return CalibratedStage(name, cal, decision, ops, p_unit, units, selection)
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def predict_units(base: Pipeline, cal: LogisticRegression, d: Design, units: np.ndarray, k: int) -> np.ndarray:
+    s = d.samples_of(units)
+    return unit_probs(calibrated(cal, raw_scores(base, d.X[s], k), k), d.sample_unit[s], units, k)
+
+
+@dataclass
+class TrainOutcome:
+    base: Pipeline
+    calibrator: LogisticRegression
+    decision: Decision
+    operating_points: dict
+    chosen: str
+    report: dict
+    design: Design
+    heldout_y: np.ndarray  # held-out unit labels and probabilities, for derived views (SPRSound task 2-1)
+    heldout_p: np.ndarray
+    heldout_decision: Decision
+
+
+def held_out_split(d: Design, units: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    n_splits = max(2, int(round(1.0 / test_fraction)))
+    tr, te = grouped_folds(d.unit_y[units], d.unit_groups[units], n_splits, seed)[0]
+    return units[tr], units[te]
+
+
+def train_head(
+    d: Design,
+    head: HeadSpec,
+    *,
+    candidates: tuple[str, ...] = DEFAULT_CANDIDATES,
+    folds: int = 4,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> TrainOutcome:
+    k = len(head.labels)
+    normal = head.negative_label
+    all_units = np.arange(d.n_units)
+    dev, test = held_out_split(d, all_units, test_fraction, seed)
+    log(f"  held-out split: {len(np.unique(d.unit_groups[test]))} of {len(np.unique(d.unit_groups))} groups "
+        f"({len(test)} units) never used for selection or fitting")
+    stage = select_and_calibrate(d, head, dev, candidates, folds, seed, log)
+    log(f"  chosen: {stage.name}")
+    s_dev = d.samples_of(dev)
+    base_dev = make_pipeline(stage.name).fit(d.X[s_dev], d.y[s_dev])
+    p_test = predict_units(base_dev, stage.calibrator, d, test, k)
+    n_dev_g, n_test_g = len(np.unique(d.unit_groups[dev])), len(np.unique(d.unit_groups[test]))
+    heldout = evaluate(
+        d.unit_y[test], p_test, d.unit_groups[test], stage.decision, normal_label=normal,
+        split=f"held-out groups: {n_test_g} people ({len(test)} {head.unit}s) never seen in selection, calibration "
+              f"or fitting; model fitted on the other {n_dev_g}",
+    )
+    dev_cv = evaluate(
+        d.unit_y[dev], stage.oof_unit_probs, d.unit_groups[dev], stage.decision, normal_label=normal,
+        split=f"grouped {folds}-fold CV on the {n_dev_g} development groups (out-of-fold; these predictions also "
+              f"fitted the calibration and threshold, so slightly optimistic)",
+    )
+    log(f"  held-out: balanced acc {heldout['metrics']['balanced_accuracy']:.3f}, macro AUC "
+        f"{heldout['metrics']['roc_auc']:.3f}")
+
+    # Shipped model: same candidate, calibration and decision re-derived from grouped CV over all groups.
+    log("  final fit on all groups (calibration from grouped CV over all groups)")
+    scores_all = oof_scores(d, all_units, stage.name, k, folds + 1, seed + 1)
+    s_all = d.samples_of(all_units)
+    cal_all = fit_calibrator(scores_all, d.y[s_all])
+    p_all = unit_probs(calibrated(cal_all, scores_all, k), d.sample_unit[s_all], all_units, k)
+    decision_all, ops_all = choose_decision(head, d.unit_y, p_all)
+    all_cv = evaluate(
+        d.unit_y, p_all, d.unit_groups, decision_all, normal_label=normal,
+        split=f"grouped {folds + 1}-fold CV over all {len(np.unique(d.unit_groups))} groups (out-of-fold; the candidate "
+              f"was chosen on the development groups; threshold fitted on these predictions)",
+    )
+    base = make_pipeline(stage.name).fit(d.X[s_all], d.y[s_all])
+    report = {
+        "protocol": __doc__.strip().split("\n", 1)[1].strip(),
+        "selection": {"criterion": "unit-level macro ROC-AUC, grouped CV on development groups",
+                      "candidates": stage.selection, "chosen": stage.name},
+        "heldout": heldout,
+        "dev_cv": dev_cv,
+        "all_groups_cv": all_cv,
+        "operating_points_dev": stage.operating_points,
+        "operating_points": ops_all,
+        "decision_heldout_eval": stage.decision.to_dict(),
+    }
+    return TrainOutcome(base, cal_all, decision_all, ops_all, stage.name, report, d, d.unit_y[test], p_test,
+                        stage.decision)

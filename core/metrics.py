@@ -1,0 +1,220 @@
+"""Evaluation with the numbers a reviewer asks for, and confidence intervals that respect the grouping.
+
+Confidence intervals come from a cluster bootstrap: whole patients/infants are resampled, because windows and
+events of one person are not independent and a per-item bootstrap would make the intervals look too narrow.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_curve,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
+
+N_BOOT = 1000
+CURVE_POINTS = 101
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How probabilities become a label. Binary: threshold on the positive class. Multi-class: argmax of
+    p / prior, which maximises balanced accuracy instead of favouring the majority class."""
+
+    labels: tuple[str, ...]
+    positive: str | None = None
+    threshold: float | None = None
+    priors: tuple[float, ...] | None = None
+
+    def predict(self, probs: np.ndarray) -> np.ndarray:
+        probs = np.atleast_2d(probs)
+        if self.positive is not None and self.threshold is not None:
+            pos = self.labels.index(self.positive)
+            other = 1 - pos
+            return np.where(probs[:, pos] >= self.threshold, pos, other)
+        if self.priors is not None:
+            return np.argmax(probs / np.asarray(self.priors)[None, :], axis=1)
+        return np.argmax(probs, axis=1)
+
+    def to_dict(self) -> dict:
+        return {"labels": list(self.labels), "positive": self.positive, "threshold": self.threshold,
+                "priors": list(self.priors) if self.priors is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Decision":
+        return cls(tuple(d["labels"]), d.get("positive"), d.get("threshold"),
+                   tuple(d["priors"]) if d.get("priors") is not None else None)
+
+
+def _auc(pos: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC by the Mann-Whitney rank statistic (ties averaged): fast enough for thousands of bootstraps."""
+    from scipy.stats import rankdata
+
+    n1 = int(pos.sum())
+    n0 = len(pos) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(score)
+    return float((r[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def macro_auc(y: np.ndarray, probs: np.ndarray) -> float:
+    """One-vs-rest ROC-AUC averaged over the classes present as both positives and negatives."""
+    k = probs.shape[1]
+    if k == 2:
+        return _auc(y == 1, probs[:, 1])
+    aucs = [_auc(y == c, probs[:, c]) for c in range(k) if 0 < np.sum(y == c) < len(y)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def sprsound_scores(y: np.ndarray, pred: np.ndarray, normal: int) -> dict[str, float]:
+    """BioCAS 2022 official scoring: SE over the non-normal classes (exact class), SP on normal."""
+    is_norm = y == normal
+    sp = float(np.mean(pred[is_norm] == normal)) if is_norm.any() else float("nan")
+    se = float(np.mean(pred[~is_norm] == y[~is_norm])) if (~is_norm).any() else float("nan")
+    as_ = (se + sp) / 2
+    hs = 2 * se * sp / (se + sp) if (se + sp) > 0 else 0.0
+    return {"SE": se, "SP": sp, "AS": as_, "HS": hs, "Score": (as_ + hs) / 2}
+
+
+def expected_calibration_error(y: np.ndarray, probs: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:
+    """Top-label ECE with equal-width bins; also returns the reliability-diagram data."""
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    ece, table = 0.0, []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
+        if m.any():
+            acc, c = float(correct[m].mean()), float(conf[m].mean())
+            ece += m.mean() * abs(acc - c)
+            table.append({"bin_low": float(lo), "bin_high": float(hi), "confidence": c, "accuracy": acc, "count": int(m.sum())})
+    return float(ece), table
+
+
+def _point_metrics(y, probs, pred, k, normal) -> dict[str, float]:
+    cm = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    support, predicted, tp = cm.sum(axis=1), cm.sum(axis=0), np.diag(cm)
+    present = support > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(present, tp / np.maximum(support, 1), np.nan)
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        f1 = np.where(precision + np.nan_to_num(recall) > 0,
+                      2 * precision * np.nan_to_num(recall) / (precision + np.nan_to_num(recall)), 0.0)
+    out = {
+        "accuracy": float(tp.sum() / max(1, len(y))),
+        "balanced_accuracy": float(np.nanmean(recall)) if present.sum() > 1 else float("nan"),
+        "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
+        "roc_auc": macro_auc(y, probs),
+    }
+    for c in range(k):
+        out[f"recall[{c}]"] = float(recall[c])
+    if normal is not None:
+        out.update(sprsound_scores(y, pred, normal))
+    return out
+
+
+def _downsample(xs: np.ndarray, ys: np.ndarray, th: np.ndarray | None = None) -> dict:
+    idx = np.unique(np.linspace(0, len(xs) - 1, min(CURVE_POINTS, len(xs))).round().astype(int))
+    d = {"x": xs[idx].round(4).tolist(), "y": ys[idx].round(4).tolist()}
+    if th is not None:
+        t = np.concatenate([th, [th[-1] if len(th) else 1.0]])[: len(xs)]
+        d["threshold"] = np.nan_to_num(t[idx], posinf=1.0).round(4).tolist()
+    return d
+
+
+def evaluate(
+    y: np.ndarray,
+    probs: np.ndarray,
+    groups: np.ndarray,
+    decision: Decision,
+    *,
+    split: str,
+    normal_label: str | None = None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> dict:
+    """Everything for the metrics page, at the level the arrays are given (units or windows)."""
+    labels = list(decision.labels)
+    k = len(labels)
+    y = np.asarray(y, int)
+    probs = np.asarray(probs, float)
+    groups = np.asarray(groups)
+    pred = decision.predict(probs)
+    normal = labels.index(normal_label) if normal_label in labels else None
+    point = _point_metrics(y, probs, pred, k, normal)
+
+    # Cluster bootstrap over groups.
+    rng = np.random.default_rng(seed)
+    ug, inv = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inv == g) for g in range(len(ug))]
+    boots: dict[str, list[float]] = {key: [] for key in point}
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(ug), len(ug))
+        idx = np.concatenate([members[g] for g in pick])
+        if len(np.unique(y[idx])) < 2:
+            continue
+        for key, v in _point_metrics(y[idx], probs[idx], pred[idx], k, normal).items():
+            boots[key].append(v)
+    ci = {}
+    for key, vals in boots.items():
+        v = np.asarray(vals, float)
+        v = v[np.isfinite(v)]
+        ci[key] = [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if len(v) >= 20 else None
+
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=list(range(k)), zero_division=0)
+    per_class = {
+        lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i]),
+              "recall_ci": ci.get(f"recall[{i}]")}
+        for i, lab in enumerate(labels)
+    }
+    curves = {}
+    for i, lab in enumerate(labels):
+        yt = y == i
+        if 0 < yt.sum() < len(yt):
+            fpr, tpr, th = roc_curve(yt, probs[:, i])
+            prec, rec, pth = precision_recall_curve(yt, probs[:, i])
+            curves[lab] = {
+                "roc": _downsample(fpr, tpr, th),
+                "auc": float(roc_auc_score(yt, probs[:, i])),
+                "pr": _downsample(rec[::-1], prec[::-1]),
+                "average_precision": float(average_precision_score(yt, probs[:, i])),
+            }
+    ece, reliability = expected_calibration_error(y, probs)
+    scalar = {key: v for key, v in point.items() if not key.startswith("recall[")}
+    out = {
+        "split": split,
+        "n": int(len(y)),
+        "n_groups": int(len(ug)),
+        "counts": {lab: int(np.sum(y == i)) for i, lab in enumerate(labels)},
+        "metrics": scalar,
+        "ci95": {key: ci[key] for key in scalar},
+        "per_class": per_class,
+        "confusion_matrix": confusion_matrix(y, pred, labels=list(range(k))).tolist(),
+        "labels": labels,
+        "curves": curves,
+        "ece": ece,
+        "reliability": reliability,
+        "bootstrap": {"resamples": n_boot, "unit": "group (patient/infant/family)"},
+    }
+    return out
+
+
+def binary_operating_points(y: np.ndarray, p_pos: np.ndarray, target_sensitivity: float = 0.90) -> dict:
+    """Thresholds chosen on development predictions: max balanced accuracy, and the highest threshold reaching
+    the sensitivity target (with the specificity it costs)."""
+    fpr, tpr, th = roc_curve(y, p_pos)
+    th = np.clip(th, 0.0, 1.0)
+    j = int(np.argmax(tpr - fpr))
+    ok = np.flatnonzero(tpr >= target_sensitivity)
+    s = int(ok[0]) if len(ok) else len(th) - 1
+    return {
+        "balanced": {"threshold": float(th[j]), "sensitivity": float(tpr[j]), "specificity": float(1 - fpr[j])},
+        "high_sensitivity": {"target": target_sensitivity, "threshold": float(th[s]), "sensitivity": float(tpr[s]),
+                             "specificity": float(1 - fpr[s])},
+    }

@@ -1,0 +1,69 @@
+"""A short model card written next to every artefact, generated from its own meta and metrics (no typed numbers)."""
+from __future__ import annotations
+
+LIMITS = {
+    "respiratory": (
+        "Trained on SPRSound (Shanghai Children's Medical Center, one stethoscope model, 8 kHz recordings, "
+        "children aged 0-18). Not validated on other stethoscopes, adults, or noisy wards. The official "
+        "inter-patient test set was not available, so the held-out figures come from a patient-grouped split of the "
+        "training release."
+    ),
+    "cry": (
+        "Pain vs discomfort: 18 infants recorded in two situations (vaccination vs bath); the label is the "
+        "situation, not a per-cry annotation. Not validated for neonatal intensive care, premature infants or "
+        "other recording set-ups. The parent-tagged reasons head is experimental: family-grouped performance is "
+        "near chance."
+    ),
+}
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _block(title: str, ev: dict) -> list[str]:
+    m, ci = ev["metrics"], ev["ci95"]
+    lines = [f"### {title}", f"Split: {ev['split']}.", f"n = {ev['n']} in {ev['n_groups']} groups.", "",
+             "| metric | value | 95 % CI (cluster bootstrap by person) |", "|---|---|---|"]
+    for key in ("balanced_accuracy", "accuracy", "macro_f1", "roc_auc", "SE", "SP", "AS", "HS", "Score"):
+        if key in m:
+            c = ci.get(key)
+            lines.append(f"| {key} | {_fmt(m[key])} | {'n/a' if not c else f'{c[0]:.3f} to {c[1]:.3f}'} |")
+    lines.append(f"| ECE (top-label) | {_fmt(ev.get('ece'))} | |")
+    lines.append("")
+    return lines
+
+
+def model_card(meta: dict, metrics: dict) -> str:
+    data = metrics["data"]
+    lines = [
+        f"# Model card: {meta['task']} / {meta['head']} ({meta['encoder']['name']})",
+        "",
+        f"**{meta['title']}**" + (" (EXPERIMENTAL)" if meta.get("experimental") else ""),
+        "",
+        "Screening aid for research; not a diagnosis.",
+        "",
+        "## What it is",
+        f"- Encoder: {meta['encoder']['label']} (`{meta['encoder']['name']}:{meta['encoder']['version']}`, "
+        f"{meta['encoder']['dim']}-d per 2-s window, hop {meta['window']['hop_s']} s).",
+        f"- Head: {metrics['shipped_model']}; probabilities calibrated by a logistic map fitted on grouped "
+        f"out-of-fold scores.",
+        f"- Labels: {', '.join(meta['labels'])}. Unit of prediction: {meta['unit']}. Aggregation: {meta['aggregation']}.",
+        f"- {meta.get('description', '')}",
+        "",
+        "## Data",
+        f"- Source folder: `{data['root']}` ({data['layout']}); {data['training_units']} {meta['unit']}s from "
+        f"{data['training_groups']} people used for training; {data['skipped_total']} items skipped "
+        f"({', '.join(f'{k}: {v}' for k, v in data['skipped_reasons'].items()) or 'none'}).",
+        f"- Label counts (all splits): {', '.join(f'{k} {v}' for k, v in data['labels'].items())}.",
+        "",
+        "## Performance",
+        "Every split is by person (patient / infant / family): nobody is on both sides.",
+        "",
+    ]
+    lines += _block("Held-out people (headline)", metrics["heldout"])
+    lines += _block("Grouped cross-validation over all people", metrics["all_groups_cv"])
+    for ev in metrics.get("official_test", {}).values():
+        lines += _block("Official test split", ev)
+    lines += ["## Limitations", LIMITS.get(meta["task"], "Trained on user-supplied data; see its documentation."), ""]
+    return "\n".join(lines)

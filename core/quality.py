@@ -1,0 +1,96 @@
+"""Quality gate: windows that are silent, clipped or mostly padding do not vote, and the reason is kept."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import SAMPLE_RATE, QualityThresholds
+from .windows import Window
+
+SILENT = "silent"
+CLIPPED = "clipped"
+PADDING = "mostly padding"
+
+
+@dataclass(frozen=True)
+class WindowQuality:
+    rms_dbfs: float
+    peak: float
+    clip_ratio: float
+    flags: tuple[str, ...]
+
+    @property
+    def usable(self) -> bool:
+        return not self.flags
+
+    def reason(self) -> str:
+        return ", ".join(self.flags)
+
+
+@dataclass(frozen=True)
+class ClipQuality:
+    duration_s: float
+    rms_dbfs: float
+    clip_ratio: float
+    short: bool  # shorter than one window: analysed as one zero-padded window
+    too_short: bool  # too short to analyse at all
+    usable_windows: int
+    total_windows: int
+    flag_counts: dict[str, int]
+
+    def summary(self) -> str:
+        parts = [f"{self.usable_windows}/{self.total_windows} windows usable"]
+        parts += [f"{n} {flag}" for flag, n in self.flag_counts.items() if n]
+        if self.short:
+            parts.append(f"clip is {self.duration_s:.2f} s, shorter than one 2-s window (zero-padded)")
+        return "; ".join(parts)
+
+
+def _dbfs(rms: np.ndarray) -> np.ndarray:
+    return 20.0 * np.log10(np.maximum(rms, 1e-10))
+
+
+def assess_windows(
+    batch: np.ndarray, windows: list[Window], clip_has_full_window: bool, th: QualityThresholds | None = None
+) -> list[WindowQuality]:
+    """Measure level and clipping on the real-audio part of each window (padding is not counted as silence)."""
+    th = th or QualityThresholds()
+    out = []
+    for x, w in zip(batch, windows):
+        n = max(1, int(round(w.content_s * SAMPLE_RATE)))
+        seg = x[:n]
+        rms = float(np.sqrt(np.mean(np.square(seg, dtype=np.float64))))
+        peak = float(np.max(np.abs(seg)))
+        clip_ratio = float(np.mean(np.abs(seg) >= th.clip_level))
+        flags = []
+        if _dbfs(np.asarray(rms)) < th.silence_dbfs:
+            flags.append(SILENT)
+        if clip_ratio > th.max_clip_ratio:
+            flags.append(CLIPPED)
+        if clip_has_full_window and w.content_s < th.min_window_content_s:
+            flags.append(PADDING)
+        out.append(WindowQuality(float(_dbfs(np.asarray(rms))), peak, clip_ratio, tuple(flags)))
+    return out
+
+
+def assess_clip(
+    samples: np.ndarray, per_window: list[WindowQuality], th: QualityThresholds | None = None
+) -> ClipQuality:
+    th = th or QualityThresholds()
+    duration = len(samples) / SAMPLE_RATE
+    counts: dict[str, int] = {}
+    for q in per_window:
+        for f in q.flags:
+            counts[f] = counts.get(f, 0) + 1
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    return ClipQuality(
+        duration_s=duration,
+        rms_dbfs=float(_dbfs(np.asarray(rms))),
+        clip_ratio=float(np.mean(np.abs(samples) >= th.clip_level)) if len(samples) else 0.0,
+        short=duration < 2.0,
+        too_short=duration < th.min_clip_seconds,
+        usable_windows=sum(q.usable for q in per_window),
+        total_windows=len(per_window),
+        flag_counts=counts,
+    )

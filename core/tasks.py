@@ -1,0 +1,135 @@
+"""Tasks, their heads and label sets. A head is one trained classifier; a task groups the heads the UI shows."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .config import QualityThresholds
+
+RESP_EVENT_LABELS = ("Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")
+RESP_RECORD_LABELS = ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
+RESP_SCREEN_LABELS = ("Normal", "Adventitious")
+CRY_PAIN_LABELS = ("discomfort", "pain")
+CRY_REASON_LABELS = ("belly_pain", "burping", "discomfort", "hungry", "tired")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    name: str
+    title: str
+    labels: tuple[str, ...]
+    unit: str  # what one labelled example is: "event", "record" or "recording"
+    pooled: bool  # True: one pooled embedding per unit; False: window-level head, unit = mean of windows
+    dataset: str  # reader in core.datasets that provides its units
+    positive: str | None = None  # for binary screening heads: the class whose probability is the screening score
+    negative_label: str | None = None  # the "normal" class for SPRSound challenge scoring
+    experimental: bool = False
+    description: str = ""
+    label_map: dict[str, str] = field(default_factory=dict)  # dataset label -> head label ("" drops the unit)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    title: str
+    heads: tuple[HeadSpec, ...]
+    primary: str  # head whose verdict is the clip's verdict
+    quality: QualityThresholds = QualityThresholds()
+
+    def head(self, name: str) -> HeadSpec:
+        for h in self.heads:
+            if h.name == name:
+                return h
+        raise KeyError(f"task {self.name!r} has no head {name!r} (heads: {', '.join(h.name for h in self.heads)})")
+
+
+RESPIRATORY = TaskSpec(
+    name="respiratory",
+    title="Respiratory (pediatric auscultation)",
+    primary="screen",
+    # Stethoscope recordings are quiet: SPRSound's median 2-s window is at -50 dBFS and 2 % fall below -60 dBFS,
+    # so the generic -50 dBFS silence level would discard half of the real breath sounds.
+    quality=QualityThresholds(silence_dbfs=-65.0),
+    heads=(
+        HeadSpec(
+            name="screen",
+            title="Normal vs adventitious (SPRSound task 1-1)",
+            labels=RESP_SCREEN_LABELS,
+            unit="event",
+            pooled=False,
+            dataset="sprsound_events",
+            positive="Adventitious",
+            negative_label="Normal",
+            description="Window-level screening: any adventitious sound (wheeze, rhonchi, stridor, crackles).",
+            label_map={lab: ("Normal" if lab == "Normal" else "Adventitious") for lab in RESP_EVENT_LABELS},
+        ),
+        HeadSpec(
+            name="event_type",
+            title="Event type (SPRSound task 1-2)",
+            labels=RESP_EVENT_LABELS,
+            unit="event",
+            pooled=False,
+            dataset="sprsound_events",
+            negative_label="Normal",
+            description="Seven event classes per window.",
+        ),
+        HeadSpec(
+            name="record",
+            title="Record label (SPRSound task 2-2)",
+            labels=RESP_RECORD_LABELS,
+            unit="record",
+            pooled=True,
+            dataset="sprsound_records",
+            negative_label="Normal",
+            description="Whole-recording label from pooled window embeddings; task 2-1 merges CAS/DAS/CAS & DAS.",
+        ),
+    ),
+)
+
+CRY = TaskSpec(
+    name="cry",
+    title="Infant cry",
+    primary="pain",
+    heads=(
+        HeadSpec(
+            name="pain",
+            title="Pain vs discomfort",
+            labels=CRY_PAIN_LABELS,
+            unit="recording",
+            pooled=False,
+            dataset="cry_pain",
+            positive="pain",
+            description="Cry sequences recorded at vaccination (pain) vs bath time (discomfort).",
+        ),
+        HeadSpec(
+            name="reason",
+            title="Parent-tagged reason (experimental)",
+            labels=CRY_REASON_LABELS,
+            unit="recording",
+            pooled=False,
+            dataset="donateacry",
+            experimental=True,
+            description="Donate-a-cry parent tags; family-grouped performance is near chance. Not for decisions.",
+        ),
+    ),
+)
+
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (RESPIRATORY, CRY)}
+
+#: SPRSound task 2-1 view of the record head: Normal / Adventitious / Poor Quality.
+RECORD_2_1 = {"Normal": "Normal", "CAS": "Adventitious", "DAS": "Adventitious", "CAS & DAS": "Adventitious",
+              "Poor Quality": "Poor Quality"}
+
+
+def get_task(name: str) -> TaskSpec:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
+
+
+def custom_head(name: str, labels: tuple[str, ...]) -> HeadSpec:
+    """A head for a user's own folder-per-class data."""
+    return HeadSpec(
+        name=name, title=f"Custom: {name}", labels=labels, unit="recording", pooled=False, dataset="folder",
+        positive=labels[1] if len(labels) == 2 else None, description="Trained on a user-supplied folder-per-class dataset.",
+    )

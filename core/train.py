@@ -1,0 +1,221 @@
+"""Train shipped heads: `python -m core.train --task cry --encoder acoustic --data ../shared/data/cry_pain`.
+
+The dataset layout is recognised from the folder (SPRSound, cry_pain, donateacry, or one folder per class for
+your own data) and decides which heads are trained. Output: trained/<task>/<encoder>/<head>/ (see core.artifacts).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .artifacts import Projection, artifact_dir, save_artifact
+from .cache import EmbeddingCache
+from .config import DEFAULT_HOP_SECONDS, QualityThresholds, cache_dir
+from .datasets import LAYOUT_HEADS, detect_layout, scan
+from .embed_dataset import EmbeddedSet, embed_units
+from .encoders import EncoderUnavailable, get_encoder
+from .heads import CANDIDATES, DEFAULT_CANDIDATES, Design, build_design, predict_units, train_head
+from .metrics import evaluate
+from .model_card import model_card
+from .tasks import RECORD_2_1, HeadSpec, custom_head, get_task
+
+
+def _progress(desc: str):
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="file", file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def unit_projection_features(art_base, d: Design) -> np.ndarray:
+    """One point per unit: the mean of its scaled samples (windows) or its scaled pooled embedding."""
+    Z = art_base[0].transform(d.X)
+    sums = np.zeros((d.n_units, Z.shape[1]))
+    np.add.at(sums, d.sample_unit, Z)
+    return sums / np.maximum(np.bincount(d.sample_unit, minlength=d.n_units), 1)[:, None]
+
+
+def evaluate_official_splits(emb: EmbeddedSet, head: HeadSpec, outcome, log) -> dict:
+    """Official test splits shipped with the data (e.g. SPRSound intra-patient), scored by the final model."""
+    out = {}
+    splits = sorted({u.split for u in emb.units} - {"train"})
+    k = len(head.labels)
+    for split in splits:
+        idx = np.asarray([i for i, u in enumerate(emb.units) if u.split == split])
+        d, skipped = build_design(emb, head, idx)
+        if d.n_units == 0:
+            continue
+        p = predict_units(outcome.base, outcome.calibrator, d, np.arange(d.n_units), k)
+        train_groups = {u.group for u in emb.units if u.split == "train"}
+        overlap = len(set(d.unit_groups) & train_groups)
+        note = (f"same patients as training ({overlap} of {len(set(d.unit_groups))} patients also in training)"
+                if overlap else "patients unseen in training")
+        name = {"test_intra": "official intra-patient test", "test_inter": "official inter-patient test"}.get(split, split)
+        res = evaluate(d.unit_y, p, d.unit_groups, outcome.decision, split=f"{name}: {note}",
+                       normal_label=head.negative_label)
+        res["skipped"] = len(skipped)
+        if head.name == "record":
+            res["task_2_1"] = _record_2_1(d.unit_y, p, outcome.decision, head)
+        out[split] = res
+        m = res["metrics"]
+        log(f"  {name}: {d.n_units} {head.unit}s" + (f", SPRSound Score {m['Score']:.3f}" if "Score" in m else ""))
+    return out
+
+
+def _record_2_1(y: np.ndarray, p: np.ndarray, decision, head: HeadSpec) -> dict:
+    from .metrics import sprsound_scores
+
+    labels = list(head.labels)
+    coarse = ["Normal", "Adventitious", "Poor Quality"]
+    to3 = np.asarray([coarse.index(RECORD_2_1[lab]) for lab in labels])
+    pred = to3[decision.predict(p)]
+    return sprsound_scores(to3[y], pred, coarse.index("Normal"))
+
+
+def train_one(
+    head: HeadSpec, task: str, data: Path, encoder, cache: EmbeddingCache, args, log=print,
+    thresholds: QualityThresholds | None = None,
+) -> Path:
+    t0 = time.time()
+    log(f"[{task}/{head.name}] reading {data} as {head.dataset}")
+    ds = scan(data, head.dataset, args.group_pattern)
+    if not ds.units:
+        raise SystemExit(f"No labelled recordings found in {data} for head {head.name}.")
+    thresholds = thresholds or QualityThresholds()
+    emb = embed_units(ds.units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
+                      progress=_progress(f"embedding {head.name}"))
+    train_idx = np.asarray([i for i, u in enumerate(emb.units) if u.split == "train"])
+    d, skipped = build_design(emb, head, train_idx)
+    skipped = ds.skipped + emb.skipped + skipped
+    if d.n_units < 10 or len(np.unique(d.unit_groups)) < 5:
+        raise SystemExit(f"Too little data to train {head.name}: {d.n_units} units in {len(np.unique(d.unit_groups))} groups.")
+    log(f"  {d.n_units} {head.unit}s, {len(d.X)} training samples, {len(np.unique(d.unit_groups))} groups; "
+        f"skipped {len(skipped)}")
+    outcome = train_head(d, head, candidates=tuple(args.candidates), folds=args.folds,
+                         test_fraction=args.test_fraction, seed=args.seed, log=log)
+    official = evaluate_official_splits(emb, head, outcome, log)
+    if head.name == "record":
+        outcome.report["heldout"]["task_2_1"] = _record_2_1(
+            outcome.heldout_y, outcome.heldout_p, outcome.heldout_decision, head)
+    kept_units = _design_units(emb, head, train_idx)
+    proj = Projection.fit(
+        unit_projection_features(outcome.base, d),
+        labels=[head.labels[y] for y in d.unit_y],
+        groups=[u.group for u in kept_units],
+        uids=[u.uid for u in kept_units],
+        splits=[u.split for u in kept_units],
+    )
+    skipped_reasons: dict[str, int] = {}
+    for _, r in skipped:
+        skipped_reasons[r.split(":")[0]] = skipped_reasons.get(r.split(":")[0], 0) + 1
+    metrics = {
+        "task": task, "head": head.name, "title": head.title, "encoder": encoder.info.identity,
+        "encoder_label": encoder.info.label, "unit": head.unit, "experimental": head.experimental,
+        "data": {**ds.summary(), "root": data.name, "skipped_total": len(skipped), "skipped_reasons": skipped_reasons,
+                 "training_units": d.n_units, "training_samples": int(len(d.X)),
+                 "training_groups": int(len(np.unique(d.unit_groups)))},
+        **outcome.report,
+        "official_test": official,
+        "shipped_model": f"{outcome.chosen}, refitted on all {len(np.unique(d.unit_groups))} training groups",
+        "training_seconds": round(time.time() - t0, 1),
+    }
+    meta = {
+        "task": task, "head": head.name, "title": head.title, "labels": list(head.labels), "unit": head.unit,
+        "pooled": head.pooled, "positive": head.positive, "negative_label": head.negative_label,
+        "experimental": head.experimental, "description": head.description,
+        "encoder": {"name": encoder.info.name, "version": encoder.info.version, "dim": encoder.info.dim,
+                    "fingerprint": encoder.info.fingerprint, "label": encoder.info.label},
+        "window": {"hop_s": args.hop},
+        "quality": dataclasses.asdict(thresholds),
+        "aggregation": ("pooled [mean, std] of all window embeddings -> one prediction" if head.pooled
+                        else "mean of calibrated window probabilities over usable windows"),
+        "decision": outcome.decision.to_dict(),
+        "operating_points": outcome.operating_points,
+        "chosen": outcome.chosen,
+        "data": metrics["data"],
+    }
+    out = artifact_dir(task, encoder.info.name, head.name, args.out)
+    save_artifact(out, meta=meta, base=outcome.base, calibrator=outcome.calibrator, projection=proj,
+                  metrics=metrics, card=model_card(meta, metrics))
+    log(f"  wrote {out} in {time.time() - t0:.0f} s")
+    return out
+
+
+def _design_units(emb: EmbeddedSet, head: HeadSpec, idx: np.ndarray):
+    _, skipped = build_design(emb, head, idx)
+    dropped = {uid for uid, _ in skipped}
+    return [emb.units[i] for i in idx if emb.units[i].uid not in dropped]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
+    ap.add_argument("--task", required=True, choices=["respiratory", "cry"])
+    ap.add_argument("--encoder", default="acoustic", choices=["acoustic", "hear"])
+    ap.add_argument("--data", required=True, type=Path, help="dataset folder")
+    ap.add_argument("--head", action="append", help="train only these heads (default: all the data supports)")
+    ap.add_argument("--out", type=Path, default=None, help="artefact root (default: trained/)")
+    ap.add_argument("--candidates", type=lambda s: s.split(","), default=list(DEFAULT_CANDIDATES),
+                    help=f"comma-separated, from {', '.join(CANDIDATES)}")
+    ap.add_argument("--folds", type=int, default=4, help="grouped CV folds for selection (default 4)")
+    ap.add_argument("--test-fraction", type=float, default=0.2, help="share of groups held out (default 0.2)")
+    ap.add_argument("--hop", type=float, default=DEFAULT_HOP_SECONDS, help="window hop in seconds (default 1)")
+    ap.add_argument("--group-pattern", default=None,
+                    help="regex on file names naming the person, for your own folder-per-class data")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-cache", action="store_true", help="do not keep embeddings on disk")
+    args = ap.parse_args(argv)
+
+    bad = [c for c in args.candidates if c not in CANDIDATES]
+    if bad:
+        ap.error(f"unknown candidate(s) {bad}")
+    try:
+        layout = detect_layout(args.data)
+    except FileNotFoundError as exc:
+        ap.error(str(exc))
+    if layout == "folder":
+        if not args.head or len(args.head) != 1:
+            ap.error("a folder-per-class dataset needs exactly one --head NAME for the new head")
+        labels = tuple(sorted(p.name for p in args.data.iterdir() if p.is_dir() and not p.name.startswith(".")))
+        if len(labels) < 2:
+            ap.error("a folder-per-class dataset needs at least two class folders")
+        task_name = args.task
+        heads = [custom_head(args.head[0], labels)]
+        thresholds = QualityThresholds()
+    else:
+        task_name, head_names = LAYOUT_HEADS[layout]
+        if args.task != task_name:
+            ap.error(f"{args.data} looks like {layout} data, which trains task {task_name!r}, not {args.task!r}")
+        task = get_task(task_name)
+        wanted = args.head or list(head_names)
+        unknown = [h for h in wanted if h not in head_names]
+        if unknown:
+            ap.error(f"{layout} data trains heads {', '.join(head_names)}; not {', '.join(unknown)}")
+        heads = [task.head(h) for h in wanted]
+        thresholds = task.quality
+    try:
+        encoder = get_encoder(args.encoder)
+    except EncoderUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cache = EmbeddingCache(None if args.no_cache else cache_dir() / "embeddings")
+    for head in heads:
+        train_one(head, task_name, args.data, encoder, cache, args, thresholds=thresholds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

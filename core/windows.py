@@ -1,0 +1,80 @@
+"""Cut audio into HeAR-sized windows (exactly 32 000 samples) that remember where they came from."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES
+
+
+@dataclass(frozen=True)
+class Window:
+    index: int
+    start_s: float
+    end_s: float  # nominal end (start + 2 s), may lie past the end of the audio
+    content_s: float  # seconds of real audio inside the window; the rest is zero padding
+
+    @property
+    def padded(self) -> bool:
+        return self.content_s < (self.end_s - self.start_s) - 1e-9
+
+
+def window_starts(n_samples: int, hop_samples: int, win: int = WINDOW_SAMPLES) -> np.ndarray:
+    """Starts so that every sample is covered; the last window may run past the end (then zero-padded)."""
+    if hop_samples <= 0:
+        raise ValueError("hop must be positive")
+    if n_samples <= win:
+        return np.zeros(1, dtype=np.int64)
+    count = 1 + math.ceil((n_samples - win) / hop_samples)
+    return np.arange(count, dtype=np.int64) * hop_samples
+
+
+def frame(samples: np.ndarray, starts: np.ndarray, win: int = WINDOW_SAMPLES) -> np.ndarray:
+    """Gather windows at the given starts into a [n, win] float32 array, zero-padding past the end."""
+    n = len(samples)
+    need = int(starts.max()) + win if len(starts) else win
+    padded = samples if need <= n else np.concatenate([samples, np.zeros(need - n, dtype=np.float32)])
+    idx = starts[:, None] + np.arange(win)[None, :]
+    return np.ascontiguousarray(padded[idx], dtype=np.float32)
+
+
+def make_windows(
+    samples: np.ndarray, hop_s: float = DEFAULT_HOP_SECONDS, sr: int = SAMPLE_RATE
+) -> tuple[np.ndarray, list[Window]]:
+    """Whole-clip windowing used at inference and for record-level training units."""
+    hop = int(round(hop_s * sr))
+    starts = window_starts(len(samples), hop)
+    return frame(samples, starts), describe(starts, len(samples), sr)
+
+
+def describe(starts: np.ndarray, n_samples: int, sr: int = SAMPLE_RATE, win: int = WINDOW_SAMPLES) -> list[Window]:
+    out = []
+    for i, s in enumerate(starts.tolist()):
+        content = max(0, min(win, n_samples - s))
+        out.append(Window(index=i, start_s=s / sr, end_s=(s + win) / sr, content_s=content / sr))
+    return out
+
+
+def span_starts(
+    n_samples: int, start_s: float, end_s: float, hop_s: float = DEFAULT_HOP_SECONDS, sr: int = SAMPLE_RATE
+) -> np.ndarray:
+    """Window starts for an annotated span (an event).
+
+    A span shorter than 2 s gets one window centred on it, filled with the surrounding real audio (as the app sees
+    it) rather than zeros; it is clamped to the recording. A longer span is covered by hop-spaced windows whose last
+    one is aligned to the span's end, so no window leaves the span.
+    """
+    win = WINDOW_SAMPLES
+    a = max(0, int(round(start_s * sr)))
+    b = min(n_samples, int(round(end_s * sr)))
+    if b - a <= win:
+        centre = (a + b) // 2
+        s = min(max(0, centre - win // 2), max(0, n_samples - win))
+        return np.array([s], dtype=np.int64)
+    hop = int(round(hop_s * sr))
+    starts = list(range(a, b - win + 1, hop))
+    if starts[-1] != b - win:
+        starts.append(b - win)
+    return np.asarray(starts, dtype=np.int64)

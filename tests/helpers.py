@@ -1,0 +1,64 @@
+"""Signals with known properties, encoded the way devices and browsers deliver them."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SR = 16_000
+
+
+def tone(freq: float = 440.0, seconds: float = 3.0, sr: int = SR, amp: float = 0.3) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def noise(seconds: float = 3.0, sr: int = SR, amp: float = 0.1, seed: int = 0) -> np.ndarray:
+    return (amp * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+def cry_like(seconds: float = 4.0, f0: float = 450.0, sr: int = SR, seed: int = 0, harsh: float = 0.0) -> np.ndarray:
+    """Voiced bursts with harmonics (a crude cry); `harsh` adds noise and pitch jitter."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    vib = 1 + 0.03 * np.sin(2 * np.pi * 5 * t) + harsh * 0.05 * rng.standard_normal(len(t)).cumsum() / np.sqrt(len(t))
+    phase = 2 * np.pi * np.cumsum(f0 * vib) / sr
+    x = sum(np.sin(k * phase) / k for k in range(1, 6))
+    env = (np.sin(2 * np.pi * 0.7 * t) > -0.3).astype(float)
+    x = x * env + harsh * 0.3 * rng.standard_normal(len(t))
+    return (0.25 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def encode(x: np.ndarray, sr: int, fmt: str, subtype: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, sr, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def encode_av(x: np.ndarray, sr: int, container: str, codec: str) -> bytes:
+    """Encode like a browser does (WebM/Opus, MP4/AAC) with PyAV's bundled FFmpeg."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=sr)
+        stream.layout = "mono"
+        pcm = (np.clip(x, -1, 1) * 32767).astype(np.int16)
+        frame_size = 960 if codec == "libopus" else 1024
+        for i in range(0, len(pcm), frame_size):
+            chunk = pcm[i : i + frame_size]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
+            frame.sample_rate = sr
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def write(path: Path, x: np.ndarray, sr: int = SR, subtype: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, x, sr, subtype=subtype)
+    return path

@@ -1,0 +1,131 @@
+"""The production HeAR loader and embedder, run unchanged on a stand-in SavedModel with HeAR's signature."""
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.encoders import EncoderUnavailable, get_encoder, hear_status, reset_encoders
+from core.encoders.hear import HearEncoder, resolve_hear
+from tests.helpers import noise, tone
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory) -> Path:
+    from tests.standin_hear import build
+
+    return build(tmp_path_factory.mktemp("hear") / "saved_model")
+
+
+@pytest.fixture()
+def clean_env(monkeypatch, tmp_path):
+    for var in ("HEAR_MODEL_DIR", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    reset_encoders()
+    yield monkeypatch
+    reset_encoders()
+
+
+def _windows(n=5):
+    return np.stack([noise(2.0, seed=i) if i % 2 else tone(200 + 50 * i, 2.0) for i in range(n)])
+
+
+def test_signature_of_standin_matches_hear(standin):
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(standin)).signatures["serving_default"]
+    spec = fn.structured_input_signature[1]["x"]
+    assert spec.shape.as_list() == [None, 32000] and spec.dtype == tf.float32
+    assert list(fn.structured_outputs) == ["output_0"]
+
+
+def test_local_folder_embeds_batched(standin, clean_env):
+    clean_env.setenv("HEAR_MODEL_DIR", str(standin))
+    enc = get_encoder("hear")
+    assert enc is get_encoder("hear")  # loaded once per process
+    assert enc.info.name == "hear" and enc.info.dim == 512 and enc.info.fingerprint
+    assert "local folder" in enc.info.label
+    x = _windows(37)
+    enc.batch_size = 8  # several batches, last one partial
+    y = enc.embed(x)
+    assert y.shape == (37, 512) and y.dtype == np.float32 and np.isfinite(y).all()
+    one = np.concatenate([enc.embed(x[i : i + 1]) for i in range(3)])
+    assert np.allclose(one, y[:3], atol=1e-5)  # batching does not change results
+    assert not np.allclose(y[0], y[1])  # depends on the audio
+    assert hear_status().available
+
+
+def test_wrong_window_shape_is_rejected(standin, clean_env):
+    enc = HearEncoder(resolve_hear(standin))
+    with pytest.raises(ValueError, match="32000"):
+        enc.embed(np.zeros((2, 16000), np.float32))
+
+
+def test_folder_without_model_says_what_to_do(tmp_path, clean_env):
+    clean_env.setenv("HEAR_MODEL_DIR", str(tmp_path))
+    with pytest.raises(EncoderUnavailable, match="saved_model.pb"):
+        get_encoder("hear")
+
+
+def _run(code: str, env: dict) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if k not in ("HEAR_MODEL_DIR", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    full.update(env)
+    full["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-c", code], env=full, capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+EMBED = (
+    "import json, numpy as np\n"
+    "from core.encoders import get_encoder\n"
+    "e = get_encoder('hear')\n"
+    "y = e.embed(np.zeros((3, 32000), np.float32) + 0.01)\n"
+    "print(json.dumps({'shape': list(y.shape), 'label': e.info.label}))\n"
+)
+
+
+def _hf_cache(root: Path, standin: Path) -> Path:
+    """The layout huggingface_hub writes: models--google--hear/{refs/main, snapshots/<rev>/...}."""
+    import shutil
+
+    repo = root / "hub" / "models--google--hear"
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(standin, repo / "snapshots" / rev)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    return root / "hub"
+
+
+def test_hugging_face_cache_offline(standin, tmp_path):
+    hub = _hf_cache(tmp_path / "hf", standin)
+    r = _run(EMBED, {"HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["shape"] == [3, 512] and "Hugging Face cache" in out["label"]
+
+
+def test_missing_token_fails_fast_with_actionable_message(tmp_path):
+    t0 = time.time()
+    r = _run(EMBED, {"HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HUB_OFFLINE": "0"})
+    assert r.returncode != 0
+    assert "no HF_TOKEN is set" in r.stderr and "huggingface.co/google/hear" in r.stderr and "HEAR_MODEL_DIR" in r.stderr
+    assert time.time() - t0 < 120
+
+
+def test_cli_reports_missing_hear_without_traceback(tmp_path):
+    code = "import sys; from core.analyze import main; sys.exit(main(sys.argv[1:]))"
+    wav = tmp_path / "x.wav"
+    import soundfile as sf
+
+    sf.write(wav, tone(300, 2.5), 16000)
+    full = {k: v for k, v in os.environ.items() if k not in ("HEAR_MODEL_DIR", "HF_TOKEN")}
+    full.update({"HF_HUB_CACHE": str(tmp_path / "empty"), "PYTHONPATH": str(ROOT)})
+    r = subprocess.run([sys.executable, "-c", code, str(wav), "--task", "cry", "--encoder", "hear"], env=full,
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "HF_TOKEN" in r.stderr

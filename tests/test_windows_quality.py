@@ -1,0 +1,68 @@
+"""Windows are exactly 32 000 samples with their times; the quality gate flags and explains."""
+import numpy as np
+import pytest
+
+from core.config import QualityThresholds
+from core.quality import CLIPPED, PADDING, SILENT, assess_clip, assess_windows
+from core.windows import make_windows, span_starts
+from tests.helpers import noise, tone
+
+
+@pytest.mark.parametrize("seconds,hop,expected", [(0.5, 1.0, 1), (2.0, 1.0, 1), (2.5, 1.0, 2), (10.5, 1.0, 10), (10.0, 0.5, 17)])
+def test_window_count_and_padding(seconds, hop, expected):
+    x = noise(seconds)
+    batch, wins = make_windows(x, hop)
+    assert batch.shape == (expected, 32000) and batch.dtype == np.float32
+    assert wins[0].start_s == 0.0 and wins[-1].end_s - wins[-1].start_s == 2.0
+    covered = wins[-1].start_s + wins[-1].content_s
+    assert abs(covered - seconds) < 1e-6  # every sample is covered
+    last = wins[-1]
+    n_real = int(round(last.content_s * 16000))
+    assert np.all(batch[-1, n_real:] == 0)  # zero padding after the end
+    assert np.array_equal(batch[-1, :n_real], x[int(last.start_s * 16000):][:n_real])
+    assert last.padded == (n_real < 32000)
+
+
+def test_hop_times():
+    _, wins = make_windows(noise(6.0), 1.0)
+    assert [w.start_s for w in wins] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_span_starts_centre_short_events_and_cover_long_ones():
+    n = 10 * 16000
+    (s,) = span_starts(n, 4.0, 4.5)
+    assert s == int(4.25 * 16000) - 16000
+    assert span_starts(n, 0.0, 0.3)[0] == 0  # clamped at the start
+    assert span_starts(n, 9.8, 10.0)[0] == n - 32000  # clamped at the end
+    long = span_starts(n, 1.0, 5.5)
+    assert long[0] == 16000 and long[-1] == int(5.5 * 16000) - 32000
+
+
+def test_quality_flags_silence_clipping_and_padding():
+    x = np.concatenate([tone(300, 2.0), np.zeros(32000, np.float32), np.clip(tone(300, 2.0, amp=3.0), -1, 1), tone(300, 0.5)])
+    batch, wins = make_windows(x, 2.0)
+    q = assess_windows(batch, wins, clip_has_full_window=True)
+    assert q[0].usable
+    assert SILENT in q[1].flags and q[1].rms_dbfs < -100
+    assert CLIPPED in q[2].flags and q[2].clip_ratio > 0.5
+    assert PADDING in q[3].flags
+    clip = assess_clip(x, q)
+    assert clip.usable_windows == 1 and clip.flag_counts == {SILENT: 1, CLIPPED: 1, PADDING: 1}
+    assert "1/4 windows usable" in clip.summary()
+
+
+def test_short_clip_is_flagged_and_too_short_is_refused():
+    x = tone(300, 0.6)
+    batch, wins = make_windows(x)
+    q = assess_windows(batch, wins, clip_has_full_window=False)
+    assert q[0].usable  # a short clip's only window is not "mostly padding"
+    c = assess_clip(x, q)
+    assert c.short and not c.too_short
+    assert assess_clip(tone(300, 0.1), q).too_short
+
+
+def test_quiet_breath_is_not_silence_for_auscultation_threshold():
+    quiet = noise(2.0, amp=10 ** (-58 / 20))  # -58 dBFS, like a soft SPRSound window
+    batch, wins = make_windows(quiet)
+    assert SILENT in assess_windows(batch, wins, True)[0].flags
+    assert assess_windows(batch, wins, True, QualityThresholds(silence_dbfs=-65))[0].usable

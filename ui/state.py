@@ -1,0 +1,39 @@
+"""Cached resources and the sidebar every page shows (task, active encoder and why, head versions)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from core.analysis import DISCLAIMER, Analyzer
+from core.artifacts import ArtifactError
+from core.encoders import EncoderUnavailable
+from core.tasks import TASKS
+
+AUDIO_TYPES = ["wav", "flac", "ogg", "opus", "mp3", "webm", "m4a", "mp4"]
+
+
+@st.cache_resource(show_spinner="Loading encoder and trained heads…")
+def get_analyzer(task: str, encoder: str = "auto") -> Analyzer:
+    """One Analyzer per (task, encoder) per server process: HeAR and the heads are loaded once."""
+    return Analyzer(task, encoder)
+
+
+def sidebar() -> tuple[str, Analyzer | None]:
+    with st.sidebar:
+        task = st.radio("Task", list(TASKS), format_func=lambda t: TASKS[t].title, key="task")
+        try:
+            analyzer = get_analyzer(task)
+        except (EncoderUnavailable, ArtifactError) as exc:
+            st.error(f"The {TASKS[task].title} model cannot be loaded: {exc}")
+            return task, None
+        info = analyzer.encoder.info
+        st.markdown(f"**Encoder:** {info.label}")
+        if info.name != "hear":
+            st.caption(analyzer.encoder_note)
+        for name, art in analyzer.heads.items():
+            meta = art.meta
+            tag = " · experimental" if meta.get("experimental") else ""
+            st.caption(f"Head `{name}` · {meta['chosen']} · trained {meta['created'][:10]}{tag}")
+        for name, why in analyzer.missing.items():
+            st.caption(f"Head `{name}` not available: {why}")
+        st.info(DISCLAIMER)
+    return task, analyzer
