@@ -19,7 +19,8 @@ from .config import cache_dir
 from .encoders import EncoderUnavailable
 
 
-def print_result(r: AnalysisResult, out=sys.stdout) -> None:
+def print_result(r: AnalysisResult, out=None) -> None:
+    out = out or sys.stdout
     print(f"\n== {r.name}  ({r.duration_s:.2f} s, task {r.task}, encoder: {r.encoder.label})", file=out)
     if r.audio_notes:
         print(f"   audio: {'; '.join(r.audio_notes)}", file=out)

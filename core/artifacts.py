@@ -224,5 +224,11 @@ def load_artifact(path: Path, encoder: EncoderInfo) -> HeadArtifact:
     if unexpected:
         raise ArtifactError(f"{path}: the model file contains unexpected types {unexpected}; refusing to load it.")
     obj = sio.load(model_path, trusted=sorted(untrusted))
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    if not (isinstance(obj, dict) and isinstance(obj.get("base"), Pipeline)
+            and isinstance(obj.get("calibrator"), LogisticRegression)):
+        raise ArtifactError(f"{path}: the model file does not hold a scaler+classifier pipeline and its calibrator.")
     proj = Projection.load(path / PROJ_FILE) if (path / PROJ_FILE).is_file() else None
     return HeadArtifact(path, meta, obj["base"], obj["calibrator"], Decision.from_dict(meta["decision"]), proj)

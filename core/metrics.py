@@ -211,10 +211,12 @@ def binary_operating_points(y: np.ndarray, p_pos: np.ndarray, target_sensitivity
     fpr, tpr, th = roc_curve(y, p_pos)
     th = np.clip(th, 0.0, 1.0)
     j = int(np.argmax(tpr - fpr))
+    # midway to the next lower score: the same dev performance, but not on the edge of one training example
+    t_bal = float((th[j] + th[j + 1]) / 2) if j + 1 < len(th) else float(th[j])
     ok = np.flatnonzero(tpr >= target_sensitivity)
     s = int(ok[0]) if len(ok) else len(th) - 1
     return {
-        "balanced": {"threshold": float(th[j]), "sensitivity": float(tpr[j]), "specificity": float(1 - fpr[j])},
+        "balanced": {"threshold": t_bal, "sensitivity": float(tpr[j]), "specificity": float(1 - fpr[j])},
         "high_sensitivity": {"target": target_sensitivity, "threshold": float(th[s]), "sensitivity": float(tpr[s]),
                              "specificity": float(1 - fpr[s])},
     }
