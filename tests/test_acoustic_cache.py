@@ -1,0 +1,69 @@
+"""The built-in encoder is deterministic, finite and sensitive to what matters; the cache never recomputes."""
+import numpy as np
+
+from core.cache import EmbeddingCache, cache_key
+from core.encoders import get_encoder
+from core.encoders.acoustic import AcousticEncoder
+from tests.helpers import cry_like, noise, tone
+
+
+def test_deterministic_finite_and_batch_independent():
+    enc = AcousticEncoder(batch_size=4)
+    x = np.stack([tone(300 + 40 * i, 2.0) if i % 2 else noise(2.0, seed=i) for i in range(10)])
+    a, b = enc.embed(x), enc.embed(x)
+    assert a.shape == (10, enc.info.dim) and np.isfinite(a).all()
+    assert np.array_equal(a, b)
+    assert np.allclose(enc.embed(x[3:4]), a[3:4], atol=1e-5)
+    assert enc.embed(np.zeros((0, 32000), np.float32)).shape == (0, enc.info.dim)
+    assert np.isfinite(enc.embed(np.zeros((1, 32000), np.float32))).all()  # digital silence
+
+
+def test_level_is_separated_from_spectral_shape():
+    enc = get_encoder("acoustic")
+    x = noise(2.0)
+    loud, soft = enc.embed(np.stack([x, x * 0.01]))
+    assert abs((loud[0] - soft[0]) - 40.0) < 0.5  # first feature: level in dB
+    assert np.allclose(loud[1:65], soft[1:65], atol=0.05)  # level-normalised mel profile unchanged
+
+
+def test_pitch_and_tonality_features_respond():
+    enc = get_encoder("acoustic")
+    tonal, noisy, high_cry, low_cry = enc.embed(
+        np.stack([tone(400, 2.0), noise(2.0), cry_like(2.0, f0=550), cry_like(2.0, f0=300)]))
+    # voiced fraction (2nd of the last five) and median pitch in semitones above 100 Hz (3rd of the last five)
+    assert tonal[-4] > 0.9 and noisy[-4] < 0.2
+    assert abs(tonal[-3] - 12 * np.log2(4)) < 0.5
+    assert high_cry[-3] > low_cry[-3] + 5
+
+
+def test_cache_key_depends_on_content_and_encoder():
+    x = np.stack([tone(300, 2.0)])
+    assert cache_key(x, "a:1") == cache_key(x.copy(), "a:1")
+    assert cache_key(x, "a:1") != cache_key(x, "a:2")
+    assert cache_key(x, "a:1") != cache_key(x * 0.5, "a:1")
+
+
+class CountingEncoder:
+    def __init__(self):
+        self.inner = get_encoder("acoustic")
+        self.info = self.inner.info
+        self.calls = 0
+
+    def embed(self, w):
+        self.calls += 1
+        return self.inner.embed(w)
+
+
+def test_disk_cache_survives_a_new_process_and_memory_cache_is_bounded(tmp_path):
+    enc = CountingEncoder()
+    x = np.stack([noise(2.0, seed=i) for i in range(3)])
+    c1 = EmbeddingCache(tmp_path)
+    a = c1.embed(enc, x)
+    c2 = EmbeddingCache(tmp_path)  # a fresh process sees the same folder
+    b = c2.embed(enc, x)
+    assert enc.calls == 1 and np.array_equal(a, b) and c2.hits == 1
+    mem = EmbeddingCache(max_items=2)
+    for i in range(4):
+        mem.embed(enc, x[i % 3 : i % 3 + 1] * (i + 1))
+    assert len(mem._mem) == 2
+    assert not any(tmp_path.rglob("*.tmp"))

@@ -1,0 +1,47 @@
+"""The app starts on a fresh checkout and analyses an uploaded recording (Streamlit AppTest)."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_app_starts_and_shows_encoder_honestly():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value == "Analyze a recording"
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Built-in acoustic features (not HeAR)" in sidebar
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "HeAR unavailable" in captions
+    assert any("not a diagnosis" in i.value for i in at.sidebar.info)
+
+
+def test_switching_task_loads_the_other_heads():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.sidebar.radio[0].set_value("cry").run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert "Head `pain`" in captions and "experimental" in captions
+
+
+def _upload(at: AppTest, name: str, data: bytes, mime: str = "audio/wav") -> AppTest:
+    at.file_uploader(key="upload").set_value((name, data, mime))
+    return at.run()
+
+
+def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
+    from tests.helpers import cry_like, encode
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.sidebar.radio[0].set_value("cry").run()
+    _upload(at, "cry.flac", encode(cry_like(5.0, f0=520, harsh=0.8), 16000, "FLAC", "PCM_16"), "audio/flac")
+    assert not at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Verdict"] in ("pain", "discomfort")
+    assert labels["Usable windows"] == "4 / 4"
+    assert at.dataframe[0].value.shape[0] == 4
+    _upload(at, "notes.wav", b"this is not audio" * 100)
+    assert not at.exception
+    assert any("Cannot analyse this file" in e.value for e in at.error)

@@ -1,0 +1,56 @@
+"""Metrics agree with scikit-learn, the SPRSound official score follows its definition, CIs bracket the estimate."""
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
+
+from core.metrics import Decision, binary_operating_points, evaluate, expected_calibration_error, sprsound_scores
+
+
+def test_sprsound_score_definition():
+    # normal = 0; 4 normals of which 3 right (SP 0.75); 4 abnormal of which 2 exactly right (SE 0.5)
+    y = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    p = np.array([0, 0, 0, 1, 1, 2, 2, 0])
+    s = sprsound_scores(y, p, 0)
+    assert s["SP"] == 0.75 and s["SE"] == 0.5
+    assert s["AS"] == pytest.approx(0.625) and s["HS"] == pytest.approx(0.6)
+    assert s["Score"] == pytest.approx(0.6125)
+
+
+def test_evaluate_matches_sklearn_and_ci_brackets_point():
+    rng = np.random.default_rng(0)
+    n, k = 400, 3
+    y = rng.integers(0, k, n)
+    logits = rng.standard_normal((n, k)) + 1.5 * np.eye(k)[y]
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    groups = np.repeat(np.arange(80), 5)
+    dec = Decision(("a", "b", "c"))
+    ev = evaluate(y, probs, groups, dec, split="test split", normal_label="a", n_boot=300)
+    pred = probs.argmax(1)
+    m = ev["metrics"]
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, pred))
+    assert m["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"))
+    assert m["roc_auc"] == pytest.approx(roc_auc_score(y, probs, multi_class="ovr"))
+    for key in ("balanced_accuracy", "roc_auc", "Score"):
+        lo, hi = ev["ci95"][key]
+        assert lo <= m[key] <= hi and hi - lo < 0.3
+    assert np.array(ev["confusion_matrix"]).sum() == n
+    assert ev["split"] == "test split" and ev["n_groups"] == 80
+    assert set(ev["curves"]) == {"a", "b", "c"}
+
+
+def test_decision_rules():
+    d = Decision(("neg", "pos"), positive="pos", threshold=0.3)
+    assert d.predict(np.array([[0.75, 0.25], [0.65, 0.35]])).tolist() == [0, 1]
+    prior = Decision(("maj", "min"), priors=(0.9, 0.1))
+    assert prior.predict(np.array([[0.8, 0.2]])).tolist() == [1]  # 0.2/0.1 > 0.8/0.9
+    assert Decision.from_dict(d.to_dict()) == d
+
+
+def test_ece_and_operating_points():
+    y = np.array([0, 1] * 50)
+    perfect = np.eye(2)[y]
+    assert expected_calibration_error(y, perfect)[0] == 0.0
+    p = np.linspace(0, 1, 100)
+    ops = binary_operating_points(p > 0.4, p)
+    assert ops["high_sensitivity"]["sensitivity"] >= 0.9
+    assert ops["balanced"]["sensitivity"] == 1.0 and ops["balanced"]["specificity"] == 1.0
