@@ -47,11 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default="auto", choices=["auto", "acoustic", "hear"])
     ap.add_argument("--csv", type=Path, help="write one row per window to this CSV")
     ap.add_argument("--json", type=Path, help="write the full results to this JSON file")
-    ap.add_argument("--cache", action="store_true", help="keep embeddings in the disk cache")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="do not keep embeddings in the disk cache (default: cached by content, never audio)")
     args = ap.parse_args(argv)
     try:
         analyzer = Analyzer(args.task, args.encoder,
-                            cache=EmbeddingCache(cache_dir() / "embeddings") if args.cache else None)
+                            cache=EmbeddingCache(None if args.no_cache else cache_dir() / "embeddings"))
     except (EncoderUnavailable, ArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             w.writerows(rows)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    c = analyzer.cache
+    where = f"on disk in {c.folder}" if c.folder is not None else "in memory only"
+    print(f"\nembeddings: {c.misses} batch(es) computed, {c.hits} reused from the cache ({where})", file=sys.stderr)
     return 1 if failed else 0
 
 
