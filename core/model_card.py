@@ -1,20 +1,31 @@
 """A short model card written next to every artefact, generated from its own meta and metrics (no typed numbers)."""
 from __future__ import annotations
 
+#: by dataset layout (core.datasets): the limits come from the data a head was trained on
 LIMITS = {
-    "respiratory": (
+    "sprsound": (
         "Trained on SPRSound (Shanghai Children's Medical Center, one stethoscope model, 8 kHz recordings, "
         "children aged 0-18). Not validated on other stethoscopes, adults, or noisy wards. The official "
         "inter-patient test set was not available, so the held-out figures come from a patient-grouped split of the "
         "training release."
     ),
-    "cry": (
-        "Pain vs discomfort: 18 infants recorded in two situations (vaccination vs bath); the label is the "
-        "situation, not a per-cry annotation. Not validated for neonatal intensive care, premature infants or "
-        "other recording set-ups. The parent-tagged reasons head is experimental: family-grouped performance is "
-        "near chance."
+    "cry_pain": (
+        "18 infants recorded in two situations (vaccination vs bath); the label is the situation, not a per-cry "
+        "annotation, so the head may partly learn the setting (room, microphone distance) rather than the cry. With "
+        "3 held-out infants the confidence intervals are wide. Not validated for neonatal intensive care, premature "
+        "infants or other recording set-ups."
+    ),
+    "donateacry": (
+        "Donate-a-cry reasons are tagged by parents after the fact, heavily imbalanced (hungry 382 of 457) and "
+        "recorded with phone apps at 8 kHz. Split by family, performance is near chance: treat the output as a "
+        "research curiosity, never as a reason for a decision."
     ),
 }
+
+
+def _limits(layout: str) -> str:
+    key = "sprsound" if layout.startswith("sprsound") else layout
+    return LIMITS.get(key, "Trained on user-supplied data: its limits are those of that data; see its documentation.")
 
 
 def _fmt(v) -> str:
@@ -30,6 +41,10 @@ def _block(title: str, ev: dict) -> list[str]:
             c = ci.get(key)
             lines.append(f"| {key} | {_fmt(m[key])} | {'n/a' if not c else f'{c[0]:.3f} to {c[1]:.3f}'} |")
     lines.append(f"| ECE (top-label) | {_fmt(ev.get('ece'))} | |")
+    if "task_2_1" in ev:
+        t = ev["task_2_1"]
+        lines += ["", "SPRSound task 2-1 (Normal / Adventitious / Poor Quality), same predictions merged: "
+                  + ", ".join(f"{k} {_fmt(t.get(k))}" for k in ("SE", "SP", "AS", "HS", "Score")) + "."]
     lines.append("")
     return lines
 
@@ -53,7 +68,7 @@ def model_card(meta: dict, metrics: dict) -> str:
         "",
         "## Data",
         f"- Source folder: `{data['root']}` ({data['layout']}); {data['training_units']} {meta['unit']}s from "
-        f"{data['training_groups']} people used for training; {data['skipped_total']} items skipped "
+        f"{data['training_groups']} people used for training; {data['skipped_total']} item(s) skipped "
         f"({', '.join(f'{k}: {v}' for k, v in data['skipped_reasons'].items()) or 'none'}).",
         f"- Label counts (all splits): {', '.join(f'{k} {v}' for k, v in data['labels'].items())}.",
         "",
@@ -65,5 +80,5 @@ def model_card(meta: dict, metrics: dict) -> str:
     lines += _block("Grouped cross-validation over all people", metrics["all_groups_cv"])
     for ev in metrics.get("official_test", {}).values():
         lines += _block("Official test split", ev)
-    lines += ["## Limitations", LIMITS.get(meta["task"], "Trained on user-supplied data; see its documentation."), ""]
+    lines += ["## Limitations", _limits(data["layout"]), ""]
     return "\n".join(lines)
