@@ -66,3 +66,16 @@ def test_real_sprsound_recording(analyzers):
     assert r.duration_s > 1 and len(r.windows) >= 1
     assert set(r.heads) >= {"screen", "event_type", "record"}
     assert abs(sum(r.heads["record"].verdict.probabilities.values()) - 1) < 1e-6
+
+
+def test_readme_table_is_generated_from_the_shipped_metrics():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "shipped_table.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for f in SHIPPED.glob("*/*/*/metrics.json"):
+        m = json.loads(f.read_text())
+        assert f"| {m['task']} / {m['head']}" in readme
