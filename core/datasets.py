@@ -94,6 +94,7 @@ def _spr_audio(adir: Path, stem: str) -> Path | None:
 
 def read_sprsound(root: Path, level: str) -> DatasetScan:
     """level "event" gives one unit per annotated event (times in ms in the JSON), "record" one per recording."""
+    root = Path(root)
     units: list[Unit] = []
     skipped: list[tuple[str, str]] = []
     for split, jdir, adir in _spr_pairs(root):
@@ -142,6 +143,7 @@ CRY_PAIN_FOLDERS = {"discomfort_bath": "discomfort", "pain_vaccination": "pain"}
 
 def read_cry_pain(root: Path) -> DatasetScan:
     """Infant code = the 3-letter prefix of `<BABY>_<B|D><nn>`."""
+    root = Path(root)
     units, skipped = [], []
     for folder, label in CRY_PAIN_FOLDERS.items():
         d = root / folder
@@ -164,6 +166,7 @@ DAC_NAME = re.compile(
 
 def read_donateacry(root: Path) -> DatasetScan:
     """Group = the app-instance uuid (one installed phone app, roughly one family)."""
+    root = Path(root)
     units, skipped = [], []
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         for p in _audio_files(d):
@@ -180,6 +183,7 @@ def read_folder(root: Path, group_pattern: str | None = None) -> DatasetScan:
     """One sub-folder per class. `group_pattern` is a regex whose first group (or whole match) in the file stem
     names the person; without it every file is its own group, which is only honest if each file is a different
     person."""
+    root = Path(root)
     rx = re.compile(group_pattern) if group_pattern else None
     units, skipped = [], []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
