@@ -102,7 +102,7 @@ CRY = TaskSpec(
         ),
         HeadSpec(
             name="reason",
-            title="Parent-tagged reason (experimental)",
+            title="Parent-tagged reason",
             labels=CRY_REASON_LABELS,
             unit="recording",
             pooled=False,
