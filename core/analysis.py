@@ -34,7 +34,19 @@ class Verdict:
     def text(self) -> str:
         if self.abstained:
             return f"no verdict: {self.reason}"
-        return f"{self.label} ({self.confidence:.0%})"
+        return f"{self.label} ({self.confidence:.0%})" + (f"; {self.note}" if self.note else "")
+
+    @property
+    def note(self) -> str:
+        """Set when a prevalence-corrected rule picked a label that is not the most probable one: said aloud,
+        or a low-confidence label reads as a mistake."""
+        if self.abstained or not self.probabilities:
+            return ""
+        top = max(self.probabilities, key=self.probabilities.get)
+        if top == self.label:
+            return ""
+        return (f"chosen relative to training prevalence; the most probable class is {top} "
+                f"({self.probabilities[top]:.0%})")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ if verdict.abstained:
 else:
     c1, c2, c3 = st.columns(3)
     c1.metric("Verdict", verdict.label)
+    if verdict.note:
+        st.caption(verdict.note)
     c2.metric("Confidence", f"{verdict.confidence:.0%}")
     c3.metric("Usable windows", f"{verdict.usable_windows} / {verdict.total_windows}")
 st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")

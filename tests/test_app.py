@@ -45,3 +45,15 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     _upload(at, "notes.wav", b"this is not audio" * 100)
     assert not at.exception
     assert any("Cannot analyse this file" in e.value for e in at.error)
+
+
+def test_upload_respiratory_recording_gets_screening_verdict():
+    from tests.helpers import encode, noise
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    _upload(at, "breath.wav", encode(noise(6.0, sr=8000, amp=0.02), 8000, "WAV", "PCM_16"))
+    assert not at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Verdict"] in ("Normal", "Adventitious")
+    assert at.dataframe[0].value.shape[0] == 5  # 6 s at hop 1 s
+    assert any("resampled from 8000 Hz" in c.value for c in at.caption)

@@ -49,6 +49,16 @@ def test_generated_audio_gets_a_verdict(analyzers):
     assert s.heads["event_type"].window_probs.shape == (7, 7)
 
 
+def test_prevalence_corrected_verdict_names_the_most_probable_class(analyzers):
+    r = analyzers["cry"].analyze(data_path("cry_pain", "pain_vaccination", "AMJ_D01.flac"))
+    v = r.heads["reason"].verdict
+    top = max(v.probabilities, key=v.probabilities.get)
+    if v.label == top:
+        assert v.note == "" and v.text() == f"{v.label} ({v.confidence:.0%})"
+    else:
+        assert f"most probable class is {top}" in v.note and v.note in v.text()
+
+
 def test_real_cry_recordings(analyzers):
     pain = data_path("cry_pain", "pain_vaccination")
     calm = data_path("cry_pain", "discomfort_bath")
