@@ -12,11 +12,11 @@ LIMITS = {
     "cry_pain": (
         "18 infants recorded in two situations (vaccination vs bath); the label is the situation, not a per-cry "
         "annotation, so the head may partly learn the setting (room, microphone distance) rather than the cry. With "
-        "3 held-out infants the confidence intervals are wide. Not validated for neonatal intensive care, premature "
-        "infants or other recording set-ups."
+        "so few infants the held-out confidence intervals are wide (see the cross-validation over all infants). "
+        "Not validated for neonatal intensive care, premature infants or other recording set-ups."
     ),
     "donateacry": (
-        "Donate-a-cry reasons are tagged by parents after the fact, heavily imbalanced (hungry 382 of 457) and "
+        "Donate-a-cry reasons are tagged by parents after the fact, heavily imbalanced (see the label counts) and "
         "recorded with phone apps at 8 kHz. Split by family, performance is near chance: treat the output as a "
         "research curiosity, never as a reason for a decision."
     ),
