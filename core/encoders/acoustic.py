@@ -5,6 +5,11 @@ tasks: log-mel band statistics (spectral shape, level-normalised so stethoscope 
 their dynamics, spectral contrast and flatness, envelope modulation (breathing/cry rhythm), transient statistics
 (crackles are short, explosive clicks), tonality (wheezes and rhonchi are sustained narrow-band peaks) and
 autocorrelation pitch/voicing (cries are voiced with a high fundamental; pain cries are higher and harsher).
+Version 2 adds lung-sound detail, because auscultation is band-limited (SPRSound is recorded at 8 kHz, most energy
+is below 2 kHz) and its adventitious sounds are brief: how far each mel band below 4 kHz rises above its own
+median in the window (a 0.3-s wheeze or a crackle train barely moves a 2-s mean), the persistence of a tonal peak
+(a wheeze holds its pitch for 100 ms or more; breath noise does not), and crackle statistics on 2.5-ms blocks of
+the 150-3800 Hz band (a crackle is a few-ms explosive click, invisible at the 16-ms frame rate).
 Everything is vectorised over the batch so a minute of audio costs milliseconds.
 """
 from __future__ import annotations
@@ -25,7 +30,10 @@ TONAL_BAND = (100.0, 2500.0)
 PITCH_RANGE = (100.0, 1000.0)
 CONTRAST_EDGES = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 8000.0)
 MOD_BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 31.0))
-VERSION = "acoustic-1"
+LUNG_MEL_FMAX = 4000.0
+CRACKLE_BAND = (150.0, 3800.0)
+CRACKLE_BLOCK = 40  # samples: 2.5 ms
+VERSION = "acoustic-2"
 EPS = 1e-10
 
 
@@ -53,6 +61,12 @@ class AcousticEncoder:
         self._mel = _mel_filterbank()
         self._hann = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
         self._freqs = np.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE).astype(np.float32)
+        import librosa
+        from scipy.signal import butter
+
+        centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]
+        self._lung_bands = np.flatnonzero(centres < LUNG_MEL_FMAX)
+        self._crackle_sos = butter(4, CRACKLE_BAND, btype="bandpass", fs=SAMPLE_RATE, output="sos")
         probe = self._features(np.zeros((1, WINDOW_SAMPLES), np.float32))
         self.info = EncoderInfo(
             name="acoustic",
@@ -151,8 +165,38 @@ class AcousticEncoder:
         feats.append((np.exp(np.log(ptb).mean(axis=-1)) / ptb.mean(axis=-1)).mean(axis=1))
 
         feats += self._pitch(power, frame_db)
+        feats += self._lung(x, rel, peakiness, peak_f)
         out = np.concatenate([np.atleast_2d(a.T).T if a.ndim == 1 else a for a in feats], axis=1)
         return np.nan_to_num(out.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _lung(self, x: np.ndarray, rel: np.ndarray, peakiness: np.ndarray, peak_f: np.ndarray) -> list[np.ndarray]:
+        from scipy.signal import sosfiltfilt
+
+        out: list[np.ndarray] = []
+        # Band excursions: the loudest moment of each low band relative to its typical level in the window.
+        low = rel[..., self._lung_bands]
+        out.append(low.max(axis=1) - np.median(low, axis=1))
+
+        # Tonal persistence: peakiness smoothed over 3 frames (~50 ms), and the longest runs of held tonality.
+        k = np.ones(3) / 3.0
+        smooth = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 1, peakiness)
+        out += [smooth.max(axis=1), np.percentile(smooth, 95, axis=1)]
+        steady = (peakiness > 12.0) & (np.abs(np.diff(peak_f, axis=1, prepend=peak_f[:, :1])) < 0.05)
+        n_frames = peakiness.shape[1]
+        for mask in (steady, smooth > 18.0, smooth > 24.0):
+            out.append(_longest_run(mask) / n_frames)
+
+        # Crackles: 2.5-ms block energies of the band-passed signal against the window's median block.
+        bp = sosfiltfilt(self._crackle_sos, x.astype(np.float64), axis=1)
+        nb = x.shape[1] // CRACKLE_BLOCK
+        e = (bp[:, : nb * CRACKLE_BLOCK].reshape(len(x), nb, CRACKLE_BLOCK) ** 2).mean(axis=-1) + EPS
+        ratio = e / np.median(e, axis=1, keepdims=True)
+        q = np.percentile(ratio, [90, 99, 99.9, 100], axis=1)
+        out += [np.log(v) for v in q]
+        out += [(ratio > t).mean(axis=1) for t in (10.0, 30.0, 100.0)]
+        jump = np.diff(np.log(e), axis=1)
+        out += list(np.percentile(jump, [99, 99.9], axis=1))
+        return out
 
     def _pitch(self, power: np.ndarray, frame_db: np.ndarray) -> list[np.ndarray]:
         """Autocorrelation pitch and voicing per frame (Wiener-Khinchin on the frame's power spectrum)."""
@@ -188,3 +232,15 @@ class AcousticEncoder:
             np.where(has, iqr, 0.0),
             np.where(has, jitter, 0.0),
         ]
+
+
+def _longest_run(mask: np.ndarray) -> np.ndarray:
+    """Longest run of consecutive True per row of a [n, T] boolean array."""
+    m = np.pad(mask.astype(np.int8), ((0, 0), (1, 1)))
+    d = np.diff(m, axis=1)
+    out = np.zeros(len(mask))
+    for i in range(len(mask)):
+        starts, ends = np.flatnonzero(d[i] == 1), np.flatnonzero(d[i] == -1)
+        if len(starts):
+            out[i] = (ends - starts).max()
+    return out
