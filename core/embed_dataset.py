@@ -13,7 +13,12 @@ from .config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThr
 from .datasets import Unit
 from .encoders.base import Encoder
 from .quality import assess_windows
-from .windows import describe, frame, span_starts, window_starts
+from .windows import describe, frame, span_starts, tile_span, window_starts
+
+#: How an annotated event becomes windows. "context": one 2-s window centred on the event with the sound around
+#: it, as the app's sliding windows see it. "event": only the event, repeated to fill the window (the challenge's
+#: event-level view). Whole-recording units have only the context view.
+VIEWS = ("context", "event")
 
 
 @dataclass
@@ -23,6 +28,11 @@ class EmbeddedSet:
     unit_of: np.ndarray  # [n_windows] index into units
     usable: np.ndarray  # [n_windows] passed the quality gate
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    view: np.ndarray | None = None  # [n_windows] entry of VIEWS; None means all "context"
+
+    def __post_init__(self) -> None:
+        if self.view is None:
+            self.view = np.full(len(self.X), "context", dtype=object)
 
     def pooled(self) -> np.ndarray:
         """Per-unit [mean, std] of all its windows (pooled heads see the whole recording, quality included)."""
@@ -34,7 +44,7 @@ class EmbeddedSet:
         remap[keep_units] = np.arange(len(keep_units))
         m = remap[self.unit_of] >= 0
         return EmbeddedSet([self.units[i] for i in keep_units], self.X[m], remap[self.unit_of[m]], self.usable[m],
-                           self.skipped)
+                           self.skipped, self.view[m])
 
 
 def pool_windows(X: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:
@@ -63,11 +73,16 @@ def embed_units(
     hop_s: float = DEFAULT_HOP_SECONDS,
     thresholds: QualityThresholds | None = None,
     progress: Callable[[int, int], None] | None = None,
+    views: tuple[str, ...] = ("context",),
 ) -> EmbeddedSet:
+    """Windows of every unit in every requested view; each file is decoded once."""
+    unknown = set(views) - set(VIEWS)
+    if unknown:
+        raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {VIEWS}")
     by_file: dict[str, list[int]] = defaultdict(list)
     for i, u in enumerate(units):
         by_file[str(u.path)].append(i)
-    Xs, owners, usable = [], [], []
+    Xs, owners, usable, view_of = [], [], [], []
     skipped: list[tuple[str, str]] = []
     kept: list[int] = []
     for n_done, (path, idx) in enumerate(by_file.items(), 1):
@@ -76,26 +91,32 @@ def embed_units(
         except AudioDecodeError as exc:
             skipped += [(units[i].uid, f"undecodable audio: {exc}") for i in idx]
             idx = []
-        if idx:
-            n = len(audio.samples)
-            starts_list, owner_list = [], []
-            for i in idx:
-                u = units[i]
-                if u.start_s is not None and u.start_s * SAMPLE_RATE >= n:
-                    skipped.append((u.uid, "event starts after the end of the recording"))
+        n = len(audio.samples) if idx else 0
+        batches, owner_list, view_list, q_list = [], [], [], []
+        for i in idx:
+            u = units[i]
+            if u.start_s is not None and u.start_s * SAMPLE_RATE >= n:
+                skipped.append((u.uid, "event starts after the end of the recording"))
+                continue
+            for view in views if u.start_s is not None else ("context",):
+                if view == "event":
+                    batch, wins = tile_span(audio.samples, u.start_s, u.end_s or u.start_s, hop_s)
+                else:
+                    st = unit_starts(u, n, hop_s)
+                    batch, wins = frame(audio.samples, st), describe(st, n)
+                if not len(batch):
                     continue
-                st = unit_starts(u, n, hop_s)
-                starts_list.append(st)
-                owner_list.append(np.full(len(st), len(kept)))
-                kept.append(i)
-            if starts_list:
-                starts = np.concatenate(starts_list)
-                batch = frame(audio.samples, starts)
-                wins = describe(starts, n)
                 q = assess_windows(batch, wins, clip_has_full_window=n >= WINDOW_SAMPLES, th=thresholds)
-                Xs.append(cache.embed(encoder, batch))
-                owners.append(np.concatenate(owner_list))
-                usable.append(np.array([w.usable for w in q]))
+                batches.append(batch)
+                owner_list.append(np.full(len(batch), len(kept)))
+                view_list.append(np.full(len(batch), view, dtype=object))
+                q_list.append(np.array([w.usable for w in q]))
+            kept.append(i)
+        if batches:
+            Xs.append(cache.embed(encoder, np.concatenate(batches)))
+            owners += owner_list
+            view_of += view_list
+            usable += q_list
         if progress:
             progress(n_done, len(by_file))
     dim = encoder.info.dim
@@ -105,4 +126,5 @@ def embed_units(
         unit_of=np.concatenate(owners).astype(int) if owners else np.zeros(0, int),
         usable=np.concatenate(usable) if usable else np.zeros(0, bool),
         skipped=skipped,
+        view=np.concatenate(view_of) if view_of else np.zeros(0, dtype=object),
     )

@@ -78,3 +78,25 @@ def span_starts(
     if starts[-1] != b - win:
         starts.append(b - win)
     return np.asarray(starts, dtype=np.int64)
+
+
+def tile_span(
+    samples: np.ndarray, start_s: float, end_s: float, hop_s: float = DEFAULT_HOP_SECONDS, sr: int = SAMPLE_RATE
+) -> tuple[np.ndarray, list[Window]]:
+    """The event-only view of an annotated span, the way the BioCAS challenge scores events.
+
+    A span shorter than 2 s is repeated end to end until it fills one window, so the window holds nothing but the
+    event (a 0.4-s wheeze centred in 2 s of breathing is a small part of what the encoder summarises); a longer
+    span is cut like `span_starts`. Returns an empty batch when the span holds no audio.
+    """
+    win = WINDOW_SAMPLES
+    a = max(0, int(round(start_s * sr)))
+    b = min(len(samples), int(round(end_s * sr)))
+    if b - a <= 0:
+        return np.zeros((0, win), np.float32), []
+    if b - a > win:
+        starts = span_starts(len(samples), start_s, end_s, hop_s, sr)
+        return frame(samples, starts), describe(starts, len(samples), sr)
+    seg = np.asarray(samples[a:b], dtype=np.float32)
+    tiled = np.resize(seg, win)  # np.resize repeats the segment cyclically
+    return tiled[None, :], [Window(index=0, start_s=a / sr, end_s=a / sr + win / sr, content_s=win / sr)]

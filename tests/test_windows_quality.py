@@ -66,3 +66,16 @@ def test_quiet_breath_is_not_silence_for_auscultation_threshold():
     batch, wins = make_windows(quiet)
     assert SILENT in assess_windows(batch, wins, True)[0].flags
     assert assess_windows(batch, wins, True, QualityThresholds(silence_dbfs=-65))[0].usable
+
+
+def test_tile_span_holds_only_the_event():
+    from core.windows import tile_span
+
+    x = np.concatenate([np.zeros(16000, np.float32), tone(300.0, 0.5), np.zeros(16000, np.float32)])
+    batch, wins = tile_span(x, 1.0, 1.5)
+    assert batch.shape == (1, 32000) and not wins[0].padded
+    seg = x[16000:24000]
+    assert np.array_equal(batch[0, :8000], seg) and np.array_equal(batch[0, 8000:16000], seg)  # repeated, no silence
+    long_batch, long_wins = tile_span(noise(6.0), 0.5, 5.0)
+    assert long_batch.shape[0] == len(long_wins) >= 3  # a long event is windowed, not repeated
+    assert tile_span(x, 9.0, 9.5)[0].shape == (0, 32000)  # past the end: no window
