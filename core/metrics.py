@@ -29,7 +29,8 @@ class Decision:
     labels: tuple[str, ...]
     positive: str | None = None
     threshold: float | None = None
-    priors: tuple[float, ...] | None = None
+    priors: tuple[float, ...] | None = None  # per-class divisors: training prevalence, or tuned (see `rule`)
+    rule: str = ""  # how the divisors were chosen, in words
 
     def predict(self, probs: np.ndarray) -> np.ndarray:
         probs = np.atleast_2d(probs)
@@ -43,12 +44,12 @@ class Decision:
 
     def to_dict(self) -> dict:
         return {"labels": list(self.labels), "positive": self.positive, "threshold": self.threshold,
-                "priors": list(self.priors) if self.priors is not None else None}
+                "priors": list(self.priors) if self.priors is not None else None, "rule": self.rule}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Decision":
         return cls(tuple(d["labels"]), d.get("positive"), d.get("threshold"),
-                   tuple(d["priors"]) if d.get("priors") is not None else None)
+                   tuple(d["priors"]) if d.get("priors") is not None else None, d.get("rule", ""))
 
 
 def _auc(pos: np.ndarray, score: np.ndarray) -> float:
@@ -80,6 +81,31 @@ def sprsound_scores(y: np.ndarray, pred: np.ndarray, normal: int) -> dict[str, f
     as_ = (se + sp) / 2
     hs = 2 * se * sp / (se + sp) if (se + sp) > 0 else 0.0
     return {"SE": se, "SP": sp, "AS": as_, "HS": hs, "Score": (as_ + hs) / 2}
+
+
+SCORE_RULE = ("label = highest probability divided by (training prevalence ^ a), with the normal class further "
+              "weighted by w; a and w chosen on patient-grouped out-of-fold predictions to maximise the SPRSound Score")
+
+
+def score_tuned_divisors(y: np.ndarray, probs: np.ndarray, normal: int) -> tuple[np.ndarray, dict]:
+    """Two-parameter decision rule for the challenge tasks. Plain argmax under-calls rare abnormal classes and
+    full prevalence correction over-calls them; the official Score sits in between. Two knobs (not one weight
+    per class) so that a handful of stridor events cannot steer the rule."""
+    k = probs.shape[1]
+    prior = np.bincount(y, minlength=k) / len(y)
+    prior = np.where(prior > 0, prior, 1.0 / len(y))
+    best = (-1.0, 1.0, 1.0)
+    for a in np.linspace(0.0, 1.0, 11):
+        for w in np.exp(np.linspace(np.log(0.25), np.log(4.0), 21)):
+            div = prior**a
+            div[normal] /= w
+            s = sprsound_scores(y, np.argmax(probs / div, axis=1), normal)["Score"]
+            if s > best[0] + 1e-9:
+                best = (s, a, w)
+    s, a, w = best
+    div = prior**a
+    div[normal] /= w
+    return div / div.sum(), {"a": float(a), "w_normal": float(w), "oof_score": float(s)}
 
 
 def expected_calibration_error(y: np.ndarray, probs: np.ndarray, bins: int = 10) -> tuple[float, list[dict]]:

@@ -54,3 +54,17 @@ def test_ece_and_operating_points():
     ops = binary_operating_points(p > 0.4, p)
     assert ops["high_sensitivity"]["sensitivity"] >= 0.9
     assert ops["balanced"]["sensitivity"] == 1.0 and ops["balanced"]["specificity"] == 1.0
+
+
+def test_score_tuned_rule_beats_or_equals_prevalence_rule():
+    from core.metrics import score_tuned_divisors, sprsound_scores
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(3, 600, p=[0.7, 0.2, 0.1])
+    p = rng.dirichlet(np.ones(3), 600) * 0.6 + np.eye(3)[y] * 0.4
+    prior = np.bincount(y) / len(y)
+    div, info = score_tuned_divisors(y, p, 0)
+    tuned = sprsound_scores(y, np.argmax(p / div, axis=1), 0)["Score"]
+    assert tuned >= sprsound_scores(y, np.argmax(p / prior, axis=1), 0)["Score"] - 1e-9
+    assert tuned >= sprsound_scores(y, np.argmax(p, axis=1), 0)["Score"] - 1e-9
+    assert abs(info["oof_score"] - tuned) < 1e-9 and 0.0 <= info["a"] <= 1.0
