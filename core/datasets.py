@@ -231,7 +231,7 @@ def scan(root: Path, dataset: str, group_pattern: str | None = None) -> DatasetS
 
 #: which heads a detected layout can train
 LAYOUT_HEADS = {
-    "sprsound": ("respiratory", ("screen", "event_type", "record")),
+    "sprsound": ("respiratory", ("screen", "event_type", "asthma", "record")),
     "cry_pain": ("cry", ("pain",)),
     "donateacry": ("cry", ("reason",)),
 }

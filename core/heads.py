@@ -9,7 +9,10 @@ Protocol (the same for every head, so the numbers are comparable):
 5. For the shipped model, repeat 3-4 on all groups (grouped CV over all groups gives the calibration data and a
    second, labelled figure) and fit on everything.
 A unit (event, record or recording) is scored by the mean of its usable windows' calibrated probabilities, or,
-for pooled heads, directly from its pooled embedding.
+for pooled heads, directly from its pooled embedding. Event heads train on two views of every event (the event
+alone, repeated to fill 2 s, and the event centred in its surrounding sound) so one model serves both the
+challenge's event-level scoring and the app's sliding windows; units are scored on the head's `score_view`, and
+the other view is reported beside it.
 """
 from __future__ import annotations
 
@@ -28,7 +31,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from .embed_dataset import EmbeddedSet
-from .metrics import Decision, binary_operating_points, evaluate, macro_auc
+
+VIEW_TEXT = {
+    "context": "one 2-s window centred on the event with the sound around it, as the app's sliding windows see it",
+    "event": "the event alone, repeated to fill 2 s; longer events windowed and averaged",
+}
+from .metrics import SCORE_RULE, Decision, binary_operating_points, evaluate, macro_auc, score_tuned_divisors
 from .tasks import HeadSpec
 
 CANDIDATES: dict[str, Callable[[], object]] = {
@@ -88,20 +96,47 @@ class Design:
     unit_y: np.ndarray
     unit_groups: np.ndarray
     n_units: int
+    scoring: np.ndarray | None = None  # [n_samples] True where the sample votes for its unit's probability
+    view: np.ndarray | None = None  # [n_samples] the view each sample comes from
+
+    def __post_init__(self) -> None:
+        if self.scoring is None:
+            self.scoring = np.ones(len(self.X), bool)
+        if self.view is None:
+            self.view = np.full(len(self.X), "context", dtype=object)
 
     def samples_of(self, units: np.ndarray) -> np.ndarray:
         mask = np.zeros(self.n_units, bool)
         mask[units] = True
         return np.flatnonzero(mask[self.sample_unit])
 
+    def unit_probs(self, probs: np.ndarray, samples: np.ndarray, units: np.ndarray) -> np.ndarray:
+        """Per-unit mean of the scoring samples' probabilities (`probs` aligned with `samples`)."""
+        m = self.scoring[samples]
+        return unit_probs(probs[m], self.sample_unit[samples][m], units, probs.shape[1])
+
+    def rescored(self, view: str) -> "Design":
+        """The same samples, units scored on `view` (units without a usable window in it fall back to all)."""
+        return Design(self.X, self.y, self.sample_unit, self.unit_y, self.unit_groups, self.n_units,
+                      _scoring(self.view, self.sample_unit, self.n_units, view), self.view)
+
+
+def _scoring(view: np.ndarray, sample_unit: np.ndarray, n_units: int, score_view: str) -> np.ndarray:
+    scoring = view == score_view
+    has = np.zeros(n_units, bool)
+    has[sample_unit[scoring]] = True
+    return scoring | ~has[sample_unit]
+
 
 def build_design(emb: EmbeddedSet, head: HeadSpec, unit_idx: np.ndarray) -> tuple[Design, list[tuple[str, str]]]:
-    """Units with a label outside the head, or (window heads) without a usable window, are dropped and reported."""
+    """Units with a label outside the head, or (window heads) without a usable window, are dropped and reported.
+    A unit with no usable window in the scoring view is scored on its other views."""
     labels = list(head.labels)
     skipped: list[tuple[str, str]] = []
     keep, uy = [], []
+    in_views = np.isin(emb.view, head.views)
     has_usable = np.zeros(len(emb.units), bool)
-    has_usable[emb.unit_of[emb.usable]] = True
+    has_usable[emb.unit_of[emb.usable & in_views]] = True
     for i in unit_idx:
         u = emb.units[i]
         lab = head.label_map.get(u.label, u.label) if head.label_map else u.label
@@ -120,10 +155,12 @@ def build_design(emb: EmbeddedSet, head: HeadSpec, unit_idx: np.ndarray) -> tupl
     if head.pooled:
         X = sub.pooled()
         su = np.arange(len(sub.units))
+        scoring = view = None
     else:
-        m = sub.usable
-        X, su = sub.X[m], sub.unit_of[m]
-    return Design(X, unit_y[su], su, unit_y, groups, len(sub.units)), skipped
+        m = sub.usable & np.isin(sub.view, head.views)
+        X, su, view = sub.X[m], sub.unit_of[m], sub.view[m]
+        scoring = _scoring(view, su, len(sub.units), head.score_view)
+    return Design(X, unit_y[su], su, unit_y, groups, len(sub.units), scoring, view), skipped
 
 
 def unit_probs(window_probs: np.ndarray, sample_unit: np.ndarray, units: np.ndarray, k: int) -> np.ndarray:
@@ -163,10 +200,14 @@ def choose_decision(head: HeadSpec, y_unit: np.ndarray, p_unit: np.ndarray) -> t
     if head.positive is not None and len(labels) == 2:
         pos = labels.index(head.positive)
         ops = binary_operating_points(y_unit == pos, p_unit[:, pos])
-        return Decision(labels, head.positive, ops["balanced"]["threshold"]), ops
+        return Decision(labels, head.positive, ops[head.operating_point]["threshold"]), ops
+    if head.negative_label in labels:
+        div, info = score_tuned_divisors(y_unit, p_unit, labels.index(head.negative_label))
+        return Decision(labels, priors=tuple(float(v) for v in div), rule=SCORE_RULE), {"score_rule": info}
     priors = np.bincount(y_unit, minlength=len(labels)) / len(y_unit)
     priors = np.where(priors > 0, priors, 1.0 / len(y_unit))
-    return Decision(labels, priors=tuple(float(p) for p in priors)), {}
+    return Decision(labels, priors=tuple(float(p) for p in priors),
+                    rule="label = highest probability relative to its training prevalence"), {}
 
 
 @dataclass
@@ -180,6 +221,7 @@ class CalibratedStage:
     oof_unit_probs: np.ndarray
     units: np.ndarray
     selection: dict = field(default_factory=dict)
+    oof_scores: np.ndarray | None = None  # raw out-of-fold scores of every sample of `units`
 
 
 def select_and_calibrate(
@@ -191,7 +233,7 @@ def select_and_calibrate(
     selection, best = {}, None
     for name in candidates:
         scores = oof_scores(d, units, name, k, folds, seed)
-        up = unit_probs(_softmax(scores), d.sample_unit[samples], units, k)  # ranking only: calibration comes later
+        up = d.unit_probs(_softmax(scores), samples, units)  # ranking only: calibration comes later
         auc = macro_auc(d.unit_y[units], up)
         selection[name] = {"unit_macro_auc": auc}
         log(f"    candidate {name:8s} grouped {folds}-fold unit macro AUC = {auc:.3f}")
@@ -199,9 +241,9 @@ def select_and_calibrate(
             best = (name, scores)
     name, scores = best
     cal = fit_calibrator(scores, d.y[samples])
-    p_unit = unit_probs(calibrated(cal, scores, k), d.sample_unit[samples], units, k)
+    p_unit = d.unit_probs(calibrated(cal, scores, k), samples, units)
     decision, ops = choose_decision(head, d.unit_y[units], p_unit)
-    return CalibratedStage(name, cal, decision, ops, p_unit, units, selection)
+    return CalibratedStage(name, cal, decision, ops, p_unit, units, selection, scores)
 
 
 def _softmax(s: np.ndarray) -> np.ndarray:
@@ -211,7 +253,7 @@ def _softmax(s: np.ndarray) -> np.ndarray:
 
 def predict_units(base: Pipeline, cal: LogisticRegression, d: Design, units: np.ndarray, k: int) -> np.ndarray:
     s = d.samples_of(units)
-    return unit_probs(calibrated(cal, raw_scores(base, d.X[s], k), k), d.sample_unit[s], units, k)
+    return d.unit_probs(calibrated(cal, raw_scores(base, d.X[s], k), k), s, units)
 
 
 @dataclass
@@ -226,6 +268,8 @@ class TrainOutcome:
     heldout_y: np.ndarray  # held-out unit labels and probabilities, for derived views (SPRSound task 2-1)
     heldout_p: np.ndarray
     heldout_decision: Decision
+    dev_oof: tuple[np.ndarray, np.ndarray]  # (unit labels, calibrated out-of-fold probabilities), development groups
+    all_oof: tuple[np.ndarray, np.ndarray]  # the same over all groups (what the shipped decision was chosen on)
 
 
 def held_out_split(d: Design, units: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,13 +318,22 @@ def train_head(
     scores_all = oof_scores(d, all_units, stage.name, k, folds + 1, seed + 1)
     s_all = d.samples_of(all_units)
     cal_all = fit_calibrator(scores_all, d.y[s_all])
-    p_all = unit_probs(calibrated(cal_all, scores_all, k), d.sample_unit[s_all], all_units, k)
+    p_all = d.unit_probs(calibrated(cal_all, scores_all, k), s_all, all_units)
     decision_all, ops_all = choose_decision(head, d.unit_y, p_all)
     all_cv = evaluate(
         d.unit_y, p_all, d.unit_groups, decision_all, normal_label=normal,
         split=f"grouped {folds + 1}-fold CV over all {len(np.unique(d.unit_groups))} groups (out-of-fold; the candidate "
               f"was chosen on the development groups; threshold fitted on these predictions)",
     )
+    other_views = {}
+    for view in sorted(set(d.view.tolist()) - {head.score_view}):
+        p_view = d.rescored(view).unit_probs(calibrated(cal_all, scores_all, k), s_all, all_units)
+        other_views[view] = evaluate(
+            d.unit_y, p_view, d.unit_groups, decision_all, normal_label=normal,
+            split=f"as all_groups_cv, but each {head.unit} scored on its '{view}' view ({VIEW_TEXT.get(view, view)})",
+        )
+        log(f"  '{view}' view, all-groups CV: balanced acc {other_views[view]['metrics']['balanced_accuracy']:.3f}"
+            + (f", Score {other_views[view]['metrics']['Score']:.3f}" if "Score" in other_views[view]["metrics"] else ""))
     base = make_pipeline(stage.name).fit(d.X[s_all], d.y[s_all])
     report = {
         "protocol": __doc__.strip().split("\n", 1)[1].strip(),
@@ -289,9 +342,11 @@ def train_head(
         "heldout": heldout,
         "dev_cv": dev_cv,
         "all_groups_cv": all_cv,
+        "score_view": head.score_view if not head.pooled else None,
+        "all_groups_cv_other_views": other_views,
         "operating_points_dev": stage.operating_points,
         "operating_points": ops_all,
         "decision_heldout_eval": stage.decision.to_dict(),
     }
     return TrainOutcome(base, cal_all, decision_all, ops_all, stage.name, report, d, d.unit_y[test], p_test,
-                        stage.decision)
+                        stage.decision, (d.unit_y[dev], stage.oof_unit_probs), (d.unit_y, p_all))

@@ -80,5 +80,14 @@ def model_card(meta: dict, metrics: dict) -> str:
     lines += _block("Grouped cross-validation over all people", metrics["all_groups_cv"])
     for ev in metrics.get("official_test", {}).values():
         lines += _block("Official test split", ev)
+    for view, ev in metrics.get("all_groups_cv_other_views", {}).items():
+        lines += _block(f"Grouped cross-validation over all people, '{view}' view", ev)
+    refs = metrics.get("published_references") or []
+    if refs:
+        lines += ["## Published SPRSound scores, for reference", "",
+                  "Not measured on our splits: read them beside ours, not against them.", "",
+                  "| task | Score | system | source | evaluated on |", "|---|---|---|---|---|"]
+        lines += [f"| {r['task']} | {r['score']:.4g} | {r['system']} | {r['source']} | {r['test_split']} |" for r in refs]
+        lines.append("")
     lines += ["## Limitations", _limits(data["layout"]), ""]
     return "\n".join(lines)

@@ -8,6 +8,13 @@ from .config import QualityThresholds
 RESP_EVENT_LABELS = ("Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")
 RESP_RECORD_LABELS = ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
 RESP_SCREEN_LABELS = ("Normal", "Adventitious")
+RESP_ASTHMA_LABELS = ("Normal", "Asthma-indicative")
+#: Continuous adventitious sounds (and wheeze with crackles) are the asthma-indicative ones; crackle-only events
+#: point to other disease and are left out of this view, as in the respiratory seed paper.
+ASTHMA_MAP = {"Normal": "Normal", "Rhonchi": "Asthma-indicative", "Wheeze": "Asthma-indicative",
+              "Stridor": "Asthma-indicative", "Wheeze+Crackle": "Asthma-indicative", "Coarse Crackle": "",
+              "Fine Crackle": ""}
+EVENT_VIEWS = dict(views=("event", "context"), score_view="event")
 CRY_PAIN_LABELS = ("discomfort", "pain")
 CRY_REASON_LABELS = ("belly_pain", "burping", "discomfort", "hungry", "tired")
 
@@ -25,6 +32,9 @@ class HeadSpec:
     experimental: bool = False
     description: str = ""
     label_map: dict[str, str] = field(default_factory=dict)  # dataset label -> head label ("" drops the unit)
+    views: tuple[str, ...] = ("context",)  # window views of an event trained on (core.embed_dataset.VIEWS)
+    score_view: str = "context"  # the view whose windows score a unit in evaluation
+    operating_point: str = "balanced"  # binary heads: "balanced" or "high_sensitivity" (sensitivity >= 0.90)
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class TaskSpec:
     heads: tuple[HeadSpec, ...]
     primary: str  # head whose verdict is the clip's verdict
     quality: QualityThresholds = QualityThresholds()
+    screening: tuple[str, ...] = ()  # binary heads shown as a screening probability with their operating point
+    track: str | None = None  # window head drawn under the spectrogram by default
 
     def head(self, name: str) -> HeadSpec:
         for h in self.heads:
@@ -45,7 +57,9 @@ class TaskSpec:
 RESPIRATORY = TaskSpec(
     name="respiratory",
     title="Respiratory (pediatric auscultation)",
-    primary="screen",
+    primary="record",
+    screening=("asthma", "screen"),
+    track="event_type",
     # Stethoscope recordings are quiet: SPRSound's median 2-s window is at -50 dBFS and 2 % fall below -60 dBFS,
     # so the generic -50 dBFS silence level would discard half of the real breath sounds.
     quality=QualityThresholds(silence_dbfs=-65.0),
@@ -61,6 +75,7 @@ RESPIRATORY = TaskSpec(
             negative_label="Normal",
             description="Window-level screening: any adventitious sound (wheeze, rhonchi, stridor, crackles).",
             label_map={lab: ("Normal" if lab == "Normal" else "Adventitious") for lab in RESP_EVENT_LABELS},
+            **EVENT_VIEWS,
         ),
         HeadSpec(
             name="event_type",
@@ -71,6 +86,22 @@ RESPIRATORY = TaskSpec(
             dataset="sprsound_events",
             negative_label="Normal",
             description="Seven event classes per window.",
+            **EVENT_VIEWS,
+        ),
+        HeadSpec(
+            name="asthma",
+            title="Asthma-indicative sounds vs normal (screening)",
+            labels=RESP_ASTHMA_LABELS,
+            unit="event",
+            pooled=False,
+            dataset="sprsound_events",
+            positive="Asthma-indicative",
+            negative_label="Normal",
+            description="Wheeze, rhonchi, stridor or wheeze+crackle vs normal breath sounds; crackle-only events are "
+                        "excluded from training and evaluation. Threshold chosen for sensitivity >= 0.90.",
+            label_map=ASTHMA_MAP,
+            operating_point="high_sensitivity",
+            **EVENT_VIEWS,
         ),
         HeadSpec(
             name="record",

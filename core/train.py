@@ -20,8 +20,9 @@ from .datasets import LAYOUT_HEADS, detect_layout, scan
 from .embed_dataset import EmbeddedSet, embed_units
 from .encoders import EncoderUnavailable, get_encoder
 from .heads import CANDIDATES, DEFAULT_CANDIDATES, Design, build_design, predict_units, train_head
-from .metrics import evaluate
+from .metrics import SCORE_RULE, Decision, evaluate, score_tuned_divisors, sprsound_scores
 from .model_card import model_card
+from .references import references_for
 from .tasks import RECORD_2_1, HeadSpec, custom_head, get_task
 
 
@@ -49,7 +50,8 @@ def unit_projection_features(art_base, d: Design) -> np.ndarray:
     return sums / np.maximum(np.bincount(d.sample_unit, minlength=d.n_units), 1)[:, None]
 
 
-def evaluate_official_splits(emb: EmbeddedSet, head: HeadSpec, outcome, log) -> dict:
+def evaluate_official_splits(emb: EmbeddedSet, head: HeadSpec, outcome, log, dec_2_1: Decision | None = None,
+                             ) -> dict:
     """Official test splits shipped with the data (e.g. SPRSound intra-patient), scored by the final model."""
     out = {}
     splits = sorted({u.split for u in emb.units} - {"train"})
@@ -68,22 +70,41 @@ def evaluate_official_splits(emb: EmbeddedSet, head: HeadSpec, outcome, log) -> 
         res = evaluate(d.unit_y, p, d.unit_groups, outcome.decision, split=f"{name}: {note}",
                        normal_label=head.negative_label)
         res["skipped"] = len(skipped)
-        if head.name == "record":
-            res["task_2_1"] = _record_2_1(d.unit_y, p, outcome.decision, head)
+        for view in sorted(set(d.view.tolist()) - {head.score_view}):
+            pv = predict_units(outcome.base, outcome.calibrator, d.rescored(view), np.arange(d.n_units), k)
+            res.setdefault("other_views", {})[view] = evaluate(
+                d.unit_y, pv, d.unit_groups, outcome.decision, split=f"{name}, scored on the '{view}' view: {note}",
+                normal_label=head.negative_label)
+        if dec_2_1 is not None:
+            res["task_2_1"] = _record_2_1(d.unit_y, p, dec_2_1, head)
         out[split] = res
         m = res["metrics"]
         log(f"  {name}: {d.n_units} {head.unit}s" + (f", SPRSound Score {m['Score']:.3f}" if "Score" in m else ""))
     return out
 
 
-def _record_2_1(y: np.ndarray, p: np.ndarray, decision, head: HeadSpec) -> dict:
-    from .metrics import sprsound_scores
+COARSE_2_1 = ("Normal", "Adventitious", "Poor Quality")
 
-    labels = list(head.labels)
-    coarse = ["Normal", "Adventitious", "Poor Quality"]
-    to3 = np.asarray([coarse.index(RECORD_2_1[lab]) for lab in labels])
-    pred = to3[decision.predict(p)]
-    return sprsound_scores(to3[y], pred, coarse.index("Normal"))
+
+def merge_2_1(p: np.ndarray, head: HeadSpec) -> np.ndarray:
+    """Task 2-1 probabilities: the record head's CAS, DAS and CAS & DAS probabilities summed."""
+    out = np.zeros((len(p), len(COARSE_2_1)))
+    for j, lab in enumerate(head.labels):
+        out[:, COARSE_2_1.index(RECORD_2_1[lab])] += p[:, j]
+    return out
+
+
+def decision_2_1(y: np.ndarray, p: np.ndarray, head: HeadSpec) -> Decision:
+    """Task 2-1 gets its own rule, tuned like the head's on out-of-fold predictions (the best 5-class rule is not
+    the best 3-class one)."""
+    to3 = np.asarray([COARSE_2_1.index(RECORD_2_1[lab]) for lab in head.labels])
+    div, _ = score_tuned_divisors(to3[y], merge_2_1(p, head), 0)
+    return Decision(COARSE_2_1, priors=tuple(float(v) for v in div), rule=SCORE_RULE)
+
+
+def _record_2_1(y: np.ndarray, p: np.ndarray, decision: Decision, head: HeadSpec) -> dict:
+    to3 = np.asarray([COARSE_2_1.index(RECORD_2_1[lab]) for lab in head.labels])
+    return sprsound_scores(to3[y], decision.predict(merge_2_1(p, head)), 0)
 
 
 def train_one(
@@ -97,7 +118,7 @@ def train_one(
         raise SystemExit(f"No labelled recordings found in {data} for head {head.name}.")
     thresholds = thresholds or QualityThresholds()
     emb = embed_units(ds.units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
-                      progress=_progress(f"embedding {head.name}"))
+                      progress=_progress(f"embedding {head.name}"), views=head.views)
     train_idx = np.asarray([i for i, u in enumerate(emb.units) if u.split == "train"])
     d, skipped = build_design(emb, head, train_idx)
     skipped = ds.skipped + emb.skipped + skipped
@@ -107,10 +128,16 @@ def train_one(
         f"skipped {len(skipped)}")
     outcome = train_head(d, head, candidates=tuple(args.candidates), folds=args.folds,
                          test_fraction=args.test_fraction, seed=args.seed, log=log)
-    official = evaluate_official_splits(emb, head, outcome, log)
+    dec_2_1 = None
     if head.name == "record":
-        outcome.report["heldout"]["task_2_1"] = _record_2_1(
-            outcome.heldout_y, outcome.heldout_p, outcome.heldout_decision, head)
+        dec_dev = decision_2_1(*outcome.dev_oof, head)
+        dec_2_1 = decision_2_1(*outcome.all_oof, head)
+        outcome.report["heldout"]["task_2_1"] = _record_2_1(outcome.heldout_y, outcome.heldout_p, dec_dev, head)
+        outcome.report["dev_cv"]["task_2_1"] = _record_2_1(*outcome.dev_oof, dec_dev, head)
+        outcome.report["all_groups_cv"]["task_2_1"] = _record_2_1(*outcome.all_oof, dec_2_1, head)
+        log(f"  task 2-1 Score: held-out {outcome.report['heldout']['task_2_1']['Score']:.3f}, all-groups CV "
+            f"{outcome.report['all_groups_cv']['task_2_1']['Score']:.3f}")
+    official = evaluate_official_splits(emb, head, outcome, log, dec_2_1)
     kept_units = _design_units(emb, head, train_idx)
     proj = Projection.fit(
         unit_projection_features(outcome.base, d),
@@ -130,6 +157,7 @@ def train_one(
                  "training_groups": int(len(np.unique(d.unit_groups)))},
         **outcome.report,
         "official_test": official,
+        "published_references": references_for(head.name),
         "shipped_model": f"{outcome.chosen}, refitted on all {len(np.unique(d.unit_groups))} training groups",
         "training_seconds": round(time.time() - t0, 1),
     }
@@ -144,6 +172,9 @@ def train_one(
         "aggregation": ("pooled [mean, std] of all window embeddings -> one prediction" if head.pooled
                         else "mean of calibrated window probabilities over usable windows"),
         "decision": outcome.decision.to_dict(),
+        "decision_2_1": dec_2_1.to_dict() if dec_2_1 is not None else None,
+        "operating_point": head.operating_point if head.positive else None,
+        "views": list(head.views), "score_view": head.score_view,
         "operating_points": outcome.operating_points,
         "chosen": outcome.chosen,
         "data": metrics["data"],

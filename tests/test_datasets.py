@@ -59,6 +59,30 @@ def test_sprsound_layout_and_edge_cases(tmp_path, ext):
     recs = embed_units(rec.units, get_encoder("acoustic"), EmbeddingCache())
     assert len(recs.units) == 4 and recs.pooled().shape == (4, 2 * recs.X.shape[1])
 
+    both = embed_units(ev.units, get_encoder("acoustic"), EmbeddingCache(), views=("event", "context"))
+    assert len(both.units) == 5
+    assert (both.view == "event").sum() == (both.view == "context").sum() == 6  # same windowing in both views
+    e_only = both.X[both.view == "event"]
+    assert not np.allclose(e_only, both.X[both.view == "context"])  # the event alone is not the centred context
+    with pytest.raises(ValueError, match="unknown view"):
+        embed_units(ev.units, get_encoder("acoustic"), EmbeddingCache(), views=("spectral",))
+
+
+def test_asthma_head_drops_crackle_only_events_and_scores_the_event_view(tmp_path):
+    from core.heads import build_design
+    from core.tasks import RESPIRATORY
+
+    root = make_sprsound(tmp_path / "spr")
+    ev = read_sprsound(root, "event")
+    head = RESPIRATORY.head("asthma")
+    emb = embed_units(ev.units, get_encoder("acoustic"), EmbeddingCache(), views=head.views)
+    d, skipped = build_design(emb, head, np.arange(len(emb.units)))
+    assert any("Fine Crackle" in why for _, why in skipped)  # crackle-only: not part of the asthma view
+    assert sorted(d.unit_y.tolist()) == [0, 0, 0, 1]  # three normal events, one wheeze
+    assert set(d.view[d.scoring]) == {"event"} and len(d.X) == 2 * d.scoring.sum()
+    ctx = d.rescored("context")
+    assert set(ctx.view[ctx.scoring]) == {"context"}
+
 
 def test_cry_layouts(tmp_path):
     cp = tmp_path / "cry_pain"

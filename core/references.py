@@ -1,0 +1,40 @@
+"""Published SPRSound scores to read ours against, with where each was measured.
+
+They are not directly comparable with our figures: ours are patient-grouped cross-validation on the training
+release and the intra-patient test split (the same patients as training); the published ones are on the official
+BioCAS 2022 test set as their sources report it. The split is carried with every number so no page can drop it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Reference:
+    task: str  # SPRSound task id: "1-1", "1-2", "2-1", "2-2"
+    score: float  # official BioCAS Score, (AS + HS) / 2
+    system: str
+    source: str
+    test_split: str
+
+
+BIOCAS_TEST = "official BioCAS 2022 test set, as reported by the source"
+
+PUBLISHED: tuple[Reference, ...] = (
+    Reference("1-1", 0.893, "best published, BioCAS 2022", "Chen et al. 2022", BIOCAS_TEST),
+    Reference("1-2", 0.80, "best published, BioCAS 2022", "Chen et al. 2022", BIOCAS_TEST),
+    Reference("2-1", 0.7179, "best in the challenge table", "BioCAS 2022 challenge results table", BIOCAS_TEST),
+    Reference("2-1", 0.745, "post-challenge", "Ngo et al. 2023", BIOCAS_TEST),
+    Reference("2-1", 0.7215, "HeAR embeddings + head", "HeAR thesis", BIOCAS_TEST),
+    Reference("2-2", 0.5543, "best in the challenge table", "BioCAS 2022 challenge results table", BIOCAS_TEST),
+    Reference("2-2", 0.539, "post-challenge", "Ngo et al. 2023", BIOCAS_TEST),
+    Reference("2-2", 0.524, "HeAR embeddings + head", "HeAR thesis", BIOCAS_TEST),
+)
+
+#: Which SPRSound task each respiratory head answers (the record head answers two).
+HEAD_TASKS: dict[str, tuple[str, ...]] = {"screen": ("1-1",), "event_type": ("1-2",), "record": ("2-2", "2-1")}
+
+
+def references_for(head: str) -> list[dict]:
+    tasks = HEAD_TASKS.get(head, ())
+    return [asdict(r) for r in PUBLISHED if r.task in tasks]
