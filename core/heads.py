@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -177,6 +177,10 @@ def unit_probs(window_probs: np.ndarray, sample_unit: np.ndarray, units: np.ndar
 
 def grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     k = min(k, len(np.unique(groups)))
+    if np.bincount(np.unique(y, return_inverse=True)[1]).max() < k:
+        # every class is rarer than the fold count (a small user dataset): stratification is impossible, so the
+        # folds are by group only
+        return list(GroupKFold(n_splits=k).split(np.zeros(len(y)), y, groups))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # rare classes cannot always be spread over all folds
         sgkf = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)

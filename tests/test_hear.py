@@ -129,3 +129,50 @@ def test_cli_reports_missing_hear_without_traceback(tmp_path):
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "HF_TOKEN" in r.stderr
+
+
+def _mini_sprsound(root: Path, patients: int = 8) -> Path:
+    """Enough patients for grouped CV: each has one recording with a wheeze-like tone and a normal breath."""
+    import soundfile as sf
+
+    labels = ["Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality"]
+    for split, n in (("train2022", patients), ("test2022_intra", 3)):
+        (root / f"{split}_wav").mkdir(parents=True)
+        (root / f"{split}_json").mkdir(parents=True)
+        for p in range(n):
+            for r in range(2):
+                stem = f"{100 + p}_5.0_{p % 2}_p{1 + r}_{10 * p + r}"
+                x = noise(5.0, sr=8000, amp=0.02, seed=p * 7 + r)
+                x[8000:12000] += 0.2 * np.sin(2 * np.pi * (300 + 40 * p) * np.arange(4000) / 8000)
+                sf.write(root / f"{split}_wav" / f"{stem}.wav", x, 8000)
+                ann = {"record_annotation": labels[(p + r) % len(labels)],
+                       "event_annotation": [{"start": "1000", "end": "1500", "type": "Wheeze"},
+                                            {"start": "2500", "end": "3800", "type": "Normal"},
+                                            {"start": "3900", "end": "4300", "type": "Fine Crackle"}]}
+                (root / f"{split}_json" / f"{stem}.json").write_text(json.dumps(ann))
+    return root
+
+
+def test_train_respiratory_heads_on_hear_then_app_uses_them(standin, clean_env, tmp_path):
+    """The HeAR training path users with weights will run: same CLI, HeAR embeddings, artefacts the Analyzer
+    picks up in auto mode (and until they exist, auto mode says HeAR heads are not trained)."""
+    from core.analysis import Analyzer, choose_encoder
+    from core.tasks import get_task
+    from core.train import main as train_main
+
+    clean_env.setenv("HEAR_MODEL_DIR", str(standin))
+    out = tmp_path / "trained"
+    before = choose_encoder(get_task("respiratory"), "auto", out)
+    assert before.name == "acoustic" and "HeAR heads are not trained on this install" in before.note
+    data = _mini_sprsound(tmp_path / "spr")
+    rc = train_main(["--task", "respiratory", "--encoder", "hear", "--data", str(data), "--out", str(out),
+                     "--candidates", "logreg", "--folds", "3", "--test-fraction", "0.3", "--no-cache"])
+    assert rc == 0
+    for head in ("screen", "event_type", "asthma", "record"):
+        meta = json.loads((out / "respiratory" / "hear" / head / "meta.json").read_text())
+        assert meta["encoder"]["name"] == "hear" and meta["encoder"]["dim"] == 512
+    an = Analyzer("respiratory", "auto", root=out)
+    assert an.encoder.info.name == "hear"
+    r = an.analyze(data / "test2022_intra_wav" / "100_5.0_0_p1_0.wav")
+    assert r.encoder.name == "hear" and r.verdict.label is not None
+    assert r.heads["event_type"].window_probs.shape == (len(r.windows), 7)
