@@ -14,10 +14,15 @@ from .embed_dataset import pool_windows
 from .encoders import EncoderUnavailable, get_encoder, hear_status
 from .encoders.base import Encoder, EncoderInfo
 from .quality import ClipQuality, WindowQuality, assess_clip, assess_windows
+from .spectrogram import Spectrogram, display_spectrogram
 from .tasks import TaskSpec, get_task
 from .windows import Window, make_windows
 
 DISCLAIMER = "Screening aid for research; not a diagnosis."
+OPERATING_POINT_TEXT = {
+    "balanced": "balanced operating point",
+    "high_sensitivity": "operating point chosen on patient-grouped validation for sensitivity >= 0.90",
+}
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,12 @@ class Verdict:
         top = max(self.probabilities, key=self.probabilities.get)
         if top == self.label:
             return ""
-        return (f"chosen relative to training prevalence; the most probable class is {top} "
+        return (f"the head's decision rule weighs classes against their training prevalence; the most probable "
+                f"class is {top} "
                 f"({self.probabilities[top]:.0%})")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
 class HeadOutput:
     name: str
     title: str
@@ -60,6 +66,13 @@ class HeadOutput:
     threshold: float | None  # decision threshold on `positive` (binary heads)
     positive: str | None
     operating_points: dict
+    operating_point_name: str = "balanced"
+    unit: str = "recording"
+    screening: bool = False  # a binary screening head shown beside the verdict, not the verdict itself
+
+    def operating_point(self) -> dict:
+        """The validation sensitivity/specificity of the threshold in use (empty for multi-class heads)."""
+        return self.operating_points.get(self.operating_point_name, {})
 
 
 @dataclass(frozen=True)
@@ -87,10 +100,14 @@ class AnalysisResult:
     primary: str
     placements: dict[str, Placement] = field(default_factory=dict)
     embeddings: np.ndarray | None = None
+    spectrogram: Spectrogram | None = None
 
     @property
     def verdict(self) -> Verdict:
         return self.heads[self.primary].verdict
+
+    def screening_heads(self) -> list[HeadOutput]:
+        return [h for h in self.heads.values() if h.screening and h.name != self.primary]
 
     def window_table(self) -> list[dict]:
         rows = []
@@ -184,6 +201,7 @@ class Analyzer:
             name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
             duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
             clip_quality=clip_q, heads=heads, primary=self.task.primary, placements=placements, embeddings=emb,
+            spectrogram=display_spectrogram(audio.samples, audio.source_rate),
         )
 
     def _run_head(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality,
@@ -207,9 +225,10 @@ class Analyzer:
             scaled_units = win_coords_src.mean(axis=0, keepdims=True) if win_coords_src is not None else None
         dec = art.decision
         if dec.threshold is not None:
-            rule += f"; '{dec.positive}' when its probability >= {dec.threshold:.2f} (balanced operating point)"
+            op = OPERATING_POINT_TEXT.get(meta.get("operating_point", "balanced"), "")
+            rule += f"; '{dec.positive}' when its probability >= {dec.threshold:.2f} ({op})"
         elif dec.priors is not None:
-            rule += "; label = highest probability relative to its training prevalence"
+            rule += "; " + (dec.rule or "label = highest probability relative to its training prevalence")
         probs = {lab: float(v) for lab, v in zip(labels, p)}
         if clip_q.too_short:
             verdict = Verdict(None, None, {}, rule, 0, n, True,
@@ -231,7 +250,9 @@ class Analyzer:
                 wc, wi = np.zeros((0, len(clip))), np.zeros(0, int)
             placement = Placement(name, wc, wi, clip)
         out = HeadOutput(name, meta["title"], labels, bool(meta.get("experimental")), window_probs, verdict,
-                         dec.threshold, dec.positive, meta.get("operating_points", {}))
+                         dec.threshold, dec.positive, meta.get("operating_points", {}),
+                         meta.get("operating_point") or "balanced", meta.get("unit", "recording"),
+                         name in self.task.screening)
         return out, placement
 
 

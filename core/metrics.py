@@ -96,7 +96,7 @@ def score_tuned_divisors(y: np.ndarray, probs: np.ndarray, normal: int) -> tuple
     prior = np.where(prior > 0, prior, 1.0 / len(y))
     best = (-1.0, 1.0, 1.0)
     for a in np.linspace(0.0, 1.0, 11):
-        for w in np.exp(np.linspace(np.log(0.25), np.log(4.0), 21)):
+        for w in np.exp(np.linspace(np.log(0.1), np.log(4.0), 25)):
             div = prior**a
             div[normal] /= w
             s = sprsound_scores(y, np.argmax(probs / div, axis=1), normal)["Score"]

@@ -41,12 +41,41 @@ def _block(title: str, ev: dict) -> list[str]:
             c = ci.get(key)
             lines.append(f"| {key} | {_fmt(m[key])} | {'n/a' if not c else f'{c[0]:.3f} to {c[1]:.3f}'} |")
     lines.append(f"| ECE (top-label) | {_fmt(ev.get('ece'))} | |")
+    labels = ev.get("labels") or list(ev.get("per_class", {}))
+    if labels and ev.get("confusion_matrix"):
+        lines += ["", "Per-class recall (95 % CI) and confusion matrix (rows: true, columns: predicted):", "",
+                  "| true \\ predicted | " + " | ".join(labels) + " | recall |",
+                  "|---" * (len(labels) + 2) + "|"]
+        for lab, row in zip(labels, ev["confusion_matrix"]):
+            pc = ev["per_class"][lab]
+            c = pc.get("recall_ci")
+            rec = f"{pc['recall']:.3f}" + (f" ({c[0]:.2f}–{c[1]:.2f})" if c else "")
+            lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + f" | {rec} |")
     if "task_2_1" in ev:
         t = ev["task_2_1"]
         lines += ["", "SPRSound task 2-1 (Normal / Adventitious / Poor Quality), same predictions merged: "
                   + ", ".join(f"{k} {_fmt(t.get(k))}" for k in ("SE", "SP", "AS", "HS", "Score")) + "."]
     lines.append("")
     return lines
+
+
+def _decision_lines(meta: dict) -> list[str]:
+    dec, ops = meta.get("decision") or {}, meta.get("operating_points") or {}
+    if dec.get("threshold") is not None:
+        name = meta.get("operating_point") or "balanced"
+        op = ops.get(name, {})
+        out = [f"- Decision: '{dec['positive']}' when its probability >= {dec['threshold']:.3f} ({name} operating point, "
+               f"chosen on patient-grouped out-of-fold predictions: sensitivity {op.get('sensitivity', float('nan')):.3f}, "
+               f"specificity {op.get('specificity', float('nan')):.3f} there)."]
+        hs = ops.get("high_sensitivity")
+        if name != "high_sensitivity" and hs:
+            out.append(f"- Alternative operating point for sensitivity >= {hs['target']:.2f}: threshold "
+                       f"{hs['threshold']:.3f}, specificity {hs['specificity']:.3f} on the same predictions.")
+        return out
+    if not dec.get("rule"):
+        return []
+    sr = ops.get("score_rule")
+    return [f"- Decision: {dec['rule']}" + (f" (a = {sr['a']:.1f}, w = {sr['w_normal']:.2f})." if sr else ".")]
 
 
 def model_card(meta: dict, metrics: dict) -> str:
@@ -65,6 +94,7 @@ def model_card(meta: dict, metrics: dict) -> str:
         f"out-of-fold scores.",
         f"- Labels: {', '.join(meta['labels'])}. Unit of prediction: {meta['unit']}. Aggregation: {meta['aggregation']}.",
         f"- {meta.get('description', '')}",
+        *_decision_lines(meta),
         "",
         "## Data",
         f"- Source folder: `{data['root']}` ({data['layout']}); {data['training_units']} {meta['unit']}s from "

@@ -1,9 +1,9 @@
-"""Analyze one recording: upload or microphone -> verdict, quality and per-window probabilities."""
+"""Analyze one recording: upload or microphone -> verdict, screening, spectrogram with the windows under it."""
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from core.audio import AudioDecodeError
+from ui.figures import spectrogram_with_track
 from ui.state import AUDIO_TYPES, sidebar
 
 task, analyzer = sidebar()
@@ -38,24 +38,43 @@ if verdict.abstained:
 else:
     c1, c2, c3 = st.columns(3)
     c1.metric("Verdict", verdict.label)
-    if verdict.note:
-        st.caption(verdict.note)
     c2.metric("Confidence", f"{verdict.confidence:.0%}")
     c3.metric("Usable windows", f"{verdict.usable_windows} / {verdict.total_windows}")
+    if verdict.note:
+        st.caption(verdict.note)
+    st.caption("Class probabilities: " + " · ".join(f"{lab} {p:.0%}" for lab, p in verdict.probabilities.items()))
 st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")
 st.caption(f"Quality: {result.clip_quality.summary()}" + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))
 
-for other in result.heads.values():
-    if other.name != result.primary:
-        tag = " (experimental)" if other.experimental else ""
-        st.write(f"**{other.title}{tag}:** {other.verdict.text()}")
+screening = result.screening_heads()
+for screen in screening:
+    st.subheader(screen.title)
+    if screen.verdict.abstained:
+        st.warning(f"No screening result — {screen.verdict.reason}")
+        continue
+    p = screen.verdict.probabilities[screen.positive]
+    op = screen.operating_point()
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"P({screen.positive})", f"{p:.0%}")
+    c2.metric("Screen", "positive" if p >= screen.threshold else "negative")
+    c3.metric("Threshold", f"{screen.threshold:.2f}")
+    if op:
+        st.caption(f"Operating point chosen on patient-grouped validation: sensitivity {op['sensitivity']:.2f}, "
+                   f"specificity {op['specificity']:.2f} on the validation {screen.unit}s. Rule: {screen.verdict.rule}.")
 
-if head.window_probs is not None:
-    mid = [(w.start_s + min(w.end_s, w.start_s + 2.0)) / 2 for w in result.windows]
-    fig = go.Figure()
-    for j, lab in enumerate(head.labels):
-        fig.add_trace(go.Scatter(x=mid, y=head.window_probs[:, j], mode="lines+markers", name=lab))
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="time (s, window centre)",
-                      yaxis_title="probability", yaxis_range=[0, 1])
-    st.plotly_chart(fig, use_container_width=True)
+shown = {result.primary, *(h.name for h in screening)}
+others = [h for h in result.heads.values() if h.name not in shown]
+for other in others:
+    tag = " (experimental)" if other.experimental else ""
+    st.write(f"**{other.title}{tag}:** {other.verdict.text()}")
+
+track_heads = [name for name, h in result.heads.items() if h.window_probs is not None]
+if track_heads and result.spectrogram is not None:
+    default = track_heads.index(analyzer.task.track) if analyzer.task.track in track_heads else 0
+    track = st.selectbox("Window track under the spectrogram", track_heads, index=default,
+                         format_func=lambda n: result.heads[n].title, key="track")
+    st.plotly_chart(spectrogram_with_track(result, result.heads[track]), use_container_width=True)
+    st.caption("Each column of the track is one 2-s window (hop "
+               f"{analyzer.hop_s:g} s), placed at its centre; windows marked with a grey cross failed the quality gate "
+               "and do not vote.")
 st.dataframe(pd.DataFrame(result.window_table()), hide_index=True)

@@ -54,6 +54,10 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     _upload(at, "breath.wav", encode(noise(6.0, sr=8000, amp=0.02), 8000, "WAV", "PCM_16"))
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Verdict"] in ("Normal", "Adventitious")
+    assert labels["Verdict"] in ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
+    assert labels["Screen"] in ("positive", "negative") and "P(Asthma-indicative)" in labels
     assert at.dataframe[0].value.shape[0] == 5  # 6 s at hop 1 s
-    assert any("resampled from 8000 Hz" in c.value for c in at.caption)
+    captions = " ".join(c.value for c in at.caption)
+    assert "resampled from 8000 Hz" in captions
+    assert "sensitivity" in captions and "specificity" in captions  # the operating point is explained
+    assert at.selectbox(key="track").value == "event_type"  # event types drawn under the spectrogram

@@ -1,0 +1,40 @@
+"""A display spectrogram whose time axis is the windows' time axis, sized for a browser, not for a model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import SAMPLE_RATE
+
+MAX_FRAMES = 1200  # columns sent to the browser; longer clips get a proportionally larger hop
+N_MELS = 96
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    times_s: np.ndarray  # [T] frame centres
+    freqs_hz: np.ndarray  # [F] mel band centres
+    db: np.ndarray  # [F, T] power in dB relative to the clip's maximum
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.db.shape
+
+
+def display_spectrogram(samples: np.ndarray, source_rate: int | None = None, sr: int = SAMPLE_RATE) -> Spectrogram:
+    """Log-mel up to the source's Nyquist frequency (an 8-kHz stethoscope has nothing above 4 kHz to show)."""
+    import librosa
+
+    fmax = min(sr, source_rate or sr) / 2.0
+    n = len(samples)
+    hop = max(160, int(np.ceil(n / MAX_FRAMES)))
+    n_fft = 1024
+    if n < n_fft:
+        samples = np.pad(samples, (0, n_fft - n))
+    mel = librosa.feature.melspectrogram(y=np.asarray(samples, np.float32), sr=sr, n_fft=n_fft, hop_length=hop,
+                                         n_mels=N_MELS, fmin=20.0, fmax=fmax, center=True)
+    db = librosa.power_to_db(mel, ref=np.max, top_db=80.0).astype(np.float32)
+    times = librosa.frames_to_time(np.arange(db.shape[1]), sr=sr, hop_length=hop)
+    freqs = librosa.mel_frequencies(n_mels=N_MELS, fmin=20.0, fmax=fmax)
+    return Spectrogram(times.astype(np.float32), freqs.astype(np.float32), db)

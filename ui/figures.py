@@ -1,0 +1,47 @@
+"""Plotly figures the pages share; they read typed results from core and never compute model outputs."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.analysis import AnalysisResult, HeadOutput
+
+
+def spectrogram_with_track(result: AnalysisResult, head: HeadOutput) -> go.Figure:
+    """The clip's spectrogram, and under it on the same time axis one column per window: the head's class
+    probabilities, with windows that failed the quality gate greyed out."""
+    spec = result.spectrogram
+    centres = np.array([w.start_s + min(w.end_s - w.start_s, max(w.content_s, 0.0)) / 2 for w in result.windows])
+    usable = np.array([q.usable for q in result.quality])
+    probs = np.asarray(head.window_probs, float)
+    shown = np.where(usable[:, None], probs, np.nan).T  # [k, n]
+    k = len(head.labels)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        row_heights=[0.62, 0.38])
+    # rows are mel bands, drawn evenly spaced (a log axis would stretch the top band) and labelled in Hz
+    bands = np.arange(len(spec.freqs_hz))
+    hz = np.repeat(spec.freqs_hz[:, None], spec.db.shape[1], axis=1)
+    fig.add_trace(go.Heatmap(x=spec.times_s, y=bands, z=spec.db, customdata=hz, colorscale="Viridis", zmin=-80, zmax=0,
+                             colorbar=dict(title="dB", len=0.58, y=0.72), name="spectrogram",
+                             hovertemplate="%{x:.2f} s · %{customdata:.0f} Hz · %{z:.0f} dB<extra></extra>"),
+                  row=1, col=1)
+    ticks = np.unique(np.linspace(0, len(bands) - 1, 6).round().astype(int))
+    text = np.where(np.isnan(shown), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(shown)))
+    fig.add_trace(go.Heatmap(x=centres, y=list(head.labels), z=shown, zmin=0, zmax=1, colorscale="Blues",
+                             colorbar=dict(title="p", len=0.36, y=0.18), text=text,
+                             texttemplate="%{text}" if len(centres) <= 30 and k <= 8 else None,
+                             hovertemplate="window at %{x:.1f} s · %{y}: %{z:.2f}<extra></extra>",
+                             name=head.name), row=2, col=1)
+    bad = centres[~usable]
+    if len(bad):
+        fig.add_trace(go.Scatter(x=bad, y=[head.labels[k // 2]] * len(bad), mode="markers",
+                                 marker=dict(symbol="x", size=10, color="grey"), name="failed quality gate",
+                                 hovertext=[result.quality[i].reason() for i in np.flatnonzero(~usable)],
+                                 hoverinfo="text"), row=2, col=1)
+    fig.update_yaxes(title_text="Hz (mel scale)", tickvals=ticks.tolist(),
+                     ticktext=[f"{spec.freqs_hz[t]:.0f}" for t in ticks], row=1, col=1)
+    fig.update_yaxes(autorange="reversed", row=2, col=1)
+    fig.update_xaxes(title_text="time (s)", range=[0, max(result.duration_s, 2.0)], row=2, col=1)
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
+    return fig
