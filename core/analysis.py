@@ -10,7 +10,6 @@ from .artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
 from .audio import AudioSource, DecodedAudio, decode_audio
 from .cache import EmbeddingCache
 from .config import DEFAULT_HOP_SECONDS, Limits, QualityThresholds, trained_dir
-from .embed_dataset import pool_windows
 from .encoders import EncoderUnavailable, get_encoder, hear_status
 from .encoders.base import Encoder, EncoderInfo
 from .quality import ClipQuality, WindowQuality, assess_clip, assess_windows
@@ -211,10 +210,11 @@ class Analyzer:
         n_usable = int(usable.sum())
         meta = art.meta
         if art.pooled:
-            X = pool_windows(emb, np.zeros(n, int), 1)
+            X = art.pooled_features(emb, usable)
             window_probs = None
             p = art.probabilities(X)[0]
-            rule = f"one prediction from the pooled embedding of all {n} windows"
+            rule = f"one prediction from the pooled embedding of all {n} windows" + (
+                f" and the {meta['stack']['from']} window model's probabilities over them" if meta.get("stack") else "")
             scaled_units = art.scaled(X)
             win_coords_src = None
         else:

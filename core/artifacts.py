@@ -108,6 +108,7 @@ class HeadArtifact:
     calibrator: object
     decision: Decision
     projection: Projection | None
+    window_model: object | None = None  # stacked heads: the event model read over the windows (core.stacking)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -126,6 +127,23 @@ class HeadArtifact:
             return np.zeros((0, k))
         return calibrated(self.calibrator, raw_scores(self.base, X, k), k)
 
+    def pooled_features(self, emb: np.ndarray, usable: np.ndarray) -> np.ndarray:
+        """The one input row of a pooled head for a clip's window embeddings, built as in training."""
+        from .embed_dataset import pool_windows
+
+        n = len(emb)
+        X = pool_windows(emb, np.zeros(n, int), 1)
+        stack = self.meta.get("stack")
+        if not stack or self.window_model is None:
+            return X
+        from .stacking import window_probs, window_summary
+        from .tasks import HeadSpec
+
+        spec = HeadSpec(name=stack["from"], title="", labels=tuple(stack["labels"]), unit="event", pooled=False,
+                        dataset="", stack_groups={k: tuple(v) for k, v in stack["groups"].items()})
+        W = window_probs(self.window_model, emb, len(spec.labels))
+        return np.concatenate([X, window_summary(W, np.zeros(n, int), usable, 1, spec)], axis=1)
+
     def scaled(self, X: np.ndarray) -> np.ndarray:
         return self.base[0].transform(X)
 
@@ -142,11 +160,15 @@ def save_artifact(
     projection: Projection | None,
     metrics: dict,
     card: str,
+    window_model=None,
 ) -> Path:
     import skops.io as sio
 
     out.mkdir(parents=True, exist_ok=True)
-    sio.dump({"base": base, "calibrator": calibrator}, out / MODEL_FILE)
+    models = {"base": base, "calibrator": calibrator}
+    if window_model is not None:
+        models["window_model"] = window_model
+    sio.dump(models, out / MODEL_FILE)
     files = [MODEL_FILE]
     if projection is not None:
         projection.save(out / PROJ_FILE)
@@ -230,5 +252,9 @@ def load_artifact(path: Path, encoder: EncoderInfo) -> HeadArtifact:
     if not (isinstance(obj, dict) and isinstance(obj.get("base"), Pipeline)
             and isinstance(obj.get("calibrator"), LogisticRegression)):
         raise ArtifactError(f"{path}: the model file does not hold a scaler+classifier pipeline and its calibrator.")
+    window_model = obj.get("window_model")
+    if meta.get("stack") and not isinstance(window_model, Pipeline):
+        raise ArtifactError(f"{path}: meta.json says the head reads a window model, but the model file has none.")
     proj = Projection.load(path / PROJ_FILE) if (path / PROJ_FILE).is_file() else None
-    return HeadArtifact(path, meta, obj["base"], obj["calibrator"], Decision.from_dict(meta["decision"]), proj)
+    return HeadArtifact(path, meta, obj["base"], obj["calibrator"], Decision.from_dict(meta["decision"]), proj,
+                        window_model)

@@ -29,14 +29,19 @@ class EmbeddedSet:
     usable: np.ndarray  # [n_windows] passed the quality gate
     skipped: list[tuple[str, str]] = field(default_factory=list)
     view: np.ndarray | None = None  # [n_windows] entry of VIEWS; None means all "context"
+    unit_features: np.ndarray | None = None  # [n_units, m] extra per-unit inputs of pooled heads (core.stacking)
 
     def __post_init__(self) -> None:
         if self.view is None:
             self.view = np.full(len(self.X), "context", dtype=object)
 
     def pooled(self) -> np.ndarray:
-        """Per-unit [mean, std] of all its windows (pooled heads see the whole recording, quality included)."""
-        return pool_windows(self.X, self.unit_of, len(self.units))
+        """Per-unit [mean, std] of all its windows (pooled heads see the whole recording, quality included),
+        followed by any per-unit features."""
+        pooled = pool_windows(self.X, self.unit_of, len(self.units))
+        if self.unit_features is None:
+            return pooled
+        return np.concatenate([pooled, self.unit_features.astype(np.float32)], axis=1)
 
     def subset(self, keep_units: np.ndarray) -> "EmbeddedSet":
         keep_units = np.asarray(keep_units)
@@ -44,7 +49,8 @@ class EmbeddedSet:
         remap[keep_units] = np.arange(len(keep_units))
         m = remap[self.unit_of] >= 0
         return EmbeddedSet([self.units[i] for i in keep_units], self.X[m], remap[self.unit_of[m]], self.usable[m],
-                           self.skipped, self.view[m])
+                           self.skipped, self.view[m],
+                           None if self.unit_features is None else self.unit_features[keep_units])
 
 
 def pool_windows(X: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:

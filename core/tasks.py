@@ -35,6 +35,8 @@ class HeadSpec:
     views: tuple[str, ...] = ("context",)  # window views of an event trained on (core.embed_dataset.VIEWS)
     score_view: str = "context"  # the view whose windows score a unit in evaluation
     operating_point: str = "balanced"  # binary heads: "balanced" or "high_sensitivity" (sensitivity >= 0.90)
+    stack_from: str | None = None  # pooled heads: also read this window head's probabilities (core.stacking)
+    stack_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class groups summed when stacked
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ RESPIRATORY = TaskSpec(
             dataset="sprsound_events",
             negative_label="Normal",
             description="Seven event classes per window.",
+            stack_groups={"Adventitious": RESP_EVENT_LABELS[1:],
+                          "CAS": ("Rhonchi", "Wheeze", "Stridor", "Wheeze+Crackle"),
+                          "DAS": ("Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")},
             **EVENT_VIEWS,
         ),
         HeadSpec(
@@ -111,7 +116,9 @@ RESPIRATORY = TaskSpec(
             pooled=True,
             dataset="sprsound_records",
             negative_label="Normal",
-            description="Whole-recording label from pooled window embeddings; task 2-1 merges CAS/DAS/CAS & DAS.",
+            description="Whole-recording label from the pooled window embeddings and the event-type model's "
+                        "probabilities summarised over the windows; task 2-1 merges CAS/DAS/CAS & DAS.",
+            stack_from="event_type",
         ),
     ),
 )

@@ -119,6 +119,9 @@ def train_one(
     thresholds = thresholds or QualityThresholds()
     emb = embed_units(ds.units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
                       progress=_progress(f"embedding {head.name}"), views=head.views)
+    window_model, stack_meta = None, None
+    if head.stack_from:
+        window_model, stack_meta = _stack(emb, head, task, data, encoder, cache, args, thresholds, log)
     train_idx = np.asarray([i for i, u in enumerate(emb.units) if u.split == "train"])
     d, skipped = build_design(emb, head, train_idx)
     skipped = ds.skipped + emb.skipped + skipped
@@ -169,8 +172,11 @@ def train_one(
                     "fingerprint": encoder.info.fingerprint, "label": encoder.info.label},
         "window": {"hop_s": args.hop},
         "quality": dataclasses.asdict(thresholds),
-        "aggregation": ("pooled [mean, std] of all window embeddings -> one prediction" if head.pooled
+        "aggregation": (("pooled [mean, std] of all window embeddings" + (
+                            f" + summaries of the {head.stack_from} window model's probabilities" if stack_meta else "")
+                         + " -> one prediction") if head.pooled
                         else "mean of calibrated window probabilities over usable windows"),
+        "stack": stack_meta,
         "decision": outcome.decision.to_dict(),
         "decision_2_1": dec_2_1.to_dict() if dec_2_1 is not None else None,
         "operating_point": head.operating_point if head.positive else None,
@@ -181,9 +187,27 @@ def train_one(
     }
     out = artifact_dir(task, encoder.info.name, head.name, args.out)
     save_artifact(out, meta=meta, base=outcome.base, calibrator=outcome.calibrator, projection=proj,
-                  metrics=metrics, card=model_card(meta, metrics))
+                  metrics=metrics, card=model_card(meta, metrics), window_model=window_model)
     log(f"  wrote {out} in {time.time() - t0:.0f} s")
     return out
+
+
+def _stack(emb: EmbeddedSet, head: HeadSpec, task: str, data: Path, encoder, cache: EmbeddingCache, args,
+           thresholds: QualityThresholds, log) -> tuple[object, dict]:
+    """Give every unit of `emb` the summaries of the event model's window probabilities (see core.stacking)."""
+    from .stacking import STACK_CANDIDATE, oof_window_probs, summary_names, window_summary
+
+    ev_head = get_task(task).head(head.stack_from)
+    ev_scan = scan(data, ev_head.dataset, args.group_pattern)
+    ev = embed_units(ev_scan.units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
+                     progress=_progress(f"embedding {ev_head.name} for stacking"), views=ev_head.views)
+    W, model = oof_window_probs(emb, ev, ev_head, folds=args.folds + 1, seed=args.seed, log=log)
+    emb.unit_features = window_summary(W, emb.unit_of, emb.usable, len(emb.units), ev_head)
+    meta = {"from": ev_head.name, "labels": list(ev_head.labels), "groups": {k: list(v) for k, v in
+            ev_head.stack_groups.items()}, "model": STACK_CANDIDATE, "features": summary_names(ev_head),
+            "training": f"patient-grouped {args.folds + 1}-fold out-of-fold window probabilities for training "
+                        f"records; shipped window model fitted on all training events"}
+    return model, meta
 
 
 def _design_units(emb: EmbeddedSet, head: HeadSpec, idx: np.ndarray):

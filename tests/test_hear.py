@@ -171,6 +171,7 @@ def test_train_respiratory_heads_on_hear_then_app_uses_them(standin, clean_env, 
     for head in ("screen", "event_type", "asthma", "record"):
         meta = json.loads((out / "respiratory" / "hear" / head / "meta.json").read_text())
         assert meta["encoder"]["name"] == "hear" and meta["encoder"]["dim"] == 512
+    assert meta["stack"]["from"] == "event_type"  # the record head reads the event model over its windows
     an = Analyzer("respiratory", "auto", root=out)
     assert an.encoder.info.name == "hear"
     r = an.analyze(data / "test2022_intra_wav" / "100_5.0_0_p1_0.wav")
