@@ -192,7 +192,8 @@ class Analyzer:
         emb = self.cache.embed(self.encoder, batch)
         usable = np.array([q.usable for q in quality]) & (not clip_q.too_short)
         heads, placements = {}, {}
-        for name_, art in self.heads.items():
+        order = [self.task.primary, *self.task.screening]
+        for name_, art in sorted(self.heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
             heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality)
             if placement is not None:
                 placements[name_] = placement

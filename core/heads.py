@@ -269,11 +269,11 @@ class TrainOutcome:
     chosen: str
     report: dict
     design: Design
-    heldout_y: np.ndarray  # held-out unit labels and probabilities, for derived views (SPRSound task 2-1)
-    heldout_p: np.ndarray
     heldout_decision: Decision
-    dev_oof: tuple[np.ndarray, np.ndarray]  # (unit labels, calibrated out-of-fold probabilities), development groups
-    all_oof: tuple[np.ndarray, np.ndarray]  # the same over all groups (what the shipped decision was chosen on)
+    # (unit labels, calibrated probabilities, groups), for derived views such as SPRSound task 2-1:
+    heldout: tuple[np.ndarray, np.ndarray, np.ndarray]  # held-out groups, model fitted on the development groups
+    dev_oof: tuple[np.ndarray, np.ndarray, np.ndarray]  # out-of-fold, development groups
+    all_oof: tuple[np.ndarray, np.ndarray, np.ndarray]  # out-of-fold, all groups (the shipped decision's data)
 
 
 def held_out_split(d: Design, units: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -352,5 +352,6 @@ def train_head(
         "operating_points": ops_all,
         "decision_heldout_eval": stage.decision.to_dict(),
     }
-    return TrainOutcome(base, cal_all, decision_all, ops_all, stage.name, report, d, d.unit_y[test], p_test,
-                        stage.decision, (d.unit_y[dev], stage.oof_unit_probs), (d.unit_y, p_all))
+    return TrainOutcome(base, cal_all, decision_all, ops_all, stage.name, report, d, stage.decision,
+                        (d.unit_y[test], p_test, d.unit_groups[test]),
+                        (d.unit_y[dev], stage.oof_unit_probs, d.unit_groups[dev]), (d.unit_y, p_all, d.unit_groups))

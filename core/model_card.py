@@ -51,11 +51,10 @@ def _block(title: str, ev: dict) -> list[str]:
             c = pc.get("recall_ci")
             rec = f"{pc['recall']:.3f}" + (f" ({c[0]:.2f}–{c[1]:.2f})" if c else "")
             lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + f" | {rec} |")
-    if "task_2_1" in ev:
-        t = ev["task_2_1"]
-        lines += ["", "SPRSound task 2-1 (Normal / Adventitious / Poor Quality), same predictions merged: "
-                  + ", ".join(f"{k} {_fmt(t.get(k))}" for k in ("SE", "SP", "AS", "HS", "Score")) + "."]
     lines.append("")
+    if "task_2_1" in ev:
+        lines += _block(f"{title}: SPRSound task 2-1 (Normal / Adventitious / Poor Quality; CAS, DAS and CAS & DAS "
+                        f"probabilities summed)", ev["task_2_1"])
     return lines
 
 
@@ -65,7 +64,7 @@ def _decision_lines(meta: dict) -> list[str]:
         name = meta.get("operating_point") or "balanced"
         op = ops.get(name, {})
         out = [f"- Decision: '{dec['positive']}' when its probability >= {dec['threshold']:.3f} ({name} operating point, "
-               f"chosen on patient-grouped out-of-fold predictions: sensitivity {op.get('sensitivity', float('nan')):.3f}, "
+               f"chosen on person-grouped out-of-fold predictions: sensitivity {op.get('sensitivity', float('nan')):.3f}, "
                f"specificity {op.get('specificity', float('nan')):.3f} there)."]
         hs = ops.get("high_sensitivity")
         if name != "high_sensitivity" and hs:

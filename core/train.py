@@ -76,7 +76,7 @@ def evaluate_official_splits(emb: EmbeddedSet, head: HeadSpec, outcome, log, dec
                 d.unit_y, pv, d.unit_groups, outcome.decision, split=f"{name}, scored on the '{view}' view: {note}",
                 normal_label=head.negative_label)
         if dec_2_1 is not None:
-            res["task_2_1"] = _record_2_1(d.unit_y, p, dec_2_1, head)
+            res["task_2_1"] = _record_2_1(d.unit_y, p, d.unit_groups, dec_2_1, head, res["split"])
         out[split] = res
         m = res["metrics"]
         log(f"  {name}: {d.n_units} {head.unit}s" + (f", SPRSound Score {m['Score']:.3f}" if "Score" in m else ""))
@@ -94,17 +94,22 @@ def merge_2_1(p: np.ndarray, head: HeadSpec) -> np.ndarray:
     return out
 
 
-def decision_2_1(y: np.ndarray, p: np.ndarray, head: HeadSpec) -> Decision:
+def _to3(head: HeadSpec) -> np.ndarray:
+    return np.asarray([COARSE_2_1.index(RECORD_2_1[lab]) for lab in head.labels])
+
+
+def decision_2_1(y: np.ndarray, p: np.ndarray, groups: np.ndarray, head: HeadSpec) -> Decision:
     """Task 2-1 gets its own rule, tuned like the head's on out-of-fold predictions (the best 5-class rule is not
     the best 3-class one)."""
-    to3 = np.asarray([COARSE_2_1.index(RECORD_2_1[lab]) for lab in head.labels])
-    div, _ = score_tuned_divisors(to3[y], merge_2_1(p, head), 0)
+    div, _ = score_tuned_divisors(_to3(head)[y], merge_2_1(p, head), 0)
     return Decision(COARSE_2_1, priors=tuple(float(v) for v in div), rule=SCORE_RULE)
 
 
-def _record_2_1(y: np.ndarray, p: np.ndarray, decision: Decision, head: HeadSpec) -> dict:
-    to3 = np.asarray([COARSE_2_1.index(RECORD_2_1[lab]) for lab in head.labels])
-    return sprsound_scores(to3[y], decision.predict(merge_2_1(p, head)), 0)
+def _record_2_1(y: np.ndarray, p: np.ndarray, groups: np.ndarray, decision: Decision, head: HeadSpec,
+                split: str) -> dict:
+    """The full evaluation (CIs, per-class recall, confusion matrix) of the task 2-1 view of the same records."""
+    return evaluate(_to3(head)[y], merge_2_1(p, head), groups, decision, normal_label="Normal",
+                    split=f"SPRSound task 2-1 view of: {split}")
 
 
 def train_one(
@@ -135,11 +140,11 @@ def train_one(
     if head.name == "record":
         dec_dev = decision_2_1(*outcome.dev_oof, head)
         dec_2_1 = decision_2_1(*outcome.all_oof, head)
-        outcome.report["heldout"]["task_2_1"] = _record_2_1(outcome.heldout_y, outcome.heldout_p, dec_dev, head)
-        outcome.report["dev_cv"]["task_2_1"] = _record_2_1(*outcome.dev_oof, dec_dev, head)
-        outcome.report["all_groups_cv"]["task_2_1"] = _record_2_1(*outcome.all_oof, dec_2_1, head)
-        log(f"  task 2-1 Score: held-out {outcome.report['heldout']['task_2_1']['Score']:.3f}, all-groups CV "
-            f"{outcome.report['all_groups_cv']['task_2_1']['Score']:.3f}")
+        for key, (arrays, dec) in {"heldout": (outcome.heldout, dec_dev), "dev_cv": (outcome.dev_oof, dec_dev),
+                                   "all_groups_cv": (outcome.all_oof, dec_2_1)}.items():
+            outcome.report[key]["task_2_1"] = _record_2_1(*arrays, dec, head, outcome.report[key]["split"])
+        log(f"  task 2-1 Score: held-out {outcome.report['heldout']['task_2_1']['metrics']['Score']:.3f}, "
+            f"all-groups CV {outcome.report['all_groups_cv']['task_2_1']['metrics']['Score']:.3f}")
     official = evaluate_official_splits(emb, head, outcome, log, dec_2_1)
     kept_units = _design_units(emb, head, train_idx)
     proj = Projection.fit(

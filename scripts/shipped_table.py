@@ -12,6 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
+SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -->"
+#: (task id, head, where its official scores sit in metrics.json)
+SPR_TASKS = (("1-1", "screen", None), ("1-2", "event_type", None), ("2-1", "record", "task_2_1"),
+             ("2-2", "record", None))
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -39,15 +43,47 @@ def table(root: Path = ROOT / "trained") -> str:
     return "\n".join(rows)
 
 
-def render(readme: str, body: str) -> str:
-    head, rest = readme.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{body}\n{END}{tail}"
+def _score(ev: dict | None, sub: str | None, key: str = "Score") -> str:
+    if not ev:
+        return "–"
+    return _fmt(ev[sub], key) if sub else _fmt(ev, key)
+
+
+def sprsound_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
+    rows = ["| SPRSound task | ours: patient-grouped CV, all training patients | ours: held-out patients | "
+            "ours: official intra-patient test (same patients as training) | published (source, system) |",
+            "|---|---|---|---|---|"]
+    splits: set[str] = set()
+    for task, head, sub in SPR_TASKS:
+        f = root / "respiratory" / encoder / head / "metrics.json"
+        if not f.is_file():
+            continue
+        m = json.loads(f.read_text())
+        intra = m.get("official_test", {}).get("test_intra")
+        refs = [r for r in m.get("published_references", []) if r["task"] == task]
+        splits.update(r["test_split"] for r in refs)
+        pub = "; ".join(f"{r['score']:.4g} ({r['source']}, {r['system']})" for r in refs) or "–"
+        rows.append(f"| {task} ({head}) | {_score(m['all_groups_cv'], sub)} | {_score(m['heldout'], sub)} | "
+                    f"{_score(intra, sub)} | {pub} |")
+    if splits:
+        rows += ["", "Published figures evaluated on: " + "; ".join(sorted(splits)) + "."]
+    return "\n".join(rows)
+
+
+def _splice(text: str, start: str, end: str, body: str) -> str:
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def render(readme: str, body: str, spr: str | None = None) -> str:
+    out = _splice(readme, START, END, body)
+    return _splice(out, SPR_START, SPR_END, spr) if spr is not None and SPR_START in out else out
 
 
 def main(argv: list[str]) -> int:
     text = README.read_text()
-    new = render(text, table())
+    new = render(text, table(), sprsound_table())
     if "--check" in argv:
         if new != text:
             print("README's shipped-heads table is out of date: run `python scripts/shipped_table.py`", file=sys.stderr)

@@ -30,10 +30,27 @@ def test_pitch_and_tonality_features_respond():
     enc = get_encoder("acoustic")
     tonal, noisy, high_cry, low_cry = enc.embed(
         np.stack([tone(400, 2.0), noise(2.0), cry_like(2.0, f0=550), cry_like(2.0, f0=300)]))
-    # voiced fraction (2nd of the last five) and median pitch in semitones above 100 Hz (3rd of the last five)
-    assert tonal[-4] > 0.9 and noisy[-4] < 0.2
-    assert abs(tonal[-3] - 12 * np.log2(4)) < 0.5
-    assert high_cry[-3] > low_cry[-3] + 5
+    # pitch block: voiced fraction (2nd of five) and median pitch in semitones above 100 Hz (3rd of five)
+    tonal, noisy, high_cry, low_cry = (v[enc.blocks["pitch"]] for v in (tonal, noisy, high_cry, low_cry))
+    assert tonal[1] > 0.9 and noisy[1] < 0.2
+    assert abs(tonal[2] - 12 * np.log2(4)) < 0.5
+    assert high_cry[2] > low_cry[2] + 5
+
+
+def test_lung_features_see_short_wheezes_and_crackles():
+    """The version-2 block: a 0.3-s wheeze and a few clicks move it, where 2-s means barely notice them."""
+    enc = get_encoder("acoustic")
+    base = noise(2.0, amp=0.02, seed=3)
+    wheeze = base.copy()
+    wheeze[12000:16800] += tone(450, 0.3, amp=0.1)
+    clicks = base.copy()
+    for at in (5000, 14000, 23000):
+        clicks[at:at + 30] += 0.5 * np.hanning(30)
+    b, w, c = (v[enc.blocks["lung"]] for v in enc.embed(np.stack([base, wheeze, clicks])))
+    n_bands = enc.blocks["lung"].stop - enc.blocks["lung"].start - 14
+    tonal_run, crackle_max = n_bands + 2, n_bands + 5 + 3  # longest steady tonal run; log max block-energy ratio
+    assert w[tonal_run] > b[tonal_run] + 0.05
+    assert c[crackle_max] > b[crackle_max] + 1.0
 
 
 def test_cache_key_depends_on_content_and_encoder():

@@ -33,7 +33,9 @@ def test_every_head_is_shipped_with_grouped_metrics(task, head):
         assert m["published_references"], "challenge heads carry the published scores beside ours"
     if head == "record":
         for ev in (m["heldout"], m["all_groups_cv"], m["official_test"]["test_intra"]):
-            assert set(ev["task_2_1"]) == {"SE", "SP", "AS", "HS", "Score"}
+            t = ev["task_2_1"]
+            assert set(t["metrics"]) >= {"SE", "SP", "AS", "HS", "Score"} and t["ci95"]["Score"] is not None
+            assert t["labels"] == ["Normal", "Adventitious", "Poor Quality"] and len(t["confusion_matrix"]) == 3
     if head == "asthma":
         op = meta["operating_points"]["high_sensitivity"]
         assert meta["decision"]["threshold"] == op["threshold"] and op["sensitivity"] >= 0.90

@@ -68,6 +68,10 @@ class AcousticEncoder:
         self._lung_bands = np.flatnonzero(centres < LUNG_MEL_FMAX)
         self._crackle_sos = butter(4, CRACKLE_BAND, btype="bandpass", fs=SAMPLE_RATE, output="sos")
         probe = self._features(np.zeros((1, WINDOW_SAMPLES), np.float32))
+        n_lung = len(self._lung_bands) + 5 + 9  # band excursions, tonal persistence, crackle statistics
+        end = probe.shape[1]
+        #: where the last blocks sit in the feature vector (pitch/voicing, then the lung-sound block)
+        self.blocks = {"pitch": slice(end - n_lung - 5, end - n_lung), "lung": slice(end - n_lung, end)}
         self.info = EncoderInfo(
             name="acoustic",
             version=VERSION,
