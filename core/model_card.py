@@ -58,6 +58,26 @@ def _block(title: str, ev: dict) -> list[str]:
     return lines
 
 
+OFFICIAL_NAMES = {"test_intra": "Official intra-patient test (same patients as training)",
+                  "test_inter": "Official inter-patient test (patients unseen in training)"}
+
+
+def evaluations(metrics: dict, include_dev: bool = True) -> list[tuple[str, dict]]:
+    """Every evaluation block of a head's metrics.json, titled, headline first (the card and the metrics page)."""
+    out = [("Held-out people (headline)", metrics["heldout"])]
+    if include_dev and "dev_cv" in metrics:
+        out.append(("Grouped cross-validation, development people", metrics["dev_cv"]))
+    out.append(("Grouped cross-validation over all people", metrics["all_groups_cv"]))
+    for view, ev in metrics.get("all_groups_cv_other_views", {}).items():
+        out.append((f"Grouped cross-validation over all people, '{view}' view", ev))
+    for split, ev in metrics.get("official_test", {}).items():
+        name = OFFICIAL_NAMES.get(split, f"Official test split ({split})")
+        out.append((name, ev))
+        for view, ov in ev.get("other_views", {}).items():
+            out.append((f"{name}, '{view}' view", ov))
+    return out
+
+
 def _decision_lines(meta: dict) -> list[str]:
     dec, ops = meta.get("decision") or {}, meta.get("operating_points") or {}
     if dec.get("threshold") is not None:
@@ -105,12 +125,8 @@ def model_card(meta: dict, metrics: dict) -> str:
         "Every split is by person (patient / infant / family): nobody is on both sides.",
         "",
     ]
-    lines += _block("Held-out people (headline)", metrics["heldout"])
-    lines += _block("Grouped cross-validation over all people", metrics["all_groups_cv"])
-    for ev in metrics.get("official_test", {}).values():
-        lines += _block("Official test split", ev)
-    for view, ev in metrics.get("all_groups_cv_other_views", {}).items():
-        lines += _block(f"Grouped cross-validation over all people, '{view}' view", ev)
+    for title, ev in evaluations(metrics, include_dev=False):
+        lines += _block(title, ev)
     refs = metrics.get("published_references") or []
     if refs:
         lines += ["## Published SPRSound scores, for reference", "",

@@ -32,9 +32,39 @@ PUBLISHED: tuple[Reference, ...] = (
 )
 
 #: Which SPRSound task each respiratory head answers (the record head answers two).
-HEAD_TASKS: dict[str, tuple[str, ...]] = {"screen": ("1-1",), "event_type": ("1-2",), "record": ("2-2", "2-1")}
+HEAD_TASKS: dict[str, tuple[str, ...]] = {"screen": ("1-1",), "event_type": ("1-2",), "record": ("2-1", "2-2")}
 
 
 def references_for(head: str) -> list[dict]:
     tasks = HEAD_TASKS.get(head, ())
     return [asdict(r) for r in PUBLISHED if r.task in tasks]
+
+
+#: our evaluations shown beside the references: (where in metrics.json, column title)
+OUR_SPLITS = (
+    ("all_groups_cv", "ours: patient-grouped CV, all training patients"),
+    ("heldout", "ours: held-out patients"),
+    ("official_test/test_intra", "ours: official intra-patient test (same patients as training)"),
+)
+
+
+def _at(metrics: dict, path: str) -> dict | None:
+    node = metrics
+    for part in path.split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def comparison(metrics: dict) -> list[dict]:
+    """One row per SPRSound task a head answers: our Score (value, 95 % CI) on each split, and the references."""
+    rows = []
+    for task in HEAD_TASKS.get(metrics.get("head", ""), ()):
+        row: dict = {"task": task}
+        for path, title in OUR_SPLITS:
+            ev = _at(metrics, path)
+            if ev is not None and task == "2-1":
+                ev = ev.get("task_2_1")
+            row[title] = (ev["metrics"].get("Score"), ev["ci95"].get("Score")) if ev else (None, None)
+        row["published"] = [r for r in metrics.get("published_references", []) if r["task"] == task]
+        rows.append(row)
+    return rows

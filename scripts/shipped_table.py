@@ -1,7 +1,8 @@
-"""Write the README's table of shipped heads from trained/*/*/*/metrics.json, so no number is ever typed by hand.
+"""Write the README's tables and every MODEL_CARD.md from trained/*/*/*/{meta,metrics}.json, so no number is
+ever typed by hand.
 
-`python scripts/shipped_table.py` rewrites the block between the README's shipped-table markers;
-`--check` exits 1 when the README is out of date (the test suite runs it).
+`python scripts/shipped_table.py` rewrites the blocks between the README's markers and the model cards;
+`--check` exits 1 when any of them is out of date (the test suite runs it).
 """
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from core.model_card import model_card  # noqa: E402
+from core.references import HEAD_TASKS, OUR_SPLITS, comparison  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
 SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -->"
-#: (task id, head, where its official scores sit in metrics.json)
-SPR_TASKS = (("1-1", "screen", None), ("1-2", "event_type", None), ("2-1", "record", "task_2_1"),
-             ("2-2", "record", None))
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -43,28 +44,26 @@ def table(root: Path = ROOT / "trained") -> str:
     return "\n".join(rows)
 
 
-def _score(ev: dict | None, sub: str | None, key: str = "Score") -> str:
-    if not ev:
+def _value(v: tuple) -> str:
+    value, ci = v
+    if value is None:
         return "–"
-    return _fmt(ev[sub], key) if sub else _fmt(ev, key)
+    return f"{value:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{value:.3f}"
 
 
 def sprsound_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
-    rows = ["| SPRSound task | ours: patient-grouped CV, all training patients | ours: held-out patients | "
-            "ours: official intra-patient test (same patients as training) | published (source, system) |",
-            "|---|---|---|---|---|"]
+    rows = ["| SPRSound task | " + " | ".join(t for _, t in OUR_SPLITS) + " | published (source, system) |",
+            "|---" * (len(OUR_SPLITS) + 2) + "|"]
     splits: set[str] = set()
-    for task, head, sub in SPR_TASKS:
+    for head in HEAD_TASKS:
         f = root / "respiratory" / encoder / head / "metrics.json"
         if not f.is_file():
             continue
-        m = json.loads(f.read_text())
-        intra = m.get("official_test", {}).get("test_intra")
-        refs = [r for r in m.get("published_references", []) if r["task"] == task]
-        splits.update(r["test_split"] for r in refs)
-        pub = "; ".join(f"{r['score']:.4g} ({r['source']}, {r['system']})" for r in refs) or "–"
-        rows.append(f"| {task} ({head}) | {_score(m['all_groups_cv'], sub)} | {_score(m['heldout'], sub)} | "
-                    f"{_score(intra, sub)} | {pub} |")
+        for row in comparison(json.loads(f.read_text())):
+            splits.update(r["test_split"] for r in row["published"])
+            pub = "; ".join(f"{r['score']:.4g} ({r['source']}, {r['system']})" for r in row["published"]) or "–"
+            rows.append(f"| {row['task']} ({head}) | " + " | ".join(_value(row[t]) for _, t in OUR_SPLITS)
+                        + f" | {pub} |")
     if splits:
         rows += ["", "Published figures evaluated on: " + "; ".join(sorted(splits)) + "."]
     return "\n".join(rows)
@@ -81,15 +80,25 @@ def render(readme: str, body: str, spr: str | None = None) -> str:
     return _splice(out, SPR_START, SPR_END, spr) if spr is not None and SPR_START in out else out
 
 
+def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
+    """Model cards are not covered by the artefact hashes, so they can follow the card template without retraining."""
+    return {f.parent / "MODEL_CARD.md": model_card(json.loads((f.parent / "meta.json").read_text()),
+                                                   json.loads(f.read_text()))
+            for f in sorted(root.glob("*/*/*/metrics.json"))}
+
+
 def main(argv: list[str]) -> int:
     text = README.read_text()
-    new = render(text, table(), sprsound_table())
+    wanted = {README: render(text, table(), sprsound_table()), **cards()}
+    stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:
-        if new != text:
-            print("README's shipped-heads table is out of date: run `python scripts/shipped_table.py`", file=sys.stderr)
+        if stale:
+            print("out of date (run `python scripts/shipped_table.py`): "
+                  + ", ".join(str(p.relative_to(ROOT)) for p in stale), file=sys.stderr)
             return 1
         return 0
-    README.write_text(new)
+    for p in stale:
+        p.write_text(wanted[p])
     return 0
 
 

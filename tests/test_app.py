@@ -61,3 +61,24 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     assert "resampled from 8000 Hz" in captions
     assert "sensitivity" in captions and "specificity" in captions  # the operating point is explained
     assert at.selectbox(key="track").value == "event_type"  # event types drawn under the spectrogram
+
+
+def test_metrics_page_shows_every_split_and_the_published_references():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/metrics.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Model metrics"
+    at.selectbox(key="metrics_head").set_value("record").run()
+    assert not at.exception
+    evaluations = at.dataframe[0].value
+    assert any("task 2-1" in e for e in evaluations["evaluation"])
+    assert all("people" in s or "patients" in s or "groups" in s for s in evaluations["split"])
+    refs = at.dataframe[1].value
+    assert list(refs["task"]) == ["2-1", "2-2"]
+    assert "0.7179" in refs["published"][0] and "official BioCAS 2022 test set" in refs["published"][0]
+    assert refs["ours: official intra-patient test (same patients as training)"][0] != ""
+    split = next(o for o in at.selectbox(key="metrics_split").options if o.endswith("task 2-1"))
+    at.selectbox(key="metrics_split").set_value(split).run()
+    assert not at.exception
+    recall = at.dataframe[-1].value
+    assert list(recall["class"]) == ["Normal", "Adventitious", "Poor Quality"]

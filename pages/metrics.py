@@ -1,0 +1,86 @@
+"""Model metrics: every evaluation of the loaded heads, with its split named, beside the published references."""
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.model_card import evaluations
+from core.references import OUR_SPLITS, comparison
+from ui.state import sidebar
+
+KEYS = ("balanced_accuracy", "roc_auc", "macro_f1", "SE", "SP", "AS", "HS", "Score")
+
+task, analyzer = sidebar()
+st.title("Model metrics")
+if analyzer is None:
+    st.stop()
+
+names = list(analyzer.heads)
+head_name = st.selectbox("Head", names, format_func=lambda n: analyzer.heads[n].meta["title"], key="metrics_head")
+art = analyzer.heads[head_name]
+meta, m = art.meta, art.metrics()
+st.caption(f"{m['encoder_label']} · {m['shipped_model']} · {meta['aggregation']} · trained {meta['created'][:10]} in "
+           f"{m['training_seconds']:.0f} s" + (" · EXPERIMENTAL" if meta.get("experimental") else ""))
+st.write("Every split is by person (patient / infant / family): nobody is in both training and evaluation. "
+         "Intervals are 95 % cluster-bootstrap intervals over people.")
+
+
+def cell(ev: dict, key: str) -> str:
+    v = ev["metrics"].get(key)
+    if v is None:
+        return ""
+    ci = ev["ci95"].get(key)
+    return f"{v:.3f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
+
+
+blocks = evaluations(m)
+rows = []
+for title, ev in blocks:
+    for t, e in [(title, ev)] + ([(f"{title} · task 2-1", ev["task_2_1"])] if "task_2_1" in ev else []):
+        rows.append({"evaluation": t, "n": e["n"], "people": e["n_groups"],
+                     **{k: cell(e, k) for k in KEYS if k in e["metrics"]}, "ECE": round(e.get("ece", 0.0), 3),
+                     "split": e["split"]})
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+rows = comparison(m)
+if rows:
+    st.subheader("SPRSound Score beside the published references")
+    st.caption("Not measured on the same data: the published figures are on the official BioCAS 2022 test set as "
+               "their sources report it; ours are patient-grouped CV, held-out patients and the intra-patient test "
+               "(same patients as training). Read them side by side, not as a ranking.")
+    table = []
+    for r in rows:
+        ours = {title: (f"{v:.3f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "") if v is not None else "")
+                for title, (v, ci) in ((t, r[t]) for _, t in OUR_SPLITS)}
+        pub = "; ".join(f"{p['score']:.4g} — {p['source']} ({p['system']}; {p['test_split']})" for p in r["published"])
+        table.append({"task": r["task"], **ours, "published": pub})
+    st.dataframe(pd.DataFrame(table), hide_index=True)
+
+ops = {k: v for k, v in (meta.get("operating_points") or {}).items() if isinstance(v, dict) and "threshold" in v}
+if ops:
+    st.subheader("Operating points (chosen on grouped out-of-fold predictions)")
+    in_use = meta.get("operating_point") or "balanced"
+    st.dataframe(pd.DataFrame([{"operating point": k + (" (in use)" if k == in_use else ""),
+                                "threshold": round(v["threshold"], 3), "sensitivity": round(v["sensitivity"], 3),
+                                "specificity": round(v["specificity"], 3)} for k, v in ops.items()]), hide_index=True)
+
+choices = [t for t, _ in blocks] + [f"{t} · task 2-1" for t, ev in blocks if "task_2_1" in ev]
+pick = st.selectbox("Confusion matrix and per-class recall for", choices, key="metrics_split")
+ev = dict(blocks).get(pick) or dict(blocks)[pick.removesuffix(" · task 2-1")]["task_2_1"]
+labels, cm = ev["labels"], ev["confusion_matrix"]
+c1, c2 = st.columns([3, 2])
+with c1:
+    fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm, texttemplate="%{text}",
+                               hovertemplate="true %{y} · predicted %{x}: %{z}<extra></extra>"))
+    fig.update_layout(height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    st.plotly_chart(fig, use_container_width=True)
+with c2:
+    st.dataframe(pd.DataFrame([{"class": lab, "recall": round(pc["recall"], 3),
+                                "95 % CI": (f"{pc['recall_ci'][0]:.2f}–{pc['recall_ci'][1]:.2f}"
+                                            if pc.get("recall_ci") else ""),
+                                "precision": round(pc["precision"], 3), "support": pc["support"]}
+                               for lab, pc in ev["per_class"].items()]), hide_index=True)
+st.caption(f"Split: {ev['split']}")
+
+with st.expander("Model card"):
+    st.markdown((art.path / "MODEL_CARD.md").read_text())
