@@ -69,6 +69,18 @@ class HeadOutput:
     unit: str = "recording"
     screening: bool = False  # a binary screening head shown beside the verdict, not the verdict itself
 
+    def peak_window(self, quality: list[WindowQuality]) -> tuple[int, float, int] | None:
+        """(index, probability) of the usable window most in favour of `positive`, and how many usable windows
+        reach the threshold; None for multi-class or pooled heads."""
+        if self.window_probs is None or self.positive is None or self.threshold is None:
+            return None
+        usable = np.array([q.usable for q in quality], bool)
+        if not usable.any():
+            return None
+        p = self.window_probs[:, self.labels.index(self.positive)]
+        i = int(np.argmax(np.where(usable, p, -1.0)))
+        return i, float(p[i]), int(((p >= self.threshold) & usable).sum())
+
     def operating_point(self) -> dict:
         """The validation sensitivity/specificity of the threshold in use (empty for multi-class heads)."""
         return self.operating_points.get(self.operating_point_name, {})

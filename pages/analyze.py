@@ -61,6 +61,14 @@ for screen in screening:
     if op:
         st.caption(f"Operating point chosen on patient-grouped validation: sensitivity {op['sensitivity']:.2f}, "
                    f"specificity {op['specificity']:.2f} on the validation {screen.unit}s. Rule: {screen.verdict.rule}.")
+    peak = screen.peak_window(result.quality)
+    if peak is not None:
+        i, p_i, above = peak
+        w = result.windows[i]
+        st.caption(f"Highest window: {p_i:.0%} at {w.start_s:.0f}–{w.end_s:.0f} s; {above} usable window(s) at or "
+                   f"above the threshold. The verdict uses the mean over windows, as validated on annotated "
+                   f"{screen.unit}s; a short event in a long recording weighs little in that mean, so look at the "
+                   "track below.")
 
 shown = {result.primary, *(h.name for h in screening)}
 others = [h for h in result.heads.values() if h.name not in shown]

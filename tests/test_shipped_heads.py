@@ -65,6 +65,10 @@ def test_generated_audio_gets_a_verdict(analyzers):
     assert [h.name for h in screens] == ["asthma", "screen"]
     assert screens[0].operating_point()["sensitivity"] >= 0.90
     assert "sensitivity >= 0.90" in screens[0].verdict.rule
+    i, p, above = screens[0].peak_window(s.quality)
+    probs = screens[0].window_probs[:, 1]
+    assert p == probs.max() and above == int((probs >= screens[0].threshold).sum())
+    assert s.heads["event_type"].peak_window(s.quality) is None  # multi-class: no single positive class
     assert s.spectrogram.db.shape[0] > 0 and s.spectrogram.freqs_hz.max() <= 4000.0 + 1  # 8-kHz source
 
 
