@@ -12,7 +12,7 @@ from .cache import EmbeddingCache
 from .config import DEFAULT_HOP_SECONDS, Limits, QualityThresholds, trained_dir
 from .encoders import EncoderUnavailable, get_encoder, hear_status
 from .encoders.base import Encoder, EncoderInfo
-from .quality import ClipQuality, WindowQuality, assess_clip, assess_windows
+from .quality import NO_CRY, ClipQuality, WindowQuality, assess_clip, assess_windows
 from .spectrogram import Spectrogram, display_spectrogram
 from .tasks import TaskSpec, get_task
 from .windows import Window, make_windows
@@ -249,7 +249,9 @@ class Analyzer:
                               f"{self.thresholds.min_clip_seconds:.2f} s needed)")
         elif n_usable == 0:
             reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
-            verdict = Verdict(None, None, {}, rule, 0, n, True, f"recording quality too low: no usable window ({reasons})")
+            why = (f"no crying detected: no window holds a voiced cry at 250-1000 Hz ({reasons})"
+                   if set(clip_q.flag_counts) == {NO_CRY} else f"recording quality too low: no usable window ({reasons})")
+            verdict = Verdict(None, None, {}, rule, 0, n, True, why)
         else:
             idx = int(dec.predict(p[None, :])[0])
             verdict = Verdict(labels[idx], float(p[idx]), probs, rule, n_usable, n)

@@ -54,6 +54,7 @@ class QualityThresholds:
     max_clip_ratio: float = 0.01  # more than 1 % clipped samples flags the window
     min_clip_seconds: float = 0.25  # shorter clips cannot be analysed at all
     min_window_content_s: float = 1.0  # a trailing window with less real audio is flagged as mostly padding
+    min_cry_voicing: float | None = None  # cry task: share of frames voiced at 250-1000 Hz below which "no crying"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Quality gate: windows that are silent, clipped or mostly padding do not vote, and the reason is kept."""
+"""Quality gate: windows that are silent, clipped, mostly padding or (cry task) hold no crying do not vote, and the
+reason is kept."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from .windows import Window
 SILENT = "silent"
 CLIPPED = "clipped"
 PADDING = "mostly padding"
+NO_CRY = "no crying"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class WindowQuality:
     peak: float
     clip_ratio: float
     flags: tuple[str, ...]
+    cry_voicing: float | None = None  # share of loud frames voiced in the cry pitch range (cry task only)
 
     @property
     def usable(self) -> bool:
@@ -56,8 +59,13 @@ def assess_windows(
 ) -> list[WindowQuality]:
     """Measure level and clipping on the real-audio part of each window (padding is not counted as silence)."""
     th = th or QualityThresholds()
+    voicing = [None] * len(windows)
+    if th.min_cry_voicing is not None and len(windows):
+        from .cry_activity import cry_voicing
+
+        voicing = cry_voicing(batch, np.array([w.content_s for w in windows])).tolist()
     out = []
-    for x, w in zip(batch, windows):
+    for x, w, v in zip(batch, windows, voicing):
         n = max(1, int(round(w.content_s * SAMPLE_RATE)))
         seg = x[:n]
         rms = float(np.sqrt(np.mean(np.square(seg, dtype=np.float64))))
@@ -70,7 +78,9 @@ def assess_windows(
             flags.append(CLIPPED)
         if clip_has_full_window and w.content_s < th.min_window_content_s:
             flags.append(PADDING)
-        out.append(WindowQuality(float(_dbfs(np.asarray(rms))), peak, clip_ratio, tuple(flags)))
+        if v is not None and v < th.min_cry_voicing and SILENT not in flags:
+            flags.append(NO_CRY)
+        out.append(WindowQuality(float(_dbfs(np.asarray(rms))), peak, clip_ratio, tuple(flags), v))
     return out
 
 

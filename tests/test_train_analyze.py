@@ -148,4 +148,6 @@ def test_missing_heads_message(tmp_path):
 
 def test_noise_only_does_not_crash(toy_root):
     r = Analyzer("cry", "acoustic", root=toy_root).analyze(encode(noise(2.5), 16000, "WAV", "PCM_16"))
-    assert r.verdict.label in ("pain", "discomfort")
+    assert r.verdict.abstained and r.verdict.label is None  # noise is not a cry: the cry gate abstains
+    assert r.verdict.reason.startswith("no crying detected")
+    assert all(q.flags == ("no crying",) for q in r.quality)

@@ -79,3 +79,18 @@ def test_tile_span_holds_only_the_event():
     long_batch, long_wins = tile_span(noise(6.0), 0.5, 5.0)
     assert long_batch.shape[0] == len(long_wins) >= 3  # a long event is windowed, not repeated
     assert tile_span(x, 9.0, 9.5)[0].shape == (0, 32000)  # past the end: no window
+
+
+def test_cry_activity_gate_keeps_cries_and_drops_background():
+    from core.quality import NO_CRY, SILENT
+    from tests.helpers import cry_like
+
+    th = QualityThresholds(min_cry_voicing=0.1)
+    x = np.concatenate([cry_like(2.0, f0=480), noise(2.0, amp=0.1), tone(120, 2.0), np.zeros(32000, np.float32)])
+    batch, wins = make_windows(x, 2.0)
+    q = assess_windows(batch, wins, True, th)
+    assert q[0].usable and q[0].cry_voicing > 0.5  # a voiced cry at 480 Hz
+    assert q[1].flags == (NO_CRY,)  # noise: loud but unvoiced
+    assert q[2].flags == (NO_CRY,)  # a low hum is voiced, but below the cry pitch range
+    assert q[3].flags == (SILENT,)  # silence is reported as silence, not twice
+    assert all(w.cry_voicing is None for w in assess_windows(batch, wins, True, QualityThresholds()))
