@@ -36,7 +36,8 @@ VIEW_TEXT = {
     "context": "one 2-s window centred on the event with the sound around it, as the app's sliding windows see it",
     "event": "the event alone, repeated to fill 2 s; longer events windowed and averaged",
 }
-from .metrics import SCORE_RULE, Decision, binary_operating_points, evaluate, macro_auc, score_tuned_divisors
+from .metrics import (SCORE_RULE, Decision, binary_operating_points, evaluate, macro_auc, per_group,
+                      score_tuned_divisors)
 from .tasks import HeadSpec
 
 CANDIDATES: dict[str, Callable[[], object]] = {
@@ -187,12 +188,15 @@ def grouped_folds(y: np.ndarray, groups: np.ndarray, k: int, seed: int) -> list[
         return [(tr, te) for tr, te in sgkf.split(np.zeros(len(y)), y, groups)]
 
 
-def oof_scores(d: Design, units: np.ndarray, name: str, k: int, folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold raw scores for every sample of `units`, folds by group."""
+def oof_scores(d: Design, units: np.ndarray, name: str, k: int, folds: int, seed: int,
+               splits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> np.ndarray:
+    """Out-of-fold raw scores for every sample of `units`, folds by group (or the given unit splits)."""
     samples = d.samples_of(units)
     out = np.zeros((len(samples), k))
     pos = {s: j for j, s in enumerate(samples.tolist())}
-    for tr_u, te_u in grouped_folds(d.unit_y[units], d.unit_groups[units], folds, seed):
+    if splits is None:
+        splits = grouped_folds(d.unit_y[units], d.unit_groups[units], folds, seed)
+    for tr_u, te_u in splits:
         tr, te = d.samples_of(units[tr_u]), d.samples_of(units[te_u])
         model = make_pipeline(name).fit(d.X[tr], d.y[tr])
         out[[pos[s] for s in te.tolist()]] = raw_scores(model, d.X[te], k)
@@ -276,6 +280,36 @@ class TrainOutcome:
     all_oof: tuple[np.ndarray, np.ndarray, np.ndarray]  # out-of-fold, all groups (the shipped decision's data)
 
 
+LOGO_MAX_GROUPS = 30  # with this few people every person gets a fold of their own
+
+
+def leave_one_group_out(d: Design, head: HeadSpec, name: str, decision: Decision, log) -> dict:
+    """Each person scored by a model fitted on everyone else, calibrated on everyone else's out-of-fold scores:
+    the evaluation a small cohort (18 infants) can afford, with per-person results."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
+    k = len(head.labels)
+    units = np.arange(d.n_units)
+    splits = list(LeaveOneGroupOut().split(units, groups=d.unit_groups))
+    scores = oof_scores(d, units, name, k, 0, 0, splits=splits)
+    samples = d.samples_of(units)
+    sample_group = d.unit_groups[d.sample_unit[samples]]
+    probs = np.zeros_like(scores)
+    for g in np.unique(sample_group):
+        mine = sample_group == g
+        probs[mine] = calibrated(fit_calibrator(scores[~mine], d.y[samples][~mine]), scores[mine], k)
+    p_unit = d.unit_probs(probs, samples, units)
+    n_groups = len(splits)
+    res = evaluate(d.unit_y, p_unit, d.unit_groups, decision, normal_label=head.negative_label,
+                   split=f"leave-one-group-out over all {n_groups} people: each scored by a model fitted and "
+                         f"calibrated on the other {n_groups - 1}; threshold as shipped (from grouped CV)")
+    res["per_group"] = per_group(d.unit_y, p_unit, d.unit_groups, decision)
+    log(f"  leave-one-group-out ({n_groups} people): macro AUC {res['metrics']['roc_auc']:.3f}, balanced acc "
+        f"{res['metrics']['balanced_accuracy']:.3f}; majority of units right for "
+        f"{res['per_group']['majority_correct']} of {n_groups} people")
+    return res
+
+
 def held_out_split(d: Design, units: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     n_splits = max(2, int(round(1.0 / test_fraction)))
     tr, te = grouped_folds(d.unit_y[units], d.unit_groups[units], n_splits, seed)[0]
@@ -329,6 +363,8 @@ def train_head(
         split=f"grouped {folds + 1}-fold CV over all {len(np.unique(d.unit_groups))} groups (out-of-fold; the candidate "
               f"was chosen on the development groups; threshold fitted on these predictions)",
     )
+    logo = leave_one_group_out(d, head, stage.name, decision_all, log) if \
+        len(np.unique(d.unit_groups)) <= LOGO_MAX_GROUPS else None
     other_views = {}
     for view in sorted(set(d.view.tolist()) - {head.score_view}):
         p_view = d.rescored(view).unit_probs(calibrated(cal_all, scores_all, k), s_all, all_units)
@@ -347,6 +383,7 @@ def train_head(
         "dev_cv": dev_cv,
         "all_groups_cv": all_cv,
         "score_view": head.score_view if not head.pooled else None,
+        **({"leave_one_group_out": logo} if logo else {}),
         "all_groups_cv_other_views": other_views,
         "operating_points_dev": stage.operating_points,
         "operating_points": ops_all,

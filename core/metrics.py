@@ -246,3 +246,25 @@ def binary_operating_points(y: np.ndarray, p_pos: np.ndarray, target_sensitivity
         "high_sensitivity": {"target": target_sensitivity, "threshold": float(th[s]), "sensitivity": float(tpr[s]),
                              "specificity": float(1 - fpr[s])},
     }
+
+
+def per_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, decision: Decision) -> dict:
+    """Per person: how many of their units are classified right, per true label and overall, and whether the
+    majority is. A model can look good on units while failing whole people; this shows it."""
+    labels = list(decision.labels)
+    pred = decision.predict(probs)
+    rows = []
+    for g in sorted(set(np.asarray(groups).tolist())):
+        m = np.asarray(groups) == g
+        row = {"group": str(g), "n": int(m.sum()), "correct": int((pred[m] == y[m]).sum())}
+        for i, lab in enumerate(labels):
+            mi = m & (y == i)
+            if mi.any():
+                row[lab] = {"n": int(mi.sum()), "correct": int((pred[mi] == i).sum()),
+                            "mean_probability": float(probs[mi, i].mean())}
+        row["majority_correct"] = row["correct"] * 2 > row["n"]
+        rows.append(row)
+    by_label = {lab: sum(1 for r in rows if lab in r and r[lab]["correct"] * 2 > r[lab]["n"]) for lab in labels}
+    with_label = {lab: sum(1 for r in rows if lab in r) for lab in labels}
+    return {"groups": rows, "majority_correct": sum(r["majority_correct"] for r in rows), "n_groups": len(rows),
+            "majority_correct_by_label": {lab: [by_label[lab], with_label[lab]] for lab in labels}}

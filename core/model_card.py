@@ -51,6 +51,11 @@ def _block(title: str, ev: dict) -> list[str]:
             c = pc.get("recall_ci")
             rec = f"{pc['recall']:.3f}" + (f" ({c[0]:.2f}–{c[1]:.2f})" if c else "")
             lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + f" | {rec} |")
+    pg = ev.get("per_group")
+    if pg:
+        by = ", ".join(f"{lab} {a} of {b}" for lab, (a, b) in pg["majority_correct_by_label"].items())
+        lines += ["", f"Per person: the majority of their units is classified right for "
+                      f"{pg['majority_correct']} of {pg['n_groups']} people (by true label: {by})."]
     lines.append("")
     if "task_2_1" in ev:
         lines += _block(f"{title}: SPRSound task 2-1 (Normal / Adventitious / Poor Quality; CAS, DAS and CAS & DAS "
@@ -68,6 +73,8 @@ def evaluations(metrics: dict, include_dev: bool = True) -> list[tuple[str, dict
     if include_dev and "dev_cv" in metrics:
         out.append(("Grouped cross-validation, development people", metrics["dev_cv"]))
     out.append(("Grouped cross-validation over all people", metrics["all_groups_cv"]))
+    if "leave_one_group_out" in metrics:
+        out.append(("Leave one person out (every person a fold of their own)", metrics["leave_one_group_out"]))
     for view, ev in metrics.get("all_groups_cv_other_views", {}).items():
         out.append((f"Grouped cross-validation over all people, '{view}' view", ev))
     for split, ev in metrics.get("official_test", {}).items():

@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("a folder-per-class dataset needs at least two class folders")
         task_name = args.task
         heads = [custom_head(args.head[0], labels)]
-        thresholds = QualityThresholds()
+        thresholds = get_task(args.task).quality  # e.g. the cry-activity gate for a user's own cry folders
     else:
         task_name, head_names = LAYOUT_HEADS[layout]
         if args.task != task_name:

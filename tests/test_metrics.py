@@ -68,3 +68,19 @@ def test_score_tuned_rule_beats_or_equals_prevalence_rule():
     assert tuned >= sprsound_scores(y, np.argmax(p / prior, axis=1), 0)["Score"] - 1e-9
     assert tuned >= sprsound_scores(y, np.argmax(p, axis=1), 0)["Score"] - 1e-9
     assert abs(info["oof_score"] - tuned) < 1e-9 and 0.0 <= info["a"] <= 1.0
+
+
+def test_per_group_majorities_by_hand():
+    from core.metrics import per_group
+
+    dec = Decision(("discomfort", "pain"), "pain", 0.5)
+    y = np.array([1, 1, 0, 1, 0, 0])
+    p1 = np.array([0.9, 0.2, 0.1, 0.4, 0.8, 0.7])
+    probs = np.stack([1 - p1, p1], axis=1)
+    groups = np.array(["A", "A", "A", "B", "B", "B"])
+    res = per_group(y, probs, groups, dec)
+    a, b = res["groups"]
+    assert (a["n"], a["correct"], a["majority_correct"]) == (3, 2, True)
+    assert (b["n"], b["correct"], b["majority_correct"]) == (3, 0, False)
+    assert a["pain"] == {"n": 2, "correct": 1, "mean_probability": pytest.approx(0.55)}
+    assert res["majority_correct"] == 1 and res["majority_correct_by_label"] == {"discomfort": [1, 2], "pain": [0, 2]}
