@@ -3,8 +3,10 @@ import pandas as pd
 import streamlit as st
 
 from core.audio import AudioDecodeError
-from ui.figures import spectrogram_with_track
+from ui.figures import pca_placement, spectrogram_with_track
 from ui.state import AUDIO_TYPES, sidebar
+
+GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
 
 task, analyzer = sidebar()
 st.title("Analyze a recording")
@@ -42,6 +44,12 @@ else:
     c3.metric("Usable windows", f"{verdict.usable_windows} / {verdict.total_windows}")
     if verdict.note:
         st.caption(verdict.note)
+    hs = head.operating_points.get("high_sensitivity") if head.positive else None
+    if hs and head.operating_point_name != "high_sensitivity" and verdict.probabilities:
+        flagged = verdict.probabilities[head.positive] >= hs["threshold"]
+        st.caption(f"At the high-sensitivity operating point (threshold {hs['threshold']:.2f}; sensitivity "
+                   f"{hs['sensitivity']:.2f}, specificity {hs['specificity']:.2f} on grouped validation) this "
+                   f"recording {'is' if flagged else 'is not'} flagged as {head.positive}.")
     st.caption("Class probabilities: " + " · ".join(f"{lab} {p:.0%}" for lab, p in verdict.probabilities.items()))
 st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")
 st.caption(f"Quality: {result.clip_quality.summary()}" + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))
@@ -85,4 +93,17 @@ if track_heads and result.spectrogram is not None:
     st.caption("Each column of the track is one 2-s window (hop "
                f"{analyzer.hop_s:g} s), placed at its centre; windows marked with a grey cross failed the quality gate "
                "and do not vote.")
+placed = [n for n in result.heads if n in result.placements and analyzer.heads[n].projection is not None]
+if placed:
+    st.subheader("Where this recording lands among the training data")
+    default = placed.index(result.primary) if result.primary in placed else 0
+    pname = st.selectbox("Embedding space of head", placed, index=default,
+                         format_func=lambda n: result.heads[n].title, key="pca_head")
+    art = analyzer.heads[pname]
+    people = GROUP_NAMES.get(art.meta.get("data", {}).get("layout", ""), analyzer.task.people)
+    st.plotly_chart(pca_placement(result.placements[pname], art.projection, art.meta.get("unit", "unit"), people),
+                    use_container_width=True)
+    st.caption(f"Principal components of the head's scaled training inputs, one point per training "
+               f"{art.meta.get('unit', 'unit')} (hover for its {people} id). Being close to a group "
+               "is not a diagnosis: these two components keep only part of what the head uses.")
 st.dataframe(pd.DataFrame(result.window_table()), hide_index=True)

@@ -81,6 +81,15 @@ with c2:
                                 "precision": round(pc["precision"], 3), "support": pc["support"]}
                                for lab, pc in ev["per_class"].items()]), hide_index=True)
 st.caption(f"Split: {ev['split']}")
+pg = ev.get("per_group")
+if pg:
+    st.markdown(f"**Per person:** the majority of their units is classified right for **{pg['majority_correct']} of "
+                f"{pg['n_groups']}** people.")
+    st.dataframe(pd.DataFrame([
+        {"person": r["group"], "units": r["n"], "correct": r["correct"], "majority right": r["majority_correct"],
+         **{f"{lab}: right / n": f"{r[lab]['correct']} / {r[lab]['n']}" for lab in labels if lab in r},
+         **{f"{lab}: mean p({lab})": round(r[lab]["mean_probability"], 3) for lab in labels if lab in r}}
+        for r in pg["groups"]]), hide_index=True)
 
 with st.expander("Model card"):
     st.markdown((art.path / "MODEL_CARD.md").read_text())

@@ -17,6 +17,7 @@ from core.references import HEAD_TASKS, OUR_SPLITS, comparison  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
 SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -->"
+CRY_START, CRY_END = "<!-- cry-table:start -->", "<!-- cry-table:end -->"
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -69,15 +70,36 @@ def sprsound_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> 
     return "\n".join(rows)
 
 
+def cry_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
+    rows = ["| head | leave-one-infant-out ROC-AUC | leave-one-infant-out balanced acc. | infants with the majority of "
+            "their cries right | grouped CV over all infants: ROC-AUC | high-sensitivity operating point "
+            "(grouped CV) |", "|---|---|---|---|---|---|"]
+    for f in sorted((root / "cry" / encoder).glob("*/metrics.json")):
+        m = json.loads(f.read_text())
+        meta = json.loads((f.parent / "meta.json").read_text())
+        logo = m.get("leave_one_group_out")
+        hs = (meta.get("operating_points") or {}).get("high_sensitivity")
+        pg = logo["per_group"] if logo else None
+        tag = " (experimental)" if m.get("experimental") else ""
+        infants = f"{pg['majority_correct']} of {pg['n_groups']}" if pg else "–"
+        op = f"sensitivity {hs['sensitivity']:.2f}, specificity {hs['specificity']:.2f}" if hs else "–"
+        logo_auc = _fmt(logo, "roc_auc") if logo else "– (too many families for one fold each)"
+        logo_bal = _fmt(logo, "balanced_accuracy") if logo else "–"
+        rows.append(f"| {m['head']}{tag} | {logo_auc} | {logo_bal} | {infants} | {_fmt(m['all_groups_cv'], 'roc_auc')} "
+                    f"| {op} |")
+    return "\n".join(rows)
+
+
 def _splice(text: str, start: str, end: str, body: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
 
 
-def render(readme: str, body: str, spr: str | None = None) -> str:
+def render(readme: str, body: str, spr: str | None = None, cry: str | None = None) -> str:
     out = _splice(readme, START, END, body)
-    return _splice(out, SPR_START, SPR_END, spr) if spr is not None and SPR_START in out else out
+    out = _splice(out, SPR_START, SPR_END, spr) if spr is not None and SPR_START in out else out
+    return _splice(out, CRY_START, CRY_END, cry) if cry is not None and CRY_START in out else out
 
 
 def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
@@ -89,7 +111,7 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     text = README.read_text()
-    wanted = {README: render(text, table(), sprsound_table()), **cards()}
+    wanted = {README: render(text, table(), sprsound_table(), cry_table()), **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:
         if stale:

@@ -41,6 +41,8 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     labels = {m.label: m.value for m in at.metric}
     assert labels["Verdict"] in ("pain", "discomfort")
     assert labels["Usable windows"] == "4 / 4"
+    assert any("high-sensitivity operating point" in c.value for c in at.caption)
+    assert at.selectbox(key="pca_head").value == "pain"  # the PCA placement among the training infants
     assert at.dataframe[0].value.shape[0] == 4
     _upload(at, "notes.wav", b"this is not audio" * 100)
     assert not at.exception

@@ -40,6 +40,11 @@ def test_every_head_is_shipped_with_grouped_metrics(task, head):
         op = meta["operating_points"]["high_sensitivity"]
         assert meta["decision"]["threshold"] == op["threshold"] and op["sensitivity"] >= 0.90
         assert "Fine Crackle" not in json.dumps(m["heldout"]["counts"])
+    if head == "pain":
+        logo = m["leave_one_group_out"]
+        assert logo["n_groups"] == 18 and logo["ci95"]["roc_auc"] is not None
+        assert logo["per_group"]["n_groups"] == 18 and "leave-one-group-out" in logo["split"]
+        assert meta["quality"]["min_cry_voicing"] is not None  # windows without crying did not train the head
     if meta.get("views") == ["event", "context"]:
         assert "context" in m["all_groups_cv_other_views"]
 

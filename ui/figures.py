@@ -5,7 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.analysis import AnalysisResult, HeadOutput
+from core.analysis import AnalysisResult, HeadOutput, Placement
+from core.artifacts import Projection
 
 
 def spectrogram_with_track(result: AnalysisResult, head: HeadOutput) -> go.Figure:
@@ -44,4 +45,33 @@ def spectrogram_with_track(result: AnalysisResult, head: HeadOutput) -> go.Figur
     fig.update_yaxes(autorange="reversed", row=2, col=1)
     fig.update_xaxes(title_text="time (s)", range=[0, max(result.duration_s, 2.0)], row=2, col=1)
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), showlegend=False)
+    return fig
+
+
+def pca_placement(placement: Placement, projection: Projection, unit: str, people: str = "person") -> go.Figure:
+    """The head's training units in their first two principal components, coloured by label (hover: id and
+    person), with this clip's windows and its overall position on top."""
+    fig = go.Figure()
+    coords = projection.coords
+    for lab in sorted(set(projection.labels.tolist())):
+        m = projection.labels == lab
+        fig.add_trace(go.Scattergl(
+            x=coords[m, 0], y=coords[m, 1], mode="markers", name=f"training: {lab}",
+            marker=dict(size=5, opacity=0.45),
+            customdata=np.stack([projection.groups[m], projection.uids[m], projection.splits[m]], axis=1),
+            hovertemplate=f"{lab}<br>{people} %{{customdata[0]}}<br>%{{customdata[1]}} (%{{customdata[2]}})"
+                          "<extra></extra>"))
+    if len(placement.window_coords):
+        fig.add_trace(go.Scatter(x=placement.window_coords[:, 0], y=placement.window_coords[:, 1], mode="markers",
+                                 name="this clip: windows", marker=dict(size=8, symbol="circle-open", color="black"),
+                                 text=[f"window {i}" for i in placement.window_index],
+                                 hovertemplate="%{text}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[placement.clip_coords[0]], y=[placement.clip_coords[1]], mode="markers",
+                             name="this clip", marker=dict(size=16, symbol="star", color="crimson",
+                                                           line=dict(width=1, color="black")),
+                             hovertemplate="this clip<extra></extra>"))
+    ev = projection.explained
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis_title=f"PC1 ({ev[0]:.0%} of variance)", yaxis_title=f"PC2 ({ev[1]:.0%} of variance)",
+                      legend=dict(orientation="h", y=-0.2))
     return fig
