@@ -46,10 +46,15 @@ else:
         st.caption(verdict.note)
     hs = head.operating_points.get("high_sensitivity") if head.positive else None
     if hs and head.operating_point_name != "high_sensitivity" and verdict.probabilities:
-        flagged = verdict.probabilities[head.positive] >= hs["threshold"]
-        st.caption(f"At the high-sensitivity operating point (threshold {hs['threshold']:.2f}; sensitivity "
-                   f"{hs['sensitivity']:.2f}, specificity {hs['specificity']:.2f} on grouped validation) this "
-                   f"recording {'is' if flagged else 'is not'} flagged as {head.positive}.")
+        if hs["threshold"] < head.threshold:
+            flagged = verdict.probabilities[head.positive] >= hs["threshold"]
+            st.caption(f"At the high-sensitivity operating point (threshold {hs['threshold']:.2f}; sensitivity "
+                       f"{hs['sensitivity']:.2f}, specificity {hs['specificity']:.2f} on grouped validation) this "
+                       f"recording {'is' if flagged else 'is not'} flagged as {head.positive}.")
+        else:
+            op = head.operating_point()
+            st.caption(f"The threshold in use already reaches the high-sensitivity target on grouped validation "
+                       f"(sensitivity {op['sensitivity']:.2f}, specificity {op['specificity']:.2f}).")
     st.caption("Class probabilities: " + " · ".join(f"{lab} {p:.0%}" for lab, p in verdict.probabilities.items()))
 st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")
 st.caption(f"Quality: {result.clip_quality.summary()}" + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))

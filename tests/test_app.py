@@ -41,7 +41,7 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     labels = {m.label: m.value for m in at.metric}
     assert labels["Verdict"] in ("pain", "discomfort")
     assert labels["Usable windows"] == "4 / 4"
-    assert any("high-sensitivity operating point" in c.value for c in at.caption)
+    assert any("high-sensitivity" in c.value and "specificity" in c.value for c in at.caption)
     assert at.selectbox(key="pca_head").value == "pain"  # the PCA placement among the training infants
     assert at.dataframe[0].value.shape[0] == 4
     _upload(at, "notes.wav", b"this is not audio" * 100)
@@ -84,3 +84,16 @@ def test_metrics_page_shows_every_split_and_the_published_references():
     assert not at.exception
     recall = at.dataframe[-1].value
     assert list(recall["class"]) == ["Normal", "Adventitious", "Poor Quality"]
+
+
+def test_metrics_page_lists_every_infant_for_the_leave_one_out_evaluation():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/metrics.py").run()
+    at.sidebar.radio[0].set_value("cry").run()
+    assert at.selectbox(key="metrics_head").value == "pain"
+    logo = next(o for o in at.selectbox(key="metrics_split").options if o.startswith("Leave one person out"))
+    at.selectbox(key="metrics_split").set_value(logo).run()
+    assert not at.exception
+    people = at.dataframe[-1].value
+    assert len(people) == 18 and set(people.columns) >= {"person", "majority right"}
+    assert any("of 18" in m.value for m in at.markdown)

@@ -9,6 +9,10 @@ from core.analysis import AnalysisResult, HeadOutput, Placement
 from core.artifacts import Projection
 
 
+#: distinct label colours (Streamlit's own plotly theme would draw every class in a shade of blue)
+LABEL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
 def spectrogram_with_track(result: AnalysisResult, head: HeadOutput) -> go.Figure:
     """The clip's spectrogram, and under it on the same time axis one column per window: the head's class
     probabilities, with windows that failed the quality gate greyed out."""
@@ -53,11 +57,11 @@ def pca_placement(placement: Placement, projection: Projection, unit: str, peopl
     person), with this clip's windows and its overall position on top."""
     fig = go.Figure()
     coords = projection.coords
-    for lab in sorted(set(projection.labels.tolist())):
+    for j, lab in enumerate(sorted(set(projection.labels.tolist()))):
         m = projection.labels == lab
         fig.add_trace(go.Scattergl(
             x=coords[m, 0], y=coords[m, 1], mode="markers", name=f"training: {lab}",
-            marker=dict(size=5, opacity=0.45),
+            marker=dict(size=5, opacity=0.5, color=LABEL_COLOURS[j % len(LABEL_COLOURS)]),
             customdata=np.stack([projection.groups[m], projection.uids[m], projection.splits[m]], axis=1),
             hovertemplate=f"{lab}<br>{people} %{{customdata[0]}}<br>%{{customdata[1]}} (%{{customdata[2]}})"
                           "<extra></extra>"))
