@@ -81,6 +81,18 @@ with c2:
                                 "precision": round(pc["precision"], 3), "support": pc["support"]}
                                for lab, pc in ev["per_class"].items()]), hide_index=True)
 st.caption(f"Split: {ev['split']}")
+if ev.get("reliability"):
+    rel = ev["reliability"]
+    fig = go.Figure([
+        go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"), name="perfect calibration"),
+        go.Scatter(x=[b["confidence"] for b in rel], y=[b["accuracy"] for b in rel], mode="lines+markers",
+                   name="this head", text=[f"{b['count']} units" for b in rel],
+                   hovertemplate="confidence %{x:.2f} · accuracy %{y:.2f} · %{text}<extra></extra>"),
+    ])
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="top-label confidence",
+                      yaxis_title="accuracy", title=f"Reliability (ECE {ev['ece']:.3f})", xaxis_range=[0, 1],
+                      yaxis_range=[0, 1])
+    st.plotly_chart(fig, use_container_width=True)
 pg = ev.get("per_group")
 if pg:
     st.markdown(f"**Per person:** the majority of their units is classified right for **{pg['majority_correct']} of "
