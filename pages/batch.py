@@ -1,0 +1,45 @@
+"""Batch: many recordings (or zips of them) -> one row each, sortable, downloadable; bad files get their own row."""
+import pandas as pd
+import streamlit as st
+
+from core.batch import analyze_batch, expand_uploads
+from ui.state import AUDIO_TYPES, sidebar
+
+task, analyzer = sidebar()
+st.title("Batch analysis")
+if analyzer is None:
+    st.stop()
+
+files = st.file_uploader("Recordings, or zip archives of recordings", type=AUDIO_TYPES + ["zip"],
+                         accept_multiple_files=True, key="batch_upload")
+st.caption("Files are analysed in memory and nothing is written to disk; the table below is the only output, and "
+           "you download it only if you want it.")
+if not files:
+    st.stop()
+
+# the same uploads are not analysed twice when the page reruns (sorting, downloading)
+key = (task, analyzer.encoder.info.identity, tuple((f.name, f.size, f.file_id) for f in files))
+if st.session_state.get("batch_key") != key:
+    items = expand_uploads((f.name, f.getvalue()) for f in files)
+    bar = st.progress(0.0, text=f"Analysing {len(items)} recording(s)…")
+
+    def progress(done: int, total: int, name: str) -> None:
+        bar.progress(done / total, text=f"{done} of {total}: {name}")
+
+    st.session_state["batch_rows"] = analyze_batch(analyzer, items, progress)
+    st.session_state["batch_key"] = key
+    bar.empty()
+rows = st.session_state["batch_rows"]
+df = pd.DataFrame([r.to_dict() for r in rows])
+n_err = int((df["error"] != "").sum())
+n_abstain = int(df["verdict"].str.startswith("no verdict").sum())
+st.write(f"**{len(df)}** recording(s): {len(df) - n_err - n_abstain} with a verdict, {n_abstain} without one "
+         f"(quality), {n_err} that could not be analysed. Primary head: "
+         f"{analyzer.heads[analyzer.task.primary].meta['title']}; encoder: {analyzer.encoder.info.label}.")
+st.dataframe(df, hide_index=True, column_config={
+    "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+    "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
+})
+st.download_button("Download the table (CSV)", df.to_csv(index=False).encode(), file_name=f"batch_{task}.csv",
+                   mime="text/csv", key="batch_csv")
+st.caption("Screening aid for research; not a diagnosis.")

@@ -1,0 +1,68 @@
+"""Batch analysis: a row per file, bad files in their own row, zips read safely in memory."""
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.analysis import Analyzer
+from core.batch import BatchItem, analyze_batch, expand_uploads, expand_zip
+from core.config import Limits
+from tests.helpers import cry_like, encode, noise
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_zip_members_are_read_in_memory_and_limited():
+    wav = encode(cry_like(3.0), 16000, "WAV", "PCM_16")
+    big = bytes(2_000_000)
+    data = _zip({"a/cry.wav": wav, "notes.txt": b"hello", "__MACOSX/a/._cry.wav": b"junk", "big.wav": big})
+    items = expand_zip("set.zip", data, Limits(max_bytes=1_000_000))
+    by_name = {i.name: i for i in items}
+    assert set(by_name) == {"set.zip/a/cry.wav", "set.zip/big.wav"}
+    assert by_name["set.zip/a/cry.wav"].data == wav
+    assert by_name["set.zip/big.wav"].data is None and "limit" in by_name["set.zip/big.wav"].error
+    assert expand_zip("x.zip", b"not a zip")[0].error == "not a readable zip archive"
+    assert "no audio files" in expand_zip("e.zip", _zip({"readme.md": b"#"}))[0].error
+
+
+def test_one_bad_file_does_not_stop_the_others():
+    an = Analyzer("cry", "acoustic")
+    items = expand_uploads([("good.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16")),
+                            ("corrupt.wav", b"RIFF" + bytes(100)),
+                            ("quiet.flac", encode(noise(3.0, amp=0.0001), 16000, "FLAC", "PCM_16"))])
+    seen = []
+    rows = analyze_batch(an, items, lambda d, t, n: seen.append((d, t, n)))
+    assert [r.file for r in rows] == ["good.wav", "corrupt.wav", "quiet.flac"]
+    assert rows[0].verdict in ("pain", "discomfort") and 0 <= rows[0].confidence <= 1 and rows[0].error == ""
+    assert rows[1].error.startswith("cannot analyse") and rows[1].verdict == ""
+    assert rows[2].verdict.startswith("no verdict") and "silent" in rows[2].flags
+    assert seen[-1] == (3, 3, "quiet.flac")
+    assert "Parent-tagged reason" in rows[0].experimental_notes
+
+
+def test_batch_page_with_a_corrupt_file():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/batch.py").run()
+    at.sidebar.radio[0].set_value("cry").run()
+    assert at.title[0].value == "Batch analysis"
+    z = _zip({"one.wav": encode(cry_like(3.0, f0=500), 16000, "WAV", "PCM_16"), "two.txt": b"x"})
+    at.file_uploader(key="batch_upload").set_value([
+        ("good.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"), "audio/wav"),
+        ("bad.wav", b"definitely not audio" * 50, "audio/wav"),
+        ("more.zip", z, "application/zip"),
+    ]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["file"]) == ["good.wav", "bad.wav", "more.zip/one.wav"]
+    assert table["error"][1].startswith("cannot analyse") and table["error"][0] == ""
+    assert any("could not be analysed" in m.value for m in at.markdown)
