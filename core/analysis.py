@@ -216,6 +216,19 @@ class Analyzer:
             spectrogram=display_spectrogram(audio.samples, audio.source_rate),
         )
 
+    def report(self, result: AnalysisResult) -> dict:
+        """The analysis plus what produced it: each head's version, decision rule and held-out performance."""
+        models = {}
+        for name, art in self.heads.items():
+            held = art.metrics().get("heldout", {})
+            models[name] = {
+                "title": art.meta["title"], "trained": art.meta.get("created"), "model": art.meta.get("chosen"),
+                "encoder": f"{art.meta['encoder']['name']}:{art.meta['encoder']['version']}",
+                "decision": art.meta.get("decision"), "operating_points": art.meta.get("operating_points"),
+                "heldout": {"split": held.get("split"), "metrics": held.get("metrics"), "ci95": held.get("ci95")},
+            }
+        return {**result.to_dict(), "models": models}
+
     def _run_head(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality,
                   quality: list[WindowQuality]) -> tuple[HeadOutput, Placement | None]:
         labels = art.labels

@@ -268,3 +268,13 @@ def per_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, decision: De
     with_label = {lab: sum(1 for r in rows if lab in r) for lab in labels}
     return {"groups": rows, "majority_correct": sum(r["majority_correct"] for r in rows), "n_groups": len(rows),
             "majority_correct_by_label": {lab: [by_label[lab], with_label[lab]] for lab in labels}}
+
+
+def operating_point_at(roc: dict, threshold: float) -> dict:
+    """Sensitivity and specificity of 'positive when p >= threshold', read off a stored ROC curve (the nearest
+    stored point at or above the threshold; curves keep about a hundred points)."""
+    th = np.asarray(roc["threshold"], float)
+    tpr, fpr = np.asarray(roc["y"], float), np.asarray(roc["x"], float)
+    ok = np.flatnonzero(th >= threshold)
+    i = int(ok[-1]) if len(ok) else 0
+    return {"threshold": float(th[i]), "sensitivity": float(tpr[i]), "specificity": float(1.0 - fpr[i])}

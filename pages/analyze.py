@@ -1,10 +1,16 @@
 """Analyze one recording: upload or microphone -> verdict, screening, spectrogram with the windows under it."""
+import json
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from core.audio import AudioDecodeError
+from core.metrics import operating_point_at
 from ui.figures import pca_placement, spectrogram_with_track
-from ui.state import AUDIO_TYPES, sidebar
+from ui.state import AUDIO_TYPES, head_metrics, sidebar
+
+
 
 GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
 
@@ -67,10 +73,23 @@ for screen in screening:
         continue
     p = screen.verdict.probabilities[screen.positive]
     op = screen.operating_point()
+    curves = head_metrics(str(analyzer.heads[screen.name].path))["heldout"].get("curves", {})
+    roc = curves.get(screen.positive, {}).get("roc")
+    threshold = screen.threshold
+    if roc is not None:
+        threshold = st.slider(f"Threshold on P({screen.positive})", 0.0, 1.0, float(round(screen.threshold, 2)),
+                              0.01, key=f"th_{screen.name}",
+                              help="Move it to trade sensitivity for specificity; the default is the validated "
+                                   "operating point.")
     c1, c2, c3 = st.columns(3)
     c1.metric(f"P({screen.positive})", f"{p:.0%}")
-    c2.metric("Screen", "positive" if p >= screen.threshold else "negative")
-    c3.metric("Threshold", f"{screen.threshold:.2f}")
+    c2.metric("Screen", "positive" if p >= threshold else "negative")
+    c3.metric("Threshold", f"{threshold:.2f}")
+    if roc is not None and abs(threshold - screen.threshold) > 1e-9:
+        at = operating_point_at(roc, threshold)
+        st.info(f"At {threshold:.2f} (not the validated default {screen.threshold:.2f}) the held-out "
+                f"{screen.unit}s give sensitivity {at['sensitivity']:.2f} and specificity {at['specificity']:.2f} "
+                f"(nearest stored point of the held-out ROC curve, threshold {at['threshold']:.2f}).")
     if op:
         st.caption(f"Operating point chosen on patient-grouped validation: sensitivity {op['sensitivity']:.2f}, "
                    f"specificity {op['specificity']:.2f} on the validation {screen.unit}s. Rule: {screen.verdict.rule}.")
@@ -112,3 +131,7 @@ if placed:
                f"{art.meta.get('unit', 'unit')} (hover for its {people} id). Being close to a group "
                "is not a diagnosis: these two components keep only part of what the head uses.")
 st.dataframe(pd.DataFrame(result.window_table()), hide_index=True)
+st.download_button("Download this analysis (JSON)", json.dumps(analyzer.report(result), indent=1, default=str),
+                   file_name=f"{Path(result.name).stem}_analysis.json", mime="application/json", key="report_json",
+                   help="Verdicts, per-window probabilities, quality, and the models' versions and held-out "
+                        "performance. Built only when you click; nothing is kept on the server.")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.model_card import evaluations
 from core.references import OUR_SPLITS, comparison
-from ui.state import sidebar
+from ui.state import head_metrics, sidebar
 
 KEYS = ("balanced_accuracy", "roc_auc", "macro_f1", "SE", "SP", "AS", "HS", "Score")
 
@@ -17,7 +17,7 @@ if analyzer is None:
 names = list(analyzer.heads)
 head_name = st.selectbox("Head", names, format_func=lambda n: analyzer.heads[n].meta["title"], key="metrics_head")
 art = analyzer.heads[head_name]
-meta, m = art.meta, art.metrics()
+meta, m = art.meta, head_metrics(str(art.path))
 st.caption(f"{m['encoder_label']} · {m['shipped_model']} · {meta['aggregation']} · trained {meta['created'][:10]} in "
            f"{m['training_seconds']:.0f} s" + (" · EXPERIMENTAL" if meta.get("experimental") else ""))
 st.write("Every split is by person (patient / infant / family): nobody is in both training and evaluation. "
@@ -67,9 +67,13 @@ choices = [t for t, _ in blocks] + [f"{t} · task 2-1" for t, ev in blocks if "t
 pick = st.selectbox("Confusion matrix and per-class recall for", choices, key="metrics_split")
 ev = dict(blocks).get(pick) or dict(blocks)[pick.removesuffix(" · task 2-1")]["task_2_1"]
 labels, cm = ev["labels"], ev["confusion_matrix"]
+st.caption("Counts per class: " + " · ".join(f"{lab} {n}" for lab, n in ev["counts"].items()))
+normalise = st.toggle("Normalise each row (recall per true class)", key="metrics_norm")
 c1, c2 = st.columns([3, 2])
 with c1:
-    fig = go.Figure(go.Heatmap(z=cm, x=labels, y=labels, colorscale="Blues", text=cm, texttemplate="%{text}",
+    z = [[v / max(1, sum(row)) for v in row] for row in cm] if normalise else cm
+    text = [[f"{v:.2f}" for v in row] for row in z] if normalise else cm
+    fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, colorscale="Blues", text=text, texttemplate="%{text}",
                                hovertemplate="true %{y} · predicted %{x}: %{z}<extra></extra>"))
     fig.update_layout(height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
                       xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
@@ -81,6 +85,25 @@ with c2:
                                 "precision": round(pc["precision"], 3), "support": pc["support"]}
                                for lab, pc in ev["per_class"].items()]), hide_index=True)
 st.caption(f"Split: {ev['split']}")
+if ev.get("curves"):
+    roc_tab, pr_tab = st.tabs(["ROC curves", "Precision-recall curves"])
+    roc_fig, pr_fig = go.Figure(), go.Figure()
+    roc_fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"),
+                                 name="chance"))
+    for lab, c in ev["curves"].items():
+        roc_fig.add_trace(go.Scatter(x=c["roc"]["x"], y=c["roc"]["y"], mode="lines",
+                                     name=f"{lab} (AUC {c['auc']:.3f})", customdata=c["roc"].get("threshold"),
+                                     hovertemplate="FPR %{x:.2f} · TPR %{y:.2f} · threshold %{customdata:.2f}"
+                                                   "<extra></extra>"))
+        pr_fig.add_trace(go.Scatter(x=c["pr"]["x"], y=c["pr"]["y"], mode="lines",
+                                    name=f"{lab} (AP {c['average_precision']:.3f})"))
+    roc_fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="false positive rate",
+                          yaxis_title="true positive rate (sensitivity)")
+    pr_fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="recall",
+                         yaxis_title="precision")
+    roc_tab.plotly_chart(roc_fig, use_container_width=True)
+    pr_tab.plotly_chart(pr_fig, use_container_width=True)
+    st.caption("One-vs-rest curves per class, on the evaluation selected above.")
 if ev.get("reliability"):
     rel = ev["reliability"]
     fig = go.Figure([

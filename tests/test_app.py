@@ -63,6 +63,10 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     assert "resampled from 8000 Hz" in captions
     assert "sensitivity" in captions and "specificity" in captions  # the operating point is explained
     assert at.selectbox(key="track").value == "event_type"  # event types drawn under the spectrogram
+    at.slider(key="th_asthma").set_value(0.6).run()
+    assert not at.exception
+    moved = " ".join(i.value for i in at.info)
+    assert "At 0.60" in moved and "sensitivity" in moved and "specificity" in moved
 
 
 def test_metrics_page_shows_every_split_and_the_published_references():
@@ -84,6 +88,9 @@ def test_metrics_page_shows_every_split_and_the_published_references():
     assert not at.exception
     recall = at.dataframe[-1].value
     assert list(recall["class"]) == ["Normal", "Adventitious", "Poor Quality"]
+    at.toggle(key="metrics_norm").set_value(True).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) >= 4  # confusion, ROC, PR, reliability
 
 
 def test_metrics_page_lists_every_infant_for_the_leave_one_out_evaluation():

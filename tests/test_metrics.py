@@ -84,3 +84,12 @@ def test_per_group_majorities_by_hand():
     assert (b["n"], b["correct"], b["majority_correct"]) == (3, 0, False)
     assert a["pain"] == {"n": 2, "correct": 1, "mean_probability": pytest.approx(0.55)}
     assert res["majority_correct"] == 1 and res["majority_correct_by_label"] == {"discomfort": [1, 2], "pain": [0, 2]}
+
+
+def test_operating_point_read_off_the_roc_curve():
+    from core.metrics import operating_point_at
+
+    roc = {"threshold": [1.0, 0.8, 0.5, 0.2], "y": [0.0, 0.5, 0.9, 1.0], "x": [0.0, 0.1, 0.3, 1.0]}
+    assert operating_point_at(roc, 0.6) == {"threshold": 0.8, "sensitivity": 0.5, "specificity": 0.9}
+    assert operating_point_at(roc, 0.5)["sensitivity"] == 0.9
+    assert operating_point_at(roc, 0.0)["specificity"] == 0.0

@@ -117,3 +117,15 @@ def test_readme_table_is_generated_from_the_shipped_metrics():
     for f in SHIPPED.glob("*/*/*/metrics.json"):
         m = json.loads(f.read_text())
         assert f"| {m['task']} / {m['head']}" in readme
+
+
+def test_report_names_models_and_their_held_out_performance(analyzers):
+    import json as _json
+
+    an = analyzers["cry"]
+    r = an.analyze(encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"), name="baby.wav")
+    rep = _json.loads(_json.dumps(an.report(r), default=str))
+    assert rep["name"] == "baby.wav" and rep["disclaimer"].endswith("not a diagnosis.")
+    assert rep["models"]["pain"]["heldout"]["metrics"]["roc_auc"] > 0.5
+    assert "held-out groups" in rep["models"]["pain"]["heldout"]["split"]
+    assert rep["models"]["pain"]["encoder"] == "acoustic:acoustic-2"

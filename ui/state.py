@@ -17,6 +17,15 @@ def get_analyzer(task: str, encoder: str = "auto") -> Analyzer:
     return Analyzer(task, encoder)
 
 
+@st.cache_data(show_spinner=False)
+def head_metrics(path: str) -> dict:
+    """A head artefact's metrics.json, read once per server process (artefacts do not change while it runs)."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(path) / "metrics.json").read_text())
+
+
 def sidebar() -> tuple[str, Analyzer | None]:
     with st.sidebar:
         task = st.radio("Task", list(TASKS), format_func=lambda t: TASKS[t].title, key="task")
