@@ -1,0 +1,138 @@
+"""End to end in a real headless Chromium: the app served by Streamlit, a fake microphone fed with a WAV file, an
+upload, the batch and metrics pages, with a screenshot of each (kept in $E2E_SCREENSHOT_DIR when set).
+
+Skipped, with the reason, where Chromium or Playwright is not installed (Debian: `apt-get install chromium`)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import cry_like, write
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = {**os.environ, "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the Streamlit server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    d = Path(os.environ.get("E2E_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _browser(p, fake_wav: Path):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake_wav}"])
+
+
+def _no_traceback(page) -> None:
+    assert page.get_by_text("Traceback").count() == 0
+
+
+def _settled(page) -> None:
+    """Wait for the charts to draw before a screenshot."""
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    time.sleep(2)
+
+
+def test_microphone_upload_batch_and_metrics_in_chromium(server, shots, tmp_path):
+    fake = write(tmp_path / "fake_mic.wav", cry_like(8.0, f0=520, harsh=0.5), 16000, "PCM_16")
+    upload = write(tmp_path / "cry.flac", cry_like(5.0, f0=480), 16000)
+    with sync_api.sync_playwright() as p:
+        browser = _browser(p, fake)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 2400}, permissions=["microphone"])
+        page = ctx.new_page()
+        page.goto(server)
+        page.get_by_text("Analyze a recording").first.wait_for(timeout=120_000)
+        page.get_by_text("Infant cry").first.click()
+        page.get_by_text(re.compile(r"Head\s+pain")).first.wait_for(timeout=60_000)
+
+        # microphone: record about 4 s from the fake device, stop, wait for the verdict
+        page.get_by_text("Record with the microphone").first.click()
+        page.locator('[data-testid="stAudioInputActionButton"]').first.click()
+        time.sleep(4)
+        page.locator('[data-testid="stAudioInputActionButton"]').first.click()
+        t0 = time.time()
+        page.get_by_text("Usable windows").first.wait_for(timeout=120_000)
+        mic_seconds = time.time() - t0
+        _settled(page)
+        page.screenshot(path=str(shots / "1_analyze_microphone.png"))
+        _no_traceback(page)
+        body = page.inner_text("body")
+        assert "pain" in body and "Where this recording lands" in body
+        (shots / "timings.txt").write_text(f"microphone stop -> verdict: {mic_seconds:.1f} s\n")
+
+        # upload (a fresh page so the recording does not take precedence)
+        page.goto(server)
+        page.get_by_text("Analyze a recording").first.wait_for(timeout=60_000)
+        page.get_by_text("Infant cry").first.click()
+        page.get_by_text(re.compile(r"Head\s+pain")).first.wait_for(timeout=60_000)
+        t0 = time.time()
+        page.locator("input[type=file]").first.set_input_files(str(upload))
+        page.get_by_text("Usable windows").first.wait_for(timeout=120_000)
+        with open(shots / "timings.txt", "a") as fh:
+            fh.write(f"upload -> verdict: {time.time() - t0:.1f} s\n")
+        _settled(page)
+        page.screenshot(path=str(shots / "2_analyze_upload.png"))
+        _no_traceback(page)
+
+        # batch with one corrupt file
+        bad = tmp_path / "corrupt.wav"
+        bad.write_bytes(b"RIFF" + bytes(200))
+        page.goto(f"{server}/batch")
+        page.get_by_text("Batch analysis").first.wait_for(timeout=60_000)
+        page.locator("input[type=file]").first.set_input_files([str(upload), str(bad)])
+        page.get_by_text("could not be analysed").first.wait_for(timeout=120_000)
+        page.screenshot(path=str(shots / "3_batch.png"))
+        _no_traceback(page)
+
+        page.goto(f"{server}/metrics")
+        page.get_by_text("SPRSound Score beside the published references").first.wait_for(timeout=60_000)
+        _settled(page)
+        page.screenshot(path=str(shots / "4_metrics.png"))
+        _no_traceback(page)
+        browser.close()
+    assert all((shots / f).stat().st_size > 10_000 for f in
+               ("1_analyze_microphone.png", "2_analyze_upload.png", "3_batch.png", "4_metrics.png"))
