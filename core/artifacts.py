@@ -91,6 +91,18 @@ class Projection:
         return cls(pca.mean_, pca.components_, pca.explained_variance_ratio_, pca.transform(Z).astype(np.float32),
                    np.asarray(labels, str), np.asarray(groups, str), np.asarray(uids, str), np.asarray(splits, str))
 
+    def table(self, components: int = 3):
+        """One row per training unit: its first components and everything known about it (for browsing)."""
+        import pandas as pd
+
+        from .datasets import describe_uid
+
+        c = min(components, self.coords.shape[1])
+        df = pd.DataFrame({f"PC{i + 1}": self.coords[:, i] for i in range(c)})
+        df["label"], df["group"], df["split"], df["uid"] = self.labels, self.groups, self.splits, self.uids
+        extra = pd.DataFrame([describe_uid(u) for u in self.uids.tolist()], index=df.index)
+        return pd.concat([df, extra], axis=1)
+
     def save(self, path: Path) -> None:
         np.savez_compressed(path, **{k: getattr(self, k) for k in self.__dataclass_fields__})
 

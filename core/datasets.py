@@ -235,3 +235,16 @@ LAYOUT_HEADS = {
     "cry_pain": ("cry", ("pain",)),
     "donateacry": ("cry", ("reason",)),
 }
+
+
+def describe_uid(uid: str) -> dict[str, str]:
+    """What a unit id says about its recording (SPRSound: age, gender, location; donateacry: gender, age code), so
+    projections stored with ids only can still be coloured by them."""
+    stem = uid.split("/")[-1].split("#")[0]
+    m = SPR_NAME.match(stem)
+    if m:
+        return {"age": m["age"], "gender": "m" if m["gender"] == "0" else "f", "location": m["loc"]}
+    m = DAC_NAME.match(stem)
+    if m:
+        return {"gender": m["gender"], "age": m["age"]}
+    return {}

@@ -104,3 +104,24 @@ def test_metrics_page_lists_every_infant_for_the_leave_one_out_evaluation():
     people = at.dataframe[-1].value
     assert len(people) == 18 and set(people.columns) >= {"person", "majority right"}
     assert any("of 18" in m.value for m in at.markdown)
+
+
+def test_embeddings_page_colours_views_and_overlays_a_clip():
+    from tests.helpers import cry_like, encode
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("pages/embeddings.py").run()
+    assert not at.exception and at.title[0].value == "Embeddings"
+    at.selectbox(key="emb_head").set_value("record").run()
+    assert "age" in at.selectbox(key="emb_colour").options  # read from SPRSound ids
+    at.selectbox(key="emb_colour").set_value("age").run()
+    assert not at.exception
+    at.radio(key="emb_dims").set_value("3-D").run()
+    assert not at.exception
+    at.sidebar.radio[0].set_value("cry").run()
+    at.radio(key="emb_dims").set_value("2-D").run()
+    at.file_uploader(key="emb_clips").set_value([
+        ("a.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"), "audio/wav"),
+        ("bad.wav", b"nope" * 100, "audio/wav")]).run()
+    assert not at.exception
+    assert any("bad.wav: cannot analyse" in w.value for w in at.warning)
