@@ -6,7 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from core.audio import AudioDecodeError
+from core.config import SAMPLE_RATE, data_dir
 from core.metrics import operating_point_at
+from core.neighbours import load_clip, locate_audio, nearest
 from ui.figures import pca_placement, spectrogram_with_track
 from ui.state import AUDIO_TYPES, head_metrics, sidebar
 
@@ -130,6 +132,21 @@ if placed:
     st.caption(f"Principal components of the head's scaled training inputs, one point per training "
                f"{art.meta.get('unit', 'unit')} (hover for its {people} id). Being close to a group "
                "is not a diagnosis: these two components keep only part of what the head uses.")
+    neighbours = nearest(art.projection, result.placements[pname].clip_coords, k=5)
+    st.markdown(f"**Nearest training {art.meta.get('unit', 'unit')}s** (distance in the head's "
+                f"{art.projection.coords.shape[1]}-component PCA space)")
+    st.dataframe(pd.DataFrame([{"id": n.uid, "label": n.label, people: n.group, "distance": round(n.distance, 2)}
+                               for n in neighbours]), hide_index=True)
+    root = data_dir() / art.meta.get("data", {}).get("root", "")
+    refs = [(n, locate_audio(n.uid, art.meta.get("data", {}).get("layout", ""), root)) for n in neighbours]
+    if any(ref for _, ref in refs):
+        with st.expander("Listen to the nearest training examples (dataset audio on this machine)"):
+            for n, ref in refs:
+                if ref is not None:
+                    st.caption(f"{n.label} · {n.uid}")
+                    st.audio(load_clip(ref), sample_rate=SAMPLE_RATE)
+    else:
+        st.caption("The training audio is not on this machine, so the examples cannot be played.")
 st.dataframe(pd.DataFrame(result.window_table()), hide_index=True)
 st.download_button("Download this analysis (JSON)", json.dumps(analyzer.report(result), indent=1, default=str),
                    file_name=f"{Path(result.name).stem}_analysis.json", mime="application/json", key="report_json",

@@ -43,7 +43,9 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     assert labels["Usable windows"] == "4 / 4"
     assert any("high-sensitivity" in c.value and "specificity" in c.value for c in at.caption)
     assert at.selectbox(key="pca_head").value == "pain"  # the PCA placement among the training infants
-    assert at.dataframe[0].value.shape[0] == 4
+    assert at.dataframe[-1].value.shape[0] == 4  # the window table
+    near = at.dataframe[-2].value
+    assert len(near) == 5 and list(near.columns[:2]) == ["id", "label"] and near["distance"].is_monotonic_increasing
     _upload(at, "notes.wav", b"this is not audio" * 100)
     assert not at.exception
     assert any("Cannot analyse this file" in e.value for e in at.error)
@@ -58,7 +60,7 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     labels = {m.label: m.value for m in at.metric}
     assert labels["Verdict"] in ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
     assert labels["Screen"] in ("positive", "negative") and "P(Asthma-indicative)" in labels
-    assert at.dataframe[0].value.shape[0] == 5  # 6 s at hop 1 s
+    assert at.dataframe[-1].value.shape[0] == 5  # 6 s at hop 1 s
     captions = " ".join(c.value for c in at.caption)
     assert "resampled from 8000 Hz" in captions
     assert "sensitivity" in captions and "specificity" in captions  # the operating point is explained
