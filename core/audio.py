@@ -171,3 +171,11 @@ def from_array(samples: np.ndarray, rate: int) -> DecodedAudio:
     x = np.asarray(samples, dtype=np.float32)
     sf.write(buf, x, rate, format="WAV", subtype="FLOAT")
     return decode_audio(buf.getvalue())
+
+
+def window_audio(source: AudioSource, window) -> np.ndarray:
+    """The real audio of one analysis window (a `core.windows.Window`), decoded again from the source: played
+    back when a user picks a window, so nothing is kept in memory between reruns."""
+    x = decode_audio(source).samples
+    a = int(round(window.start_s * SAMPLE_RATE))
+    return x[a : a + int(round(window.content_s * SAMPLE_RATE))]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.audio import AudioDecodeError
+from core.audio import AudioDecodeError, window_audio
 from core.config import SAMPLE_RATE, data_dir
 from core.metrics import operating_point_at
 from core.neighbours import load_clip, locate_audio, nearest
@@ -115,7 +115,16 @@ if track_heads and result.spectrogram is not None:
     default = track_heads.index(analyzer.task.track) if analyzer.task.track in track_heads else 0
     track = st.selectbox("Window track under the spectrogram", track_heads, index=default,
                          format_func=lambda n: result.heads[n].title, key="track")
-    st.plotly_chart(spectrogram_with_track(result, result.heads[track]), use_container_width=True)
+    event = st.plotly_chart(spectrogram_with_track(result, result.heads[track]), use_container_width=True,
+                            on_select="rerun", selection_mode="points", key="track_plot")
+    picked = [int(p["customdata"]) for p in (event.selection.points if event and event.selection else [])
+              if isinstance(p.get("customdata"), (int, float))]
+    if picked:
+        w = result.windows[picked[0]]
+        st.audio(window_audio(data, w), sample_rate=SAMPLE_RATE)
+        st.caption(f"Window {w.index}: {w.start_s:.1f}–{w.end_s:.1f} s. " + "; ".join(
+            f"{h.title}: " + ", ".join(f"{lab} {p:.0%}" for lab, p in zip(h.labels, h.window_probs[w.index]))
+            for h in result.heads.values() if h.window_probs is not None))
     st.caption("Each column of the track is one 2-s window (hop "
                f"{analyzer.hop_s:g} s), placed at its centre; windows marked with a grey cross failed the quality gate "
                "and do not vote.")

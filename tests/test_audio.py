@@ -108,3 +108,15 @@ def test_from_array_and_path(tmp_path):
     assert abs(decode_audio(p).duration_s - 1.0) < 1e-3
     with pytest.raises(AudioDecodeError, match="not found"):
         decode_audio(tmp_path / "missing.wav")
+
+
+def test_window_audio_is_the_windows_real_samples():
+    from core.audio import window_audio
+    from core.windows import make_windows
+
+    x = noise(3.5)
+    data = encode(x, 16000, "WAV", "FLOAT")
+    _, wins = make_windows(x, 1.0)
+    seg = window_audio(data, wins[-1])
+    assert len(seg) == int(round(wins[-1].content_s * 16000)) == 24000  # the last window: 2.0-3.5 s of audio
+    assert np.allclose(seg, x[32000:], atol=1e-6)

@@ -115,6 +115,10 @@ def test_microphone_upload_batch_and_metrics_in_chromium(server, shots, tmp_path
         with open(shots / "timings.txt", "a") as fh:
             fh.write(f"upload -> verdict: {time.time() - t0:.1f} s\n")
         _settled(page)
+        # clicking a window's marker on the spectrogram plays that 2-s segment
+        page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace .points path").nth(1).click(force=True)
+        page.wait_for_function("document.body.innerText.includes('Window 1: 1.0')", timeout=30_000)
+        assert page.locator("audio").count() >= 2  # the upload's player and the window's
         page.screenshot(path=str(shots / "2_analyze_upload.png"))
         _no_traceback(page)
 

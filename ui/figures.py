@@ -38,6 +38,13 @@ def spectrogram_with_track(result: AnalysisResult, head: HeadOutput) -> go.Figur
                              texttemplate="%{text}" if len(centres) <= 30 and k <= 8 else None,
                              hovertemplate="window at %{x:.1f} s · %{y}: %{z:.2f}<extra></extra>",
                              name=head.name), row=2, col=1)
+    # one clickable marker per window along the top of the spectrogram: selecting it plays that 2-s segment
+    fig.add_trace(go.Scatter(x=centres, y=[len(bands) - 3] * len(centres), mode="markers", name="windows",
+                             marker=dict(symbol="triangle-down", size=11, color="white",
+                                         line=dict(width=1, color="black")),
+                             customdata=np.arange(len(centres)),
+                             hovertext=[f"window {i}: {w.start_s:.1f}-{w.end_s:.1f} s (click to play)"
+                                        for i, w in enumerate(result.windows)], hoverinfo="text"), row=1, col=1)
     bad = centres[~usable]
     if len(bad):
         fig.add_trace(go.Scatter(x=bad, y=[head.labels[k // 2]] * len(bad), mode="markers",
