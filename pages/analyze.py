@@ -9,6 +9,7 @@ from core.audio import AudioDecodeError, window_audio
 from core.config import SAMPLE_RATE, data_dir
 from core.metrics import operating_point_at
 from core.neighbours import load_clip, locate_audio, nearest
+from core.report_pdf import analysis_pdf
 from ui.figures import pca_placement, spectrogram_with_track
 from ui.state import AUDIO_TYPES, head_metrics, sidebar
 
@@ -79,10 +80,11 @@ for screen in screening:
     roc = curves.get(screen.positive, {}).get("roc")
     threshold = screen.threshold
     if roc is not None:
-        threshold = st.slider(f"Threshold on P({screen.positive})", 0.0, 1.0, float(round(screen.threshold, 2)),
-                              0.01, key=f"th_{screen.name}",
-                              help="Move it to trade sensitivity for specificity; the default is the validated "
-                                   "operating point.")
+        default = float(round(screen.threshold, 2))
+        moved = st.slider(f"Threshold on P({screen.positive})", 0.0, 1.0, default, 0.01, key=f"th_{screen.name}",
+                          help="Move it to trade sensitivity for specificity; the default is the validated "
+                               "operating point.")
+        threshold = screen.threshold if abs(moved - default) < 1e-9 else moved  # untouched: the exact validated one
     c1, c2, c3 = st.columns(3)
     c1.metric(f"P({screen.positive})", f"{p:.0%}")
     c2.metric("Screen", "positive" if p >= threshold else "negative")
@@ -157,7 +159,14 @@ if placed:
     else:
         st.caption("The training audio is not on this machine, so the examples cannot be played.")
 st.dataframe(pd.DataFrame(result.window_table()), hide_index=True)
-st.download_button("Download this analysis (JSON)", json.dumps(analyzer.report(result), indent=1, default=str),
-                   file_name=f"{Path(result.name).stem}_analysis.json", mime="application/json", key="report_json",
+stem = Path(result.name).stem
+c1, c2 = st.columns(2)
+c1.download_button("Download the one-page report (PDF)", file_name=f"{stem}_report.pdf", mime="application/pdf",
+                   data=lambda: analysis_pdf(result, analyzer.report(result), st.session_state.get("track")),
+                   key="report_pdf", help="Recording details, spectrogram with the window track, verdicts with "
+                                          "their rules, quality notes, models and their held-out performance. Built "
+                                          "only when you click; nothing is kept on the server.")
+c2.download_button("Download this analysis (JSON)", file_name=f"{stem}_analysis.json", mime="application/json",
+                   data=lambda: json.dumps(analyzer.report(result), indent=1, default=str), key="report_json",
                    help="Verdicts, per-window probabilities, quality, and the models' versions and held-out "
-                        "performance. Built only when you click; nothing is kept on the server.")
+                        "performance. Built only when you click.")

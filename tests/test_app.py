@@ -65,6 +65,7 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     assert "resampled from 8000 Hz" in captions
     assert "sensitivity" in captions and "specificity" in captions  # the operating point is explained
     assert at.selectbox(key="track").value == "event_type"  # event types drawn under the spectrogram
+    assert not any("not the validated default" in i.value for i in at.info)  # untouched slider: no note
     at.slider(key="th_asthma").set_value(0.6).run()
     assert not at.exception
     moved = " ".join(i.value for i in at.info)

@@ -129,3 +129,14 @@ def test_report_names_models_and_their_held_out_performance(analyzers):
     assert rep["models"]["pain"]["heldout"]["metrics"]["roc_auc"] > 0.5
     assert "held-out groups" in rep["models"]["pain"]["heldout"]["split"]
     assert rep["models"]["pain"]["encoder"] == "acoustic:acoustic-2"
+
+
+def test_pdf_report_is_one_page_with_the_figure(analyzers):
+    from core.report_pdf import analysis_pdf, figure_png
+
+    an = analyzers["respiratory"]
+    r = an.analyze(encode(noise(6.0, sr=8000, amp=0.02), 8000, "WAV", "PCM_16"), name="breath.wav")
+    png = figure_png(r, r.heads["asthma"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = analysis_pdf(r, an.report(r), "asthma")
+    assert pdf.startswith(b"%PDF") and b"/Count 1" in pdf  # a PDF of exactly one page
