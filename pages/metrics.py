@@ -82,7 +82,8 @@ with c2:
     st.dataframe(pd.DataFrame([{"class": lab, "recall": round(pc["recall"], 3),
                                 "95 % CI": (f"{pc['recall_ci'][0]:.2f}–{pc['recall_ci'][1]:.2f}"
                                             if pc.get("recall_ci") else ""),
-                                "precision": round(pc["precision"], 3), "support": pc["support"]}
+                                "precision": round(pc["precision"], 3), "F1": round(pc["f1"], 3),
+                                "support": pc["support"]}
                                for lab, pc in ev["per_class"].items()]), hide_index=True)
 st.caption(f"Split: {ev['split']}")
 if ev.get("curves"):

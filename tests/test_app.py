@@ -128,3 +128,16 @@ def test_embeddings_page_colours_views_and_overlays_a_clip():
         ("bad.wav", b"nope" * 100, "audio/wav")]).run()
     assert not at.exception
     assert any("bad.wav: cannot analyse" in w.value for w in at.warning)
+
+
+def test_upload_a_real_sprsound_recording():
+    from tests.conftest import data_path
+
+    f = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    _upload(at, f.name, f.read_bytes(), "audio/flac")
+    assert not at.exception
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Verdict"] in ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
+    assert any("resampled from 8000 Hz" in c.value for c in at.caption)
+    assert len(at.dataframe[-2].value) == 5  # nearest training records
