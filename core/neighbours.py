@@ -80,3 +80,23 @@ def load_clip(ref: AudioRef, margin_s: float = 0.25, max_s: float = 10.0) -> np.
     a = max(0, int((ref.start_s - margin_s) * SAMPLE_RATE))
     b = min(len(x), int(((ref.end_s or ref.start_s) + margin_s) * SAMPLE_RATE), a + int(max_s * SAMPLE_RATE))
     return x[a:b]
+
+
+def typical_nn_distance(projection: Projection, q: float = 95.0, sample: int = 1500, seed: int = 0) -> float:
+    """The q-th percentile of training units' distance to their nearest other training unit (on a sample, so a
+    few thousand events stay cheap): a clip whose nearest neighbour is farther than this is unlike the training
+    data, and its verdict is an extrapolation."""
+    X = projection.coords.astype(np.float64)
+    if len(X) < 3:
+        return float("inf")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(X), size=min(sample, len(X)), replace=False)
+    from scipy.spatial.distance import cdist
+
+    nn = []
+    for start in range(0, len(pick), 250):  # chunks keep memory at 250 x n distances
+        rows = pick[start : start + 250]
+        d = cdist(X[rows], X)
+        d[np.arange(len(rows)), rows] = np.inf
+        nn.append(d.min(axis=1))
+    return float(np.percentile(np.concatenate(nn), q))

@@ -8,11 +8,19 @@ import streamlit as st
 from core.audio import AudioDecodeError, window_audio
 from core.config import SAMPLE_RATE, data_dir
 from core.metrics import operating_point_at
-from core.neighbours import load_clip, locate_audio, nearest
+from core.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
 from core.report_pdf import analysis_pdf
 from ui.figures import pca_placement, spectrogram_with_track
 from ui.state import AUDIO_TYPES, head_metrics, sidebar
 
+
+
+
+
+@st.cache_data(show_spinner=False)
+def typical_distance(path: str, _projection) -> float:
+    """Computed once per artefact (keyed by its path; the projection itself is not hashed)."""
+    return typical_nn_distance(_projection)
 
 
 GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
@@ -144,6 +152,12 @@ if placed:
                f"{art.meta.get('unit', 'unit')} (hover for its {people} id). Being close to a group "
                "is not a diagnosis: these two components keep only part of what the head uses.")
     neighbours = nearest(art.projection, result.placements[pname].clip_coords, k=5)
+    typical = typical_distance(str(art.path), art.projection)
+    if neighbours and neighbours[0].distance > typical:
+        st.warning(f"This recording is unlike the training data of this head: its nearest training "
+                   f"{art.meta.get('unit', 'unit')} is {neighbours[0].distance:.1f} away, while 95 % of training "
+                   f"{art.meta.get('unit', 'unit')}s have a neighbour within {typical:.1f}. Treat the verdict as an "
+                   "extrapolation (another recording device, setting or kind of sound?).")
     st.markdown(f"**Nearest training {art.meta.get('unit', 'unit')}s** (distance in the head's "
                 f"{art.projection.coords.shape[1]}-component PCA space)")
     st.dataframe(pd.DataFrame([{"id": n.uid, "label": n.label, people: n.group, "distance": round(n.distance, 2)}

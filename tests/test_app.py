@@ -42,6 +42,7 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     assert labels["Verdict"] in ("pain", "discomfort")
     assert labels["Usable windows"] == "4 / 4"
     assert any("high-sensitivity" in c.value and "specificity" in c.value for c in at.caption)
+    assert any("unlike the training data" in w.value for w in at.warning)  # a synthetic cry is out of distribution
     assert at.selectbox(key="pca_head").value == "pain"  # the PCA placement among the training infants
     assert at.dataframe[-1].value.shape[0] == 4  # the window table
     near = at.dataframe[-2].value
@@ -141,3 +142,4 @@ def test_upload_a_real_sprsound_recording():
     assert labels["Verdict"] in ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
     assert any("resampled from 8000 Hz" in c.value for c in at.caption)
     assert len(at.dataframe[-2].value) == 5  # nearest training records
+    assert not any("unlike the training data" in w.value for w in at.warning)  # a real SPRSound recording

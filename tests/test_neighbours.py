@@ -34,3 +34,17 @@ def test_locate_sprsound_event_and_folder_audio(tmp_path):
     write(tmp_path / "cry" / "pain_vaccination" / "ABC_D01.flac", noise(1.0))
     assert locate_audio("pain_vaccination/ABC_D01", "cry_pain", tmp_path / "cry").path.suffix == ".flac"
     assert locate_audio("pain_vaccination/ABC_D01", "cry_pain", tmp_path / "missing") is None
+
+
+def test_typical_distance_separates_far_points():
+    from core.neighbours import typical_nn_distance
+
+    rng = np.random.default_rng(0)
+    coords = rng.normal(size=(400, 4)).astype(np.float32)
+    proj = Projection(np.zeros(4), np.eye(4), np.full(4, 0.25), coords, np.array(["a"] * 400),
+                      np.array([f"g{i}" for i in range(400)]), np.array([f"u{i}" for i in range(400)]),
+                      np.array(["train"] * 400))
+    t = typical_nn_distance(proj)
+    assert 0 < t < 2.0
+    assert nearest(proj, np.full(4, 10.0), 1)[0].distance > t  # far from everything
+    assert nearest(proj, coords[0] + 0.01, 1)[0].distance < t
