@@ -1,4 +1,5 @@
 """Analyze one recording: upload or microphone -> verdict, screening, spectrogram with the windows under it."""
+import io
 import json
 from pathlib import Path
 
@@ -35,7 +36,13 @@ with src_upload:
     uploaded = st.file_uploader("Recording", type=AUDIO_TYPES, key="upload")
 with src_mic:
     recorded = st.audio_input("Record", sample_rate=16000, key="mic")
-source = uploaded or recorded
+handoff = st.session_state.get("handoff")  # audio the live monitor saved for a full analysis (memory only)
+if uploaded is None and recorded is None and handoff is not None:
+    st.info(f"Analysing the audio saved from the live monitor ({handoff[0]}).")
+    source = io.BytesIO(handoff[1])
+    source.name = handoff[0]
+else:
+    source = uploaded or recorded
 if source is None:
     st.caption("Upload a recording or record one to analyse it. Nothing is stored on the server.")
     st.stop()

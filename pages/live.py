@@ -1,0 +1,128 @@
+"""Live monitor: the browser microphone streamed over WebRTC, a 2-s window classified every second off-thread."""
+import io
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.config import SAMPLE_RATE
+from core.live import BUFFER_SECONDS, LiveMonitor, smoothed
+from core.spectrogram import display_spectrogram
+from ui.state import sidebar
+
+task, analyzer = sidebar()
+st.title("Live monitor")
+st.warning("Under construction (issue 6): the streaming analysis behind this page is tested, but audio from the "
+           "browser has not yet been seen reaching it in our headless-browser checks, so this page may stay at "
+           "0 s. For a reliable result use the microphone recorder on the Analyze page.")
+if analyzer is None:
+    st.stop()
+try:
+    from streamlit_webrtc import WebRtcMode, webrtc_streamer
+except ImportError as exc:  # an install without the WebRTC stack still serves every other page
+    st.error(f"The live monitor needs streamlit-webrtc and aiortc, which are not installed here ({exc}).")
+    st.stop()
+
+key = f"live_monitor:{task}:{analyzer.encoder.info.identity}"
+if key not in st.session_state:
+    st.session_state[key] = LiveMonitor(analyzer)
+monitor: LiveMonitor = st.session_state[key]
+
+
+def on_audio(frame):
+    """Runs on the WebRTC thread for every 10-20 ms frame: convert to mono float and hand over; nothing else."""
+    x = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if x.dtype == np.int16:
+        x = x.astype(np.float32) / 32768.0
+    x = x.reshape(-1, channels).mean(axis=1) if frame.format.is_packed else x.mean(axis=0)
+    monitor.push(x, frame.sample_rate)
+    return frame
+
+
+def ice_configuration() -> dict:
+    """No ICE servers on localhost; for remote use set HEAR_SCREENING_ICE_SERVERS to a JSON list of RTCIceServer."""
+    raw = os.environ.get("HEAR_SCREENING_ICE_SERVERS", "").strip()
+    try:
+        return {"iceServers": json.loads(raw) if raw else []}
+    except ValueError:
+        st.warning("HEAR_SCREENING_ICE_SERVERS is not valid JSON; using no ICE servers (works on localhost only).")
+        return {"iceServers": []}
+
+
+try:
+    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, audio_frame_callback=on_audio, sendback_audio=False,
+                          media_stream_constraints={"audio": True, "video": False},
+                          rtc_configuration=ice_configuration())
+except Exception as exc:  # e.g. no Streamlit server runtime behind the page: say so, keep the rest usable
+    ctx = None
+    st.error(f"The WebRTC player cannot start here ({type(exc).__name__}: {exc}). Use the Analyze page's "
+             "microphone recorder instead.")
+if ctx is not None and ctx.state.playing:
+    monitor.start()
+else:
+    monitor.stop()
+st.caption("Press START and allow the microphone. Every second the latest 2-s window is classified on a worker "
+           "thread; if the browser denies the microphone or WebRTC cannot connect, the player above says so — on a "
+           "remote server set HEAR_SCREENING_ICE_SERVERS (see the README). Screening aid for research; not a "
+           "diagnosis.")
+
+window_heads = [n for n, a in analyzer.heads.items() if not a.pooled]
+shown = analyzer.task.primary if analyzer.task.primary in window_heads else (analyzer.task.track or window_heads[0])
+head = st.selectbox("Head", window_heads, index=window_heads.index(shown) if shown in window_heads else 0,
+                    format_func=lambda n: analyzer.heads[n].meta["title"], key="live_head")
+labels = analyzer.heads[head].labels
+
+
+@st.fragment(run_every=1.0)
+def live_view() -> None:
+    state = monitor.state()
+    if state.error:
+        st.error(f"Live analysis stopped on an error: {state.error}")
+    last = state.windows[-1] if state.windows else None
+    verdict = smoothed(state.windows, head, labels)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Listening", f"{state.stream_s:.0f} s" if state.running else "stopped")
+    c2.metric("Windows analysed", len(state.windows))
+    c3.metric("Verdict (mean of last 3 usable)", f"{verdict[0]} ({verdict[1]:.0%})" if verdict else "–")
+    c4.metric("Latency", f"{last.latency_s * 1000:.0f} ms" if last else "–",
+              help="From the arrival of a window's newest sample to its prediction.")
+    if last is not None:
+        st.caption(f"Latest window ({last.end_s - 2:.0f}–{last.end_s:.0f} s): "
+                   + ("usable" if last.quality.usable else f"not used: {last.quality.reason()}")
+                   + f", {last.quality.rms_dbfs:.0f} dBFS")
+    audio = monitor.last_audio(10.0)
+    if len(audio) >= SAMPLE_RATE // 2:
+        spec = display_spectrogram(audio)
+        fig = go.Figure(go.Heatmap(x=spec.times_s, y=np.arange(len(spec.freqs_hz)), z=spec.db, colorscale="Viridis",
+                                   zmin=-80, zmax=0, showscale=False))
+        fig.update_layout(height=180, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="last 10 s",
+                          yaxis=dict(showticklabels=False))
+        st.plotly_chart(fig, use_container_width=True, key="live_spec")
+    recent = [w for w in state.windows if head in w.probs][-60:]
+    if recent:
+        track = pd.DataFrame([w.probs[head] for w in recent], columns=list(labels))
+        track["time (s)"] = [w.end_s for w in recent]
+        fig = go.Figure([go.Scatter(x=track["time (s)"], y=track[lab], mode="lines+markers", name=lab)
+                         for lab in labels])
+        fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), yaxis_range=[0, 1],
+                          xaxis_title="window end (s)", yaxis_title="probability")
+        st.plotly_chart(fig, use_container_width=True, key="live_track")
+
+
+live_view()
+
+if st.button(f"Save the last {BUFFER_SECONDS:.0f} s and open it in Analyze", key="live_save"):
+    import soundfile as sf
+
+    audio = monitor.last_audio()
+    if len(audio) < SAMPLE_RATE // 4:
+        st.warning("Nothing recorded yet.")
+    else:
+        buf = io.BytesIO()
+        sf.write(buf, audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+        st.session_state["handoff"] = ("live_recording.wav", buf.getvalue())
+        st.switch_page("pages/analyze.py")
