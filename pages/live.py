@@ -11,13 +11,11 @@ import streamlit as st
 from core.config import SAMPLE_RATE
 from core.live import BUFFER_SECONDS, LiveMonitor, smoothed
 from core.spectrogram import display_spectrogram
+from ui.figures import LABEL_COLOURS
 from ui.state import sidebar
 
 task, analyzer = sidebar()
 st.title("Live monitor")
-st.warning("Under construction (issue 6): the streaming analysis behind this page is tested, but audio from the "
-           "browser has not yet been seen reaching it in our headless-browser checks, so this page may stay at "
-           "0 s. For a reliable result use the microphone recorder on the Analyze page.")
 if analyzer is None:
     st.stop()
 try:
@@ -33,7 +31,9 @@ monitor: LiveMonitor = st.session_state[key]
 
 
 def on_audio(frame):
-    """Runs on the WebRTC thread for every 10-20 ms frame: convert to mono float and hand over; nothing else."""
+    """Runs on the WebRTC thread for every 10-20 ms frame: convert to mono float and hand over; nothing else. The
+    frame is returned and played back muted: aiortc only pulls frames through this callback while the processed
+    track is consumed."""
     x = frame.to_ndarray()
     channels = len(frame.layout.channels)
     if x.dtype == np.int16:
@@ -54,7 +54,8 @@ def ice_configuration() -> dict:
 
 
 try:
-    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, audio_frame_callback=on_audio, sendback_audio=False,
+    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, audio_frame_callback=on_audio,
+                          audio_html_attrs={"autoPlay": True, "controls": False, "muted": True},
                           media_stream_constraints={"audio": True, "video": False},
                           rtc_configuration=ice_configuration())
 except Exception as exc:  # e.g. no Streamlit server runtime behind the page: say so, keep the rest usable
@@ -87,7 +88,8 @@ def live_view() -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Listening", f"{state.stream_s:.0f} s" if state.running else "stopped")
     c2.metric("Windows analysed", len(state.windows))
-    c3.metric("Verdict (mean of last 3 usable)", f"{verdict[0]} ({verdict[1]:.0%})" if verdict else "–")
+    c3.metric("Verdict", f"{verdict[0]} {verdict[1]:.0%}" if verdict else "–",
+              help="Mean of the last 3 usable windows' probabilities, so one noisy second does not flip it.")
     c4.metric("Latency", f"{last.latency_s * 1000:.0f} ms" if last else "–",
               help="From the arrival of a window's newest sample to its prediction.")
     if last is not None:
@@ -106,8 +108,9 @@ def live_view() -> None:
     if recent:
         track = pd.DataFrame([w.probs[head] for w in recent], columns=list(labels))
         track["time (s)"] = [w.end_s for w in recent]
-        fig = go.Figure([go.Scatter(x=track["time (s)"], y=track[lab], mode="lines+markers", name=lab)
-                         for lab in labels])
+        fig = go.Figure([go.Scatter(x=track["time (s)"], y=track[lab], mode="lines+markers", name=lab,
+                                    line=dict(color=LABEL_COLOURS[j % len(LABEL_COLOURS)]))
+                         for j, lab in enumerate(labels)])
         fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), yaxis_range=[0, 1],
                           xaxis_title="window end (s)", yaxis_title="probability")
         st.plotly_chart(fig, use_container_width=True, key="live_track")

@@ -149,7 +149,6 @@ def test_live_monitor_page_renders_and_hands_audio_to_analyze():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("pages/live.py").run()
     assert not at.exception and at.title[0].value == "Live monitor"
-    assert any("Under construction" in w.value for w in at.warning)  # honest until the browser path is verified
     # AppTest has no server runtime for WebRTC: the page says so instead of failing (the browser test streams)
     assert any("WebRTC player cannot start here" in e.value for e in at.error)
     labels = {m.label: m.value for m in at.metric}
