@@ -149,12 +149,10 @@ class HeadArtifact:
         if not stack or self.window_model is None:
             return X
         from .stacking import window_probs, window_summary
-        from .tasks import HeadSpec
 
-        spec = HeadSpec(name=stack["from"], title="", labels=tuple(stack["labels"]), unit="event", pooled=False,
-                        dataset="", stack_groups={k: tuple(v) for k, v in stack["groups"].items()})
-        W = window_probs(self.window_model, emb, len(spec.labels))
-        return np.concatenate([X, window_summary(W, np.zeros(n, int), usable, 1, spec)], axis=1)
+        W = window_probs(self.window_model, emb, len(stack["labels"]))
+        summary = window_summary(W, np.zeros(n, int), usable, 1, tuple(stack["labels"]), stack["groups"])
+        return np.concatenate([X, summary], axis=1)
 
     def scaled(self, X: np.ndarray) -> np.ndarray:
         return self.base[0].transform(X)

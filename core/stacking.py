@@ -30,12 +30,12 @@ def window_probs(model, X: np.ndarray, k: int) -> np.ndarray:
 
 
 def window_summary(probs: np.ndarray, unit_of: np.ndarray, usable: np.ndarray, n_units: int,
-                   spec: HeadSpec) -> np.ndarray:
+                   labels: tuple[str, ...], groups: dict[str, tuple[str, ...]]) -> np.ndarray:
     """Per unit: STATS of each class probability and of each group of classes, over its usable windows (all of
     them when none is usable, so a Poor Quality record still gets features), plus the usable fraction."""
-    labels = list(spec.labels)
+    labels = list(labels)
     cols = [probs[:, j] for j in range(len(labels))]
-    for members in spec.stack_groups.values():
+    for members in groups.values():
         cols.append(probs[:, [labels.index(m) for m in members]].sum(axis=1))
     V = np.stack(cols, axis=1) if cols else np.zeros((len(probs), 0))
     out = np.zeros((n_units, V.shape[1] * len(STATS) + 1), np.float32)

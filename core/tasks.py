@@ -14,7 +14,9 @@ RESP_ASTHMA_LABELS = ("Normal", "Asthma-indicative")
 ASTHMA_MAP = {"Normal": "Normal", "Rhonchi": "Asthma-indicative", "Wheeze": "Asthma-indicative",
               "Stridor": "Asthma-indicative", "Wheeze+Crackle": "Asthma-indicative", "Coarse Crackle": "",
               "Fine Crackle": ""}
-EVENT_VIEWS = dict(views=("event", "context"), score_view="event")
+#: what every SPRSound event head shares: one labelled event per unit, window-level, scored on the event view
+SPR_EVENT_HEAD = dict(unit="event", pooled=False, dataset="sprsound_events", negative_label="Normal",
+                      views=("event", "context"), score_view="event")
 CRY_PAIN_LABELS = ("discomfort", "pain")
 CRY_REASON_LABELS = ("belly_pain", "burping", "discomfort", "hungry", "tired")
 
@@ -72,43 +74,31 @@ RESPIRATORY = TaskSpec(
             name="screen",
             title="Normal vs adventitious (SPRSound task 1-1)",
             labels=RESP_SCREEN_LABELS,
-            unit="event",
-            pooled=False,
-            dataset="sprsound_events",
             positive="Adventitious",
-            negative_label="Normal",
             description="Window-level screening: any adventitious sound (wheeze, rhonchi, stridor, crackles).",
             label_map={lab: ("Normal" if lab == "Normal" else "Adventitious") for lab in RESP_EVENT_LABELS},
-            **EVENT_VIEWS,
+            **SPR_EVENT_HEAD,
         ),
         HeadSpec(
             name="event_type",
             title="Event type (SPRSound task 1-2)",
             labels=RESP_EVENT_LABELS,
-            unit="event",
-            pooled=False,
-            dataset="sprsound_events",
-            negative_label="Normal",
             description="Seven event classes per window.",
             stack_groups={"Adventitious": RESP_EVENT_LABELS[1:],
                           "CAS": ("Rhonchi", "Wheeze", "Stridor", "Wheeze+Crackle"),
                           "DAS": ("Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")},
-            **EVENT_VIEWS,
+            **SPR_EVENT_HEAD,
         ),
         HeadSpec(
             name="asthma",
             title="Asthma-indicative sounds vs normal (screening)",
             labels=RESP_ASTHMA_LABELS,
-            unit="event",
-            pooled=False,
-            dataset="sprsound_events",
             positive="Asthma-indicative",
-            negative_label="Normal",
             description="Wheeze, rhonchi, stridor or wheeze+crackle vs normal breath sounds; crackle-only events are "
                         "excluded from training and evaluation. Threshold chosen for sensitivity >= 0.90.",
             label_map=ASTHMA_MAP,
             operating_point="high_sensitivity",
-            **EVENT_VIEWS,
+            **SPR_EVENT_HEAD,
         ),
         HeadSpec(
             name="record",

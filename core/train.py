@@ -20,7 +20,7 @@ from .datasets import LAYOUT_HEADS, detect_layout, scan
 from .embed_dataset import EmbeddedSet, embed_units
 from .encoders import EncoderUnavailable, get_encoder
 from .heads import CANDIDATES, DEFAULT_CANDIDATES, Design, build_design, predict_units, train_head
-from .metrics import SCORE_RULE, Decision, evaluate, score_tuned_divisors, sprsound_scores
+from .metrics import SCORE_RULE, Decision, evaluate, score_tuned_divisors
 from .model_card import model_card
 from .references import references_for
 from .tasks import RECORD_2_1, HeadSpec, custom_head, get_task
@@ -98,7 +98,7 @@ def _to3(head: HeadSpec) -> np.ndarray:
     return np.asarray([COARSE_2_1.index(RECORD_2_1[lab]) for lab in head.labels])
 
 
-def decision_2_1(y: np.ndarray, p: np.ndarray, groups: np.ndarray, head: HeadSpec) -> Decision:
+def decision_2_1(y: np.ndarray, p: np.ndarray, head: HeadSpec) -> Decision:
     """Task 2-1 gets its own rule, tuned like the head's on out-of-fold predictions (the best 5-class rule is not
     the best 3-class one)."""
     div, _ = score_tuned_divisors(_to3(head)[y], merge_2_1(p, head), 0)
@@ -138,8 +138,8 @@ def train_one(
                          test_fraction=args.test_fraction, seed=args.seed, log=log)
     dec_2_1 = None
     if head.name == "record":
-        dec_dev = decision_2_1(*outcome.dev_oof, head)
-        dec_2_1 = decision_2_1(*outcome.all_oof, head)
+        dec_dev = decision_2_1(*outcome.dev_oof[:2], head)
+        dec_2_1 = decision_2_1(*outcome.all_oof[:2], head)
         for key, (arrays, dec) in {"heldout": (outcome.heldout, dec_dev), "dev_cv": (outcome.dev_oof, dec_dev),
                                    "all_groups_cv": (outcome.all_oof, dec_2_1)}.items():
             outcome.report[key]["task_2_1"] = _record_2_1(*arrays, dec, head, outcome.report[key]["split"])
@@ -207,7 +207,8 @@ def _stack(emb: EmbeddedSet, head: HeadSpec, task: str, data: Path, encoder, cac
     ev = embed_units(ev_scan.units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
                      progress=_progress(f"embedding {ev_head.name} for stacking"), views=ev_head.views)
     W, model = oof_window_probs(emb, ev, ev_head, folds=args.folds + 1, seed=args.seed, log=log)
-    emb.unit_features = window_summary(W, emb.unit_of, emb.usable, len(emb.units), ev_head)
+    emb.unit_features = window_summary(W, emb.unit_of, emb.usable, len(emb.units), ev_head.labels,
+                                       ev_head.stack_groups)
     meta = {"from": ev_head.name, "labels": list(ev_head.labels), "groups": {k: list(v) for k, v in
             ev_head.stack_groups.items()}, "model": STACK_CANDIDATE, "features": summary_names(ev_head),
             "training": f"patient-grouped {args.folds + 1}-fold out-of-fold window probabilities for training "

@@ -3,6 +3,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.metrics import format_with_ci
 from core.model_card import evaluations
 from core.references import OUR_SPLITS, comparison
 from ui.state import head_metrics, sidebar
@@ -28,8 +29,7 @@ def cell(ev: dict, key: str) -> str:
     v = ev["metrics"].get(key)
     if v is None:
         return ""
-    ci = ev["ci95"].get(key)
-    return f"{v:.3f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
+    return format_with_ci(v, ev["ci95"].get(key))
 
 
 blocks = evaluations(m)
@@ -49,8 +49,7 @@ if rows:
                "(same patients as training). Read them side by side, not as a ranking.")
     table = []
     for r in rows:
-        ours = {title: (f"{v:.3f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "") if v is not None else "")
-                for title, (v, ci) in ((t, r[t]) for _, t in OUR_SPLITS)}
+        ours = {t: format_with_ci(*r[t]) if r[t][0] is not None else "" for _, t in OUR_SPLITS}
         pub = "; ".join(f"{p['score']:.4g} — {p['source']} ({p['system']}; {p['test_split']})" for p in r["published"])
         table.append({"task": r["task"], **ours, "published": pub})
     st.dataframe(pd.DataFrame(table), hide_index=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from core.metrics import format_with_ci  # noqa: E402
 from core.model_card import model_card  # noqa: E402
 from core.references import HEAD_TASKS, OUR_SPLITS, comparison  # noqa: E402
 README = ROOT / "README.md"
@@ -24,8 +25,7 @@ def _fmt(ev: dict, key: str) -> str:
     v = ev["metrics"].get(key)
     if v is None:
         return "–"
-    ci = ev["ci95"].get(key)
-    return f"{v:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{v:.3f}"
+    return format_with_ci(v, ev["ci95"].get(key))
 
 
 def table(root: Path = ROOT / "trained") -> str:
@@ -49,7 +49,7 @@ def _value(v: tuple) -> str:
     value, ci = v
     if value is None:
         return "–"
-    return f"{value:.3f} ({ci[0]:.2f}–{ci[1]:.2f})" if ci else f"{value:.3f}"
+    return format_with_ci(value, ci)
 
 
 def sprsound_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:

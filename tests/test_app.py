@@ -1,7 +1,6 @@
 """The app starts on a fresh checkout and analyses an uploaded recording (Streamlit AppTest)."""
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,11 +3,10 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analysis import Analyzer
-from core.batch import BatchItem, analyze_batch, expand_uploads, expand_zip
+from core.batch import analyze_batch, expand_uploads, expand_zip
 from core.config import Limits
 from tests.helpers import cry_like, encode, noise
 

@@ -1,6 +1,5 @@
 """The heads shipped in trained/ load on a fresh checkout and classify real and generated recordings."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -14,7 +14,7 @@ def test_window_summary_by_hand():
     p[:, 2] = 1 - p[:, 0]  # Wheeze (a CAS, adventitious)
     unit_of = np.array([0, 0, 0, 1, 1])
     usable = np.array([True, True, False, False, False])  # unit 1 has no usable window: all of its windows count
-    f = window_summary(p, unit_of, usable, 2, spec)
+    f = window_summary(p, unit_of, usable, 2, spec.labels, spec.stack_groups)
     names = summary_names(spec)
     assert f.shape == (2, len(names))
     col = {n: i for i, n in enumerate(names)}
