@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures and ratios measured in the same run (never timed asserts in tests)."""

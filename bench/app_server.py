@@ -1,0 +1,76 @@
+"""A Streamlit server of this app on a free loopback port and a headless Chromium, shared by the browser tests and
+the benchmarks that drive the app as a user would."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict | None = None, timeout_s: float = 120.0):
+    """Yields (url, process) once /_stcore/health answers; the server runs offline on the built-in encoder."""
+    port = free_port()
+    env = {**os.environ, "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1", **(env or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout_s
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("the Streamlit server did not start") from None
+                time.sleep(0.5)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def launch_chromium(playwright, fake_audio: Path | None = None, fake_ui: bool = True):
+    """Debian's Chromium, headless; `fake_audio` feeds the fake microphone; `fake_ui` auto-accepts the permission
+    prompt (without it, a context that was not granted the microphone is denied, as a user clicking Block)."""
+    args = ["--no-sandbox", "--disable-gpu", "--disable-features=WebRtcHideLocalIpsWithMdns"]
+    if fake_audio is not None:
+        args += ["--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake_audio}"]
+    if fake_ui:
+        args.append("--use-fake-ui-for-media-stream")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (Linux /proc), in MB."""
+    total = 0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
