@@ -9,15 +9,16 @@ import numpy as np
 from .artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
 from .audio import AudioSource, DecodedAudio, decode_audio
 from .cache import EmbeddingCache
-from .config import DEFAULT_HOP_SECONDS, Limits, QualityThresholds, trained_dir
+from .config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
 from .encoders import EncoderUnavailable, get_encoder, hear_status
 from .encoders.base import Encoder, EncoderInfo
 from .quality import NO_CRY, ClipQuality, WindowQuality, assess_clip, assess_windows
 from .spectrogram import Spectrogram, display_spectrogram
 from .tasks import TaskSpec, get_task
-from .windows import Window, make_windows
+from .windows import Window, describe, frame, window_starts
 
 DISCLAIMER = "Screening aid for research; not a diagnosis."
+CHUNK_WINDOWS = 64  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
 OPERATING_POINT_TEXT = {
     "balanced": "balanced operating point",
     "high_sensitivity": "operating point chosen on patient-grouped validation for sensitivity >= 0.90",
@@ -197,11 +198,8 @@ class Analyzer:
 
     def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording") -> AnalysisResult:
         audio = source if isinstance(source, DecodedAudio) else decode_audio(source, limits=self.limits)
-        batch, windows = make_windows(audio.samples, self.hop_s)
-        quality = assess_windows(batch, windows, clip_has_full_window=len(audio.samples) >= batch.shape[1],
-                                 th=self.thresholds)
+        windows, quality, emb = self._embed_windows(audio.samples)
         clip_q = assess_clip(audio.samples, quality, self.thresholds)
-        emb = self.cache.embed(self.encoder, batch)
         usable = np.array([q.usable for q in quality]) & (not clip_q.too_short)
         heads, placements = {}, {}
         order = [self.task.primary, *self.task.screening]
@@ -215,6 +213,21 @@ class Analyzer:
             clip_quality=clip_q, heads=heads, primary=self.task.primary, placements=placements, embeddings=emb,
             spectrogram=display_spectrogram(audio.samples, audio.source_rate),
         )
+
+    def _embed_windows(self, x: np.ndarray) -> tuple[list[Window], list[WindowQuality], np.ndarray]:
+        """Windows are framed, gated and embedded a chunk at a time, so memory beyond the decoded samples stays
+        bounded whatever the recording's length (a 30-min file never exists as 1800 x 32000 windows at once)."""
+        starts = window_starts(len(x), int(round(self.hop_s * SAMPLE_RATE)))
+        windows = describe(starts, len(x))
+        chunk = max(CHUNK_WINDOWS, int(getattr(self.encoder, "batch_size", 0) or 0))
+        quality: list[WindowQuality] = []
+        parts = []
+        for a in range(0, len(starts), chunk):
+            batch = frame(x, starts[a: a + chunk])
+            quality += assess_windows(batch, windows[a: a + chunk], clip_has_full_window=len(x) >= WINDOW_SAMPLES,
+                                      th=self.thresholds)
+            parts.append(self.cache.embed(self.encoder, batch))
+        return windows, quality, np.concatenate(parts)
 
     def report(self, result: AnalysisResult) -> dict:
         """The analysis plus what produced it: each head's version, decision rule and held-out performance."""

@@ -17,6 +17,7 @@ from .audio import AudioDecodeError
 from .cache import EmbeddingCache
 from .config import cache_dir
 from .encoders import EncoderUnavailable
+from .filenames import display_name
 
 
 def print_result(r: AnalysisResult, out=None) -> None:
@@ -47,12 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", default="auto", choices=["auto", "acoustic", "hear"])
     ap.add_argument("--csv", type=Path, help="write one row per window to this CSV")
     ap.add_argument("--json", type=Path, help="write the full results to this JSON file")
-    ap.add_argument("--no-cache", action="store_true",
-                    help="do not keep embeddings in the disk cache (default: cached by content, never audio)")
+    ap.add_argument("--disk-cache", action="store_true",
+                    help="keep embeddings (never audio) on disk, keyed by content, so re-analysing the same files is "
+                         "instant; off by default: nothing derived from a recording is written unless asked")
     args = ap.parse_args(argv)
     try:
         analyzer = Analyzer(args.task, args.encoder,
-                            cache=EmbeddingCache(None if args.no_cache else cache_dir() / "embeddings"))
+                            cache=EmbeddingCache(cache_dir() / "embeddings" if args.disk_cache else None))
     except (EncoderUnavailable, ArtifactError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -61,15 +63,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: head '{name}' not available: {why}")
     results, failed, rows = [], 0, []
     for f in args.files:
+        name = display_name(f.name)
         try:
-            r = analyzer.analyze(f, name=f.name)
+            r = analyzer.analyze(f, name=name)
         except AudioDecodeError as exc:
             failed += 1
-            print(f"\n== {f.name}: cannot analyse: {exc}", file=sys.stderr)
+            print(f"\n== {name}: cannot analyse: {exc}", file=sys.stderr)
+            continue
+        except Exception as exc:  # an unforeseen failure on one file: report it, go on with the others
+            failed += 1
+            print(f"\n== {name}: analysis failed ({type(exc).__name__}: {exc})", file=sys.stderr)
             continue
         print_result(r)
         results.append(r.to_dict())
-        rows += [{"file": f.name, **row} for row in r.window_table()]
+        rows += [{"file": name, **row} for row in r.window_table()]
     if args.csv and rows:
         keys = list(dict.fromkeys(k for row in rows for k in row))
         with args.csv.open("w", newline="") as fh:

@@ -63,53 +63,111 @@ def _read_bytes(source: AudioSource, limits: Limits) -> bytes:
     return data
 
 
-def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int, str]:
+class _Mono16k:
+    """Collects decoded blocks as mono 16 kHz: each block is repaired (NaN/Inf), averaged over channels and
+    resampled as it arrives, so memory follows the 16-kHz mono output, never the source's rate x channels (a 6-channel
+    192-kHz file is not held at 192 kHz), and decoding stops at the duration limit."""
+
+    def __init__(self, rate: int, max_seconds: float):
+        if not rate or rate <= 0:
+            raise AudioDecodeError("The file reports an invalid sample rate.")
+        self.rate = int(rate)
+        self.room = int(max_seconds * rate)  # source frames still accepted
+        self.taken = 0  # source frames accepted
+        self.truncated = False
+        self.nonfinite = 0
+        self.channels = 0
+        self._parts: list[np.ndarray] = []
+        self._stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+
+    @property
+    def full(self) -> bool:
+        return self.room <= 0
+
+    def add(self, block: np.ndarray) -> None:
+        """`block` is [frames, channels] float32 at the source rate."""
+        if block.shape[0] == 0:
+            return
+        if block.shape[0] > self.room:
+            block, self.truncated = block[: self.room], True
+        self.room -= block.shape[0]
+        self.taken += block.shape[0]
+        self.channels = max(self.channels, block.shape[1])
+        finite = np.isfinite(block)
+        if not finite.all():
+            self.nonfinite += int((~finite).sum())
+            block = np.where(finite, block, 0.0)
+        mono = block.mean(axis=1, dtype=np.float64).astype(np.float32) if block.shape[1] > 1 else block[:, 0]
+        self._parts.append(self._stream.resample_chunk(mono) if self._stream is not None else mono.copy())
+
+    def samples(self) -> np.ndarray:
+        if self._stream is not None:
+            self._parts.append(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        return np.concatenate(self._parts).astype(np.float32, copy=False) if self._parts else np.zeros(0, np.float32)
+
+
+_BLOCK_FRAMES = 1 << 16
+
+
+def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[_Mono16k, str, str]:
+    """libsndfile, read block by block; a file damaged part-way keeps what decoded before the damage."""
+    damaged = ""
     with sf.SoundFile(io.BytesIO(data)) as f:
-        if f.frames > max_seconds * f.samplerate and f.frames > 0:
-            frames = int(max_seconds * f.samplerate)
-        else:
-            frames = -1
-        x = f.read(frames=frames, dtype="float32", always_2d=True)
-        return x, f.samplerate, f.format
+        out = _Mono16k(f.samplerate, max_seconds)
+        fmt = f.format
+        if f.frames > out.room:
+            out.truncated = True
+        while not out.full:
+            try:
+                block = f.read(frames=min(_BLOCK_FRAMES, out.room), dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as exc:
+                if not out.taken:
+                    raise
+                damaged = f"the file is damaged after {out.taken / out.rate:.1f} s; the part before was analysed"
+                break
+            if block.shape[0] == 0:
+                break
+            out.add(block)
+    return out, fmt, damaged
 
 
-def _decode_av(data: bytes, max_seconds: float) -> tuple[np.ndarray, int, str]:
+def _decode_av(data: bytes, max_seconds: float) -> tuple[_Mono16k, str, str]:
+    """FFmpeg (PyAV's wheel) for browser containers, frame by frame."""
     import av  # imported lazily: only browser/container formats need it
 
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except Exception as exc:  # PyAV raises several error types for unknown containers
         raise AudioDecodeError("Not a recognised audio file (unknown or damaged format).") from exc
+    damaged = ""
     with container:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
             raise AudioDecodeError("Not a recognised audio file: it contains no audio stream (an image or a document?).")
         stream = streams[0]
-        chunks: list[np.ndarray] = []
-        rate = stream.codec_context.sample_rate or stream.rate
-        total = 0
+        out = None
         try:
             for frame in container.decode(stream):
+                if out is None:
+                    out = _Mono16k(frame.sample_rate or stream.codec_context.sample_rate or 0, max_seconds)
                 arr = frame.to_ndarray()
                 if frame.format.is_planar:
                     arr = arr.reshape(len(frame.layout.channels), -1)
                 else:
                     arr = arr.reshape(-1, len(frame.layout.channels)).T
-                arr = _to_float(arr)
-                chunks.append(arr)
-                rate = frame.sample_rate or rate
-                total += arr.shape[1]
-                if rate and total > max_seconds * rate:
+                out.add(_to_float(arr).T)
+                if out.full:
+                    out.truncated = True  # FFmpeg does not know the length up front; stop at the limit
                     break
+        except AudioDecodeError:
+            raise
         except Exception as exc:
-            if not chunks:
+            if out is None or not out.taken:
                 raise AudioDecodeError("The audio stream could not be decoded (damaged or unsupported codec).") from exc
-        if not chunks or not rate:
+            damaged = "the file is damaged part-way; the part before the damage was analysed"
+        if out is None:
             raise AudioDecodeError("The file contains no decodable audio.")
-        x = np.concatenate(chunks, axis=1).T
-        if rate and x.shape[0] > max_seconds * rate:
-            x = x[: int(max_seconds * rate)]
-        return np.ascontiguousarray(x, dtype=np.float32), int(rate), container.format.name
+        return out, container.format.name, damaged
 
 
 def _to_float(arr: np.ndarray) -> np.ndarray:
@@ -125,44 +183,52 @@ def _to_float(arr: np.ndarray) -> np.ndarray:
 
 
 def decode_audio(source: AudioSource, *, limits: Limits | None = None) -> DecodedAudio:
-    """Decode a path or raw bytes; raise AudioDecodeError with a user-facing message on anything unusable."""
+    """Decode a path or raw bytes; raise AudioDecodeError with a user-facing message on anything unusable. The size
+    limit is checked before reading, the duration limit while decoding."""
     limits = limits or Limits()
     data = _read_bytes(source, limits)
-    notes: list[str] = []
     try:
-        x, rate, fmt = _decode_soundfile(data, limits.max_seconds)
+        out, fmt, damaged = _decode_soundfile(data, limits.max_seconds)
+        mono = out.samples()
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
-        x, rate, fmt = _decode_av(data, limits.max_seconds)
-    if x.size == 0 or x.shape[0] == 0:
-        raise AudioDecodeError("The file decodes to no samples (header only or empty stream).")
-    if rate <= 0:
-        raise AudioDecodeError("The file reports an invalid sample rate.")
-    channels = x.shape[1]
-    if x.shape[0] >= int(limits.max_seconds * rate):
-        notes.append(f"only the first {limits.max_seconds / 60:.0f} min were analysed")
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad = int((~finite).sum())
-        x = np.where(finite, x, 0.0).astype(np.float32)
-        notes.append(f"{bad} non-finite samples (NaN/Inf) replaced by silence")
-    mono = x.mean(axis=1, dtype=np.float64).astype(np.float32) if channels > 1 else x[:, 0]
-    if channels > 1:
-        notes.append(f"{channels} channels averaged to mono")
-    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
+        mono = None
+    if mono is None or mono.size == 0:  # not for libsndfile, or a header it reads with no audio after it
+        try:
+            out, fmt, damaged = _decode_av(data, limits.max_seconds)
+            mono = out.samples()
+        except AudioDecodeError:
+            if mono is None:
+                raise
+    if mono.size == 0:
+        raise AudioDecodeError("The file decodes to no samples: a header with no audio after it (empty, or cut "
+                               "short before the first audio block).")
+    notes: list[str] = []
+    if out.truncated:
+        notes.append(f"only the first {_minutes(limits.max_seconds)} were analysed (the limit per recording)")
+    if damaged:
+        notes.append(damaged)
+    if out.nonfinite:
+        notes.append(f"{out.nonfinite} non-finite samples (NaN/Inf) replaced by silence")
+    if out.channels > 1:
+        notes.append(f"{out.channels} channels averaged to mono")
+    peak = max(float(mono.max()), -float(mono.min()))  # no |x| temporary the size of the recording
     if peak > 1.0:
-        mono = (mono / peak).astype(np.float32)
+        mono /= peak
         notes.append(f"float samples exceeded full scale (peak {peak:.2f}); scaled down")
-    if rate != SAMPLE_RATE:
-        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
-        notes.append(f"resampled from {rate} Hz to {SAMPLE_RATE} Hz")
+    if out.rate != SAMPLE_RATE:
+        notes.append(f"resampled from {out.rate} Hz to {SAMPLE_RATE} Hz")
     mono = np.clip(mono, -1.0, 1.0, out=mono)
     return DecodedAudio(
         samples=np.ascontiguousarray(mono, dtype=np.float32),
-        source_rate=int(rate),
-        source_channels=int(channels),
+        source_rate=out.rate,
+        source_channels=max(1, out.channels),
         source_format=str(fmt),
         notes=tuple(notes),
     )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def from_array(samples: np.ndarray, rate: int) -> DecodedAudio:

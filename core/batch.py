@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
@@ -11,15 +12,29 @@ from .analysis import Analyzer
 from .audio import AudioDecodeError
 from .config import Limits
 from .datasets import AUDIO_EXTS
-
-MAX_ZIP_MEMBERS = 1000
+from .filenames import display_name
 
 
 @dataclass(frozen=True)
 class BatchItem:
     name: str
-    data: bytes | None
-    error: str = ""  # set when the item could not even be read (e.g. a zip member over the size limit)
+    data: bytes | None = None
+    error: str = ""  # set when the item cannot be read (e.g. a zip member over the size limit)
+    read: Callable[[], bytes] | None = None  # zip members are decompressed only when analysed, one at a time
+
+    def load(self) -> bytes:
+        """The item's bytes; raises BatchItemError with the reason it cannot be read."""
+        if self.error:
+            raise BatchItemError(self.error)
+        if self.data is not None:
+            return self.data
+        if self.read is None:
+            raise BatchItemError("nothing to read")
+        return self.read()
+
+
+class BatchItemError(ValueError):
+    """A batch item that cannot be read; the message is meant for the user."""
 
 
 @dataclass(frozen=True)
@@ -37,46 +52,83 @@ class BatchRow:
         return asdict(self)
 
 
+class _Archive:
+    """Reads members of one zip held in memory, never extracting to disk: each member is capped at the per-file
+    limit and the archive as a whole at the archive limit, whatever the headers claim, so a zip bomb costs at most
+    that much decompression and one member's memory."""
+
+    def __init__(self, zf: zipfile.ZipFile, limits: Limits):
+        self.zf, self.limits = zf, limits
+        self.left = limits.max_archive_bytes
+        self._lock = threading.Lock()
+
+    def reader(self, member: zipfile.ZipInfo) -> Callable[[], bytes]:
+        def read() -> bytes:
+            with self._lock:
+                cap = min(self.limits.max_bytes, self.left)
+                if cap <= 0:
+                    raise BatchItemError(f"not read: the archive expands beyond "
+                                         f"{self.limits.max_archive_bytes / 1e6:.0f} MB (the limit per archive)")
+                try:
+                    with self.zf.open(member) as fh:
+                        blob = fh.read(cap + 1)
+                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+                    raise BatchItemError(f"this archive member cannot be read ({exc})") from None
+                self.left -= len(blob)
+            if len(blob) > self.limits.max_bytes:
+                raise BatchItemError(f"larger than the {self.limits.max_bytes / 1e6:.0f} MB limit once decompressed "
+                                     f"(the archive claims {member.file_size / 1e6:.1f} MB)")
+            if len(blob) > cap:
+                raise BatchItemError(f"not read: the archive expands beyond "
+                                     f"{self.limits.max_archive_bytes / 1e6:.0f} MB (the limit per archive)")
+            return blob
+        return read
+
+
 def expand_zip(name: str, data: bytes, limits: Limits | None = None) -> list[BatchItem]:
-    """The audio members of a zip, read into memory (never extracted to disk); members over the size limit, and
-    archives that are not zips, become error items instead of exceptions."""
+    """The audio members of a zip as lazily read items; archives that are not zips, members over the size limit
+    and encrypted members become error items instead of exceptions. Member names are labels only: a name such as
+    `../x.wav` is shown, never used as a path."""
     limits = limits or Limits()
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        return [BatchItem(name, None, "not a readable zip archive")]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return [BatchItem(name, error="not a readable zip archive")]
+    archive = _Archive(zf, limits)
+    members = [m for m in zf.infolist() if not m.is_dir()]
+    audio = [m for m in members if PurePosixPath(m.filename).suffix.lower() in AUDIO_EXTS
+             and not PurePosixPath(m.filename).name.startswith("._") and "__MACOSX" not in m.filename]
+    if not audio:
+        return [BatchItem(name, error="the archive holds no audio files "
+                                      f"({', '.join(sorted(set(AUDIO_EXTS)))})")]
     items: list[BatchItem] = []
-    with zf:
-        members = [m for m in zf.infolist() if not m.is_dir()]
-        audio = [m for m in members if PurePosixPath(m.filename).suffix.lower() in AUDIO_EXTS
-                 and not PurePosixPath(m.filename).name.startswith(".") and "__MACOSX" not in m.filename]
-        if len(audio) > MAX_ZIP_MEMBERS:
-            return [BatchItem(name, None, f"{len(audio)} audio files in the archive; the limit is {MAX_ZIP_MEMBERS}")]
-        for m in audio:
-            label = f"{name}/{m.filename}"
-            if m.file_size > limits.max_bytes:
-                items.append(BatchItem(label, None, f"{m.file_size / 1e6:.1f} MB uncompressed; the limit is "
-                                                    f"{limits.max_bytes / 1e6:.0f} MB"))
-                continue
-            with zf.open(m) as fh:  # read at most the limit + 1 byte, whatever the header claims
-                blob = fh.read(limits.max_bytes + 1)
-            if len(blob) > limits.max_bytes:
-                items.append(BatchItem(label, None, f"larger than the {limits.max_bytes / 1e6:.0f} MB limit"))
-            else:
-                items.append(BatchItem(label, blob))
-        if not audio:
-            items.append(BatchItem(name, None, "the archive holds no audio files "
-                                               f"({', '.join(sorted(set(AUDIO_EXTS)))})"))
+    for m in audio:
+        label = f"{name}/{m.filename}"
+        if m.flag_bits & 0x1:
+            items.append(BatchItem(label, error="encrypted archive member; unzip it with its password first"))
+        elif m.file_size > limits.max_bytes:
+            items.append(BatchItem(label, error=f"{m.file_size / 1e6:.1f} MB uncompressed; the limit is "
+                                                f"{limits.max_bytes / 1e6:.0f} MB"))
+        else:
+            items.append(BatchItem(label, read=archive.reader(m)))
     return items
 
 
 def expand_uploads(files: Iterable[tuple[str, bytes]], limits: Limits | None = None) -> list[BatchItem]:
+    """Uploads and the members of uploaded zips, at most `limits.max_files` of them; the rest are named in one row
+    so the user knows what was left out."""
+    limits = limits or Limits()
     out: list[BatchItem] = []
     for name, data in files:
         if name.lower().endswith(".zip"):
             out += expand_zip(name, data, limits)
         else:
             out.append(BatchItem(name, data))
+    if len(out) > limits.max_files:
+        extra = len(out) - limits.max_files
+        out = out[: limits.max_files] + [BatchItem(
+            f"{extra} more file(s)", error=f"not analysed: at most {limits.max_files} files per batch "
+                                          f"(HEAR_SCREENING_MAX_FILES); split the batch")]
     return out
 
 
@@ -86,22 +138,28 @@ def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
     for i, item in enumerate(items, 1):
         rows.append(_row(analyzer, item))
         if progress:
-            progress(i, len(items), item.name)
+            progress(i, len(items), display_name(item.name))
     return rows
 
 
 def _row(analyzer: Analyzer, item: BatchItem) -> BatchRow:
-    if item.data is None:
-        return BatchRow(item.name, None, "", "", None, "", item.error)
+    name = display_name(item.name)
     try:
-        r = analyzer.analyze(item.data, name=item.name)
+        data = item.load()
+    except BatchItemError as exc:
+        return BatchRow(name, None, "", "", None, "", str(exc))
+    try:
+        r = analyzer.analyze(data, name=name)
     except AudioDecodeError as exc:
-        return BatchRow(item.name, None, "", "", None, "", f"cannot analyse: {exc}")
+        return BatchRow(name, None, "", "", None, "", f"cannot analyse: {exc}")
+    except Exception as exc:  # one file hitting an unforeseen failure must not take the batch down with it
+        return BatchRow(name, None, "", "", None, "", f"analysis failed ({type(exc).__name__}); the other files "
+                                                      "are unaffected")
     v = r.verdict
     flags = ", ".join(f"{n} {f}" for f, n in r.clip_quality.flag_counts.items() if n)
     notes = "; ".join(f"{h.title}: {h.verdict.text()}" for h in r.heads.values() if h.experimental)
     return BatchRow(
-        file=item.name, duration_s=round(r.duration_s, 2),
+        file=name, duration_s=round(r.duration_s, 2),
         usable_windows=f"{v.usable_windows}/{v.total_windows}",
         verdict=f"no verdict: {v.reason}" if v.abstained else str(v.label),
         confidence=None if v.abstained else round(float(v.confidence), 4),

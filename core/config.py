@@ -57,9 +57,21 @@ class QualityThresholds:
     min_cry_voicing: float | None = None  # cry task: share of frames voiced at 250-1000 Hz below which "no crying"
 
 
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a number") from None
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Input limits enforced before full decoding (issue 7 extends enforcement to every entry point)."""
+    """Input limits, enforced before anything is fully decoded: size before reading, duration while decoding,
+    files and decompressed bytes while expanding a batch. The upload widget's own limit is Streamlit's
+    `server.maxUploadSize` (MB, `.streamlit/config.toml`); keep it equal to `max_bytes`."""
 
-    max_bytes: int = int(os.environ.get("HEAR_SCREENING_MAX_BYTES", 200 * 1024 * 1024))
-    max_seconds: float = float(os.environ.get("HEAR_SCREENING_MAX_SECONDS", 30 * 60))
+    max_bytes: int = int(_env_number("HEAR_SCREENING_MAX_BYTES", 200 * 1024 * 1024))  # per file
+    max_seconds: float = _env_number("HEAR_SCREENING_MAX_SECONDS", 30 * 60)  # analysed per recording
+    max_files: int = int(_env_number("HEAR_SCREENING_MAX_FILES", 200))  # per batch, zip members included
+    max_archive_bytes: int = int(_env_number("HEAR_SCREENING_MAX_ARCHIVE_BYTES", 1024 * 1024 * 1024))  # per zip

@@ -20,6 +20,7 @@ from .windows import Window
 
 BUFFER_SECONDS = 30.0  # audio kept (the "save last 30 s" handoff); older audio is dropped
 HISTORY = 600  # window predictions kept (10 minutes at one per second)
+IDLE_STOP_S = 15.0  # the worker ends when no audio arrived for this long; START again restarts it
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,14 @@ class LiveMonitor:
         import soxr
 
         x = np.asarray(samples, np.float32).reshape(-1)
+        if x.size == 0:
+            return
+        if not rate or rate <= 0 or rate > 768_000:
+            self.error = f"the audio stream reports an invalid sample rate ({rate}); frames ignored"
+            return
+        if not np.isfinite(x).all():
+            x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+        x = np.clip(x, -1.0, 1.0)
         if rate != SAMPLE_RATE:
             if self._resampler is None or self._rate != rate:
                 self._resampler, self._rate = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32"), rate
@@ -89,8 +98,12 @@ class LiveMonitor:
         self._thread = None
 
     def _run(self) -> None:
+        last_audio = time.perf_counter()
         while not self._stop.is_set():
-            self._wake.wait(timeout=0.5)
+            if self._wake.wait(timeout=0.5):
+                last_audio = time.perf_counter()
+            elif time.perf_counter() - last_audio > IDLE_STOP_S:
+                return  # the stream is gone (tab closed, connection dropped): do not outlive the session
             self._wake.clear()
             while not self._stop.is_set():
                 with self._lock:

@@ -77,7 +77,7 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
     pdf.set_auto_page_break(True, margin=10)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(0, 8, _latin1(f"Screening analysis: {result.name}"), new_x="LMARGIN", new_y="NEXT")
+    _para(pdf, 8, _latin1(f"Screening analysis: {result.name}"))
     pdf.set_font("Helvetica", "", 9)
     _para(pdf, 4.5, _latin1(
         f"Task: {result.task}. Duration {result.duration_s:.2f} s. Encoder: {result.encoder.label} "

@@ -32,12 +32,14 @@ def window_starts(n_samples: int, hop_samples: int, win: int = WINDOW_SAMPLES) -
 
 
 def frame(samples: np.ndarray, starts: np.ndarray, win: int = WINDOW_SAMPLES) -> np.ndarray:
-    """Gather windows at the given starts into a [n, win] float32 array, zero-padding past the end."""
-    n = len(samples)
-    need = int(starts.max()) + win if len(starts) else win
-    padded = samples if need <= n else np.concatenate([samples, np.zeros(need - n, dtype=np.float32)])
-    idx = starts[:, None] + np.arange(win)[None, :]
-    return np.ascontiguousarray(padded[idx], dtype=np.float32)
+    """Gather windows at the given starts into a [n, win] float32 array, zero-padding past the end. Memory is the
+    output only (no index array, no padded copy of the recording), so long recordings can be framed chunk by chunk."""
+    x = np.asarray(samples, dtype=np.float32)
+    out = np.zeros((len(starts), win), dtype=np.float32)
+    for i, s in enumerate(np.asarray(starts, dtype=np.int64).tolist()):
+        seg = x[s: s + win]
+        out[i, : len(seg)] = seg
+    return out
 
 
 def make_windows(

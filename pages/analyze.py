@@ -8,14 +8,12 @@ import streamlit as st
 
 from core.audio import AudioDecodeError, window_audio
 from core.config import SAMPLE_RATE, data_dir
+from core.filenames import display_name
 from core.metrics import operating_point_at
 from core.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
 from core.report_pdf import analysis_pdf
 from ui.figures import pca_placement, spectrogram_with_track
 from ui.state import AUDIO_TYPES, head_metrics, sidebar
-
-
-
 
 
 @st.cache_data(show_spinner=False)
@@ -51,9 +49,13 @@ data = source.getvalue()
 st.audio(data)
 try:
     with st.spinner("Analysing…"):
-        result = analyzer.analyze(data, name=getattr(source, "name", "recording"))
+        result = analyzer.analyze(data, name=display_name(getattr(source, "name", "recording")))
 except AudioDecodeError as exc:
     st.error(f"Cannot analyse this file: {exc}")
+    st.stop()
+except Exception as exc:  # an unforeseen failure: say so plainly, keep the session usable for the next file
+    st.error(f"The analysis failed unexpectedly ({type(exc).__name__}). Nothing was stored; try another file, and "
+             "please report the problem with the file's format and length (not its content).")
     st.stop()
 
 verdict = result.verdict

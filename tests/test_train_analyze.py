@@ -128,16 +128,17 @@ def test_analyze_cli(toy_root, tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "r.json").read_text())[0]["verdicts"]["pain"]["label"] == "pain"
 
 
-def test_analyze_cli_second_run_recomputes_nothing(toy_root, tmp_path, monkeypatch, capsys):
+def test_analyze_cli_disk_cache_is_opt_in_and_holds_no_audio(toy_root, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HEAR_SCREENING_TRAINED_DIR", str(toy_root))
     monkeypatch.setenv("HEAR_SCREENING_CACHE_DIR", str(tmp_path / "cache"))
     f = write(tmp_path / "cry.flac", cry_like(5.0, f0=500, seed=3))
     assert analyze_main([str(f), "--task", "cry"]) == 0
-    assert "1 batch(es) computed, 0 reused" in capsys.readouterr().err
-    assert analyze_main([str(f), "--task", "cry"]) == 0  # a new Analyzer: only the disk cache can answer
-    assert "0 batch(es) computed, 1 reused" in capsys.readouterr().err
-    assert analyze_main([str(f), "--task", "cry", "--no-cache"]) == 0
     assert "1 batch(es) computed, 0 reused from the cache (in memory only)" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # nothing derived from the recording was written
+    assert analyze_main([str(f), "--task", "cry", "--disk-cache"]) == 0
+    assert "1 batch(es) computed, 0 reused" in capsys.readouterr().err
+    assert analyze_main([str(f), "--task", "cry", "--disk-cache"]) == 0  # a new Analyzer: only the disk can answer
+    assert "0 batch(es) computed, 1 reused" in capsys.readouterr().err
     assert not list((tmp_path / "cache").rglob("*.wav")) and not list((tmp_path / "cache").rglob("*.flac"))
 
 
