@@ -1,4 +1,4 @@
-"""Load: N browser sessions at once, each uploading a different recording to the Analyze page of a locally started
+"""Load: one session alone (the baseline), then N browser sessions at once, each uploading a different recording to the Analyze page of a locally started
 app, for R rounds; prints sessions, files, failures and upload-to-verdict times (p50/p95/max).
 
     .venv/bin/python -m bench.load_sessions [--sessions 8] [--rounds 2] [--seconds 20]
@@ -57,12 +57,15 @@ async def run(sessions: int, rounds: int, seconds: float, timeout_s: float) -> d
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory() as tmp, streamlit_server() as (url, proc):
-        files = recordings(Path(tmp), sessions * rounds, seconds)
+        files = recordings(Path(tmp), sessions * rounds + 1, seconds)
+        alone_file, files = files[-1], files[:-1]
         times: list[float] = []
         failures: list[str] = []
         peak = rss_mb(proc.pid)
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            alone, err = await one_session(browser, url, alone_file, timeout_s)  # the baseline, same run
+            print(f"  one session alone: {alone if alone is not None else err}", flush=True)
             wall0 = time.perf_counter()
             for r in range(rounds):
                 batch = files[r * sessions:(r + 1) * sessions]
@@ -81,6 +84,8 @@ async def run(sessions: int, rounds: int, seconds: float, timeout_s: float) -> d
             "upload->verdict p50 (s)": statistics.median(q) if q else float("nan"),
             "upload->verdict p95 (s)": q[min(len(q) - 1, int(round(0.95 * (len(q) - 1))))] if q else float("nan"),
             "upload->verdict max (s)": q[-1] if q else float("nan"),
+            "one session alone (s)": alone if alone is not None else float("nan"),
+            "p50 / one session alone": (statistics.median(q) / alone) if q and alone else float("nan"),
             "wall time (s)": wall, "server RSS peak (MB)": peak, "failure details": failures}
 
 

@@ -120,7 +120,7 @@ def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[_Mono16k, str, s
         while not out.full:
             try:
                 block = f.read(frames=min(_BLOCK_FRAMES, out.room), dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError) as exc:
+            except (sf.LibsndfileError, RuntimeError):
                 if not out.taken:
                     raise
                 damaged = f"the file is damaged after {out.taken / out.rate:.1f} s; the part before was analysed"

@@ -152,3 +152,43 @@ def smoothed(windows: list[LiveWindow], head: str, labels: tuple[str, ...], n: i
     p = np.mean(recent, axis=0)
     i = int(np.argmax(p))
     return labels[i], float(p[i])
+
+
+CONNECT_TIMEOUT_S = 10.0
+CONNECTION_HELP = ("On a remote server the browser usually needs a TURN server: set HEAR_SCREENING_ICE_SERVERS "
+                   "(README, Live monitor). Behind a strict firewall, record with the Analyze page's microphone "
+                   "recorder instead.")
+
+
+@dataclass
+class ConnectionWatch:
+    """What the page learns about the WebRTC connection across reruns (the player only reports 'signalling' and
+    'playing'), turned into a plain message when audio cannot flow."""
+
+    signalled_at: float | None = None  # an offer was sent and no connection followed yet
+    playing_since: float | None = None
+    failed: bool = False  # signalled, never connected, then gave up
+
+    def update(self, playing: bool, signalling: bool, now: float) -> None:
+        if playing:
+            self.signalled_at, self.failed = None, False
+            self.playing_since = self.playing_since or now
+        elif signalling:
+            self.signalled_at = self.signalled_at or now
+            self.playing_since = None
+        else:
+            if self.signalled_at is not None:
+                self.failed = True
+            self.signalled_at = self.playing_since = None
+
+    def problem(self, received_s: float, now: float, timeout_s: float = CONNECT_TIMEOUT_S) -> str:
+        if self.failed:
+            return "WebRTC could not connect: the browser and this server never established the audio link. " + \
+                CONNECTION_HELP
+        if self.signalled_at is not None and now - self.signalled_at > timeout_s:
+            return (f"WebRTC cannot connect: still no audio link after {now - self.signalled_at:.0f} s. "
+                    + CONNECTION_HELP)
+        if self.playing_since is not None and received_s == 0 and now - self.playing_since > timeout_s:
+            return ("Connected, but no audio arrives: check that the browser uses the right microphone and that "
+                    "the system has not muted it.")
+        return ""

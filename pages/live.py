@@ -2,6 +2,7 @@
 import io
 import json
 import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import SAMPLE_RATE
-from core.live import BUFFER_SECONDS, LiveMonitor, smoothed
+from core.live import BUFFER_SECONDS, ConnectionWatch, LiveMonitor, smoothed
 from core.spectrogram import display_spectrogram
 from ui.figures import LABEL_COLOURS
 from ui.state import sidebar
@@ -44,13 +45,20 @@ def on_audio(frame):
 
 
 def ice_configuration() -> dict:
-    """No ICE servers on localhost; for remote use set HEAR_SCREENING_ICE_SERVERS to a JSON list of RTCIceServer."""
+    """No ICE servers on localhost; for remote use set HEAR_SCREENING_ICE_SERVERS to a JSON list of RTCIceServer
+    (or a whole RTCConfiguration object, e.g. to force relaying through TURN)."""
     raw = os.environ.get("HEAR_SCREENING_ICE_SERVERS", "").strip()
     try:
-        return {"iceServers": json.loads(raw) if raw else []}
+        value = json.loads(raw) if raw else []
     except ValueError:
-        st.warning("HEAR_SCREENING_ICE_SERVERS is not valid JSON; using no ICE servers (works on localhost only).")
-        return {"iceServers": []}
+        value = None
+    if isinstance(value, list):
+        return {"iceServers": value}
+    if isinstance(value, dict) and isinstance(value.get("iceServers", []), list):
+        return value
+    st.warning("HEAR_SCREENING_ICE_SERVERS is not a JSON list of ICE servers or an RTCConfiguration object; using "
+               "no ICE servers (works on localhost only).")
+    return {"iceServers": []}
 
 
 try:
@@ -66,10 +74,12 @@ if ctx is not None and ctx.state.playing:
     monitor.start()
 else:
     monitor.stop()
+watch: ConnectionWatch = st.session_state.setdefault("live_connection", ConnectionWatch())
+if ctx is not None:
+    watch.update(ctx.state.playing, ctx.state.signalling, time.time())
 st.caption("Press START and allow the microphone. Every second the latest 2-s window is classified on a worker "
-           "thread; if the browser denies the microphone or WebRTC cannot connect, the player above says so — on a "
-           "remote server set HEAR_SCREENING_ICE_SERVERS (see the README). Screening aid for research; not a "
-           "diagnosis.")
+           "thread. If the browser blocks the microphone, the player above says so: allow it from the padlock "
+           "icon in the address bar and press START again. Screening aid for research; not a diagnosis.")
 
 window_heads = [n for n, a in analyzer.heads.items() if not a.pooled]
 shown = analyzer.task.primary if analyzer.task.primary in window_heads else (analyzer.task.track or window_heads[0])
@@ -81,6 +91,9 @@ labels = analyzer.heads[head].labels
 @st.fragment(run_every=1.0)
 def live_view() -> None:
     state = monitor.state()
+    problem = watch.problem(state.stream_s, time.time())
+    if problem:
+        st.error(problem)
     if state.error:
         st.error(f"Live analysis stopped on an error: {state.error}")
     last = state.windows[-1] if state.windows else None

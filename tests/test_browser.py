@@ -6,52 +6,22 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from bench.app_server import CHROMIUM, launch_chromium, streamlit_server
 from tests.helpers import cry_like, write
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)")
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    env = {**os.environ, "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the Streamlit server did not start")
+    with streamlit_server() as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +31,8 @@ def shots(tmp_path_factory) -> Path:
     return d
 
 
-def _browser(p, fake_wav: Path):
-    return p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        f"--use-file-for-fake-audio-capture={fake_wav}"])
+def _browser(p, fake_wav: Path, fake_ui: bool = True):
+    return launch_chromium(p, fake_audio=fake_wav, fake_ui=fake_ui)
 
 
 def _no_traceback(page) -> None:
@@ -172,5 +139,43 @@ def test_live_monitor_streams_the_fake_microphone(server, shots, tmp_path):
         with open(shots / "timings.txt", "a") as fh:
             fh.write(f"live: latest window latency {latency.group(1)} ms\n")
         page.screenshot(path=str(shots / "5_live.png"))
+        _no_traceback(page)
+        browser.close()
+
+
+def _start_live(page, url: str):
+    page.goto(f"{url}/live")
+    page.get_by_text("Windows analysed").first.wait_for(timeout=120_000)
+    player = page.frame_locator("iframe[title*='streamlit_webrtc']").first
+    player.get_by_text("START").first.click(timeout=60_000)
+    return player
+
+
+def test_live_monitor_when_the_browser_denies_the_microphone(server, shots, tmp_path):
+    fake = write(tmp_path / "mic.wav", cry_like(4.0), 16000, "PCM_16")
+    with sync_api.sync_playwright() as p:
+        browser = _browser(p, fake, fake_ui=False)  # no auto-accept and no permission granted: the user blocks it
+        page = browser.new_context(viewport={"width": 1300, "height": 1400}).new_page()
+        player = _start_live(page, server)
+        player.get_by_text("Permission denied").first.wait_for(timeout=30_000)
+        body = page.inner_text("body")
+        assert "allow it from the padlock icon" in body and "Traceback" not in body
+        assert re.search(r"Windows analysed\s*\n\s*0", body)
+        page.screenshot(path=str(shots / "6_live_denied.png"))
+        browser.close()
+
+
+def test_live_monitor_when_webrtc_cannot_connect(shots, tmp_path):
+    fake = write(tmp_path / "mic.wav", cry_like(4.0), 16000, "PCM_16")
+    unreachable = ('{"iceServers": [{"urls": "turn:127.0.0.1:9", "username": "u", "credential": "p"}], '
+                   '"iceTransportPolicy": "relay"}')  # relay only, through a TURN server that is not there
+    with streamlit_server(env={"HEAR_SCREENING_ICE_SERVERS": unreachable}) as (url, _), \
+            sync_api.sync_playwright() as p:
+        browser = _browser(p, fake)
+        page = browser.new_context(viewport={"width": 1300, "height": 1400}, permissions=["microphone"]).new_page()
+        _start_live(page, url)
+        page.get_by_text("WebRTC cannot connect").first.wait_for(timeout=60_000)
+        assert "HEAR_SCREENING_ICE_SERVERS" in page.inner_text("body")
+        page.screenshot(path=str(shots / "7_live_cannot_connect.png"))
         _no_traceback(page)
         browser.close()

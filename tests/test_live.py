@@ -67,3 +67,33 @@ def test_memory_is_bounded_over_a_long_stream():
         assert len(st.windows) <= 4 and len(mon.last_audio(60)) == 3 * 16000
     finally:
         mon.stop()
+
+
+def test_connection_watch_names_each_way_audio_can_fail_to_flow():
+    from core.live import ConnectionWatch
+
+    w = ConnectionWatch()
+    w.update(playing=False, signalling=True, now=100.0)
+    assert w.problem(0.0, now=105.0) == ""  # still negotiating: give it time
+    assert w.problem(0.0, now=111.0).startswith("WebRTC cannot connect: still no audio link after 11 s")
+    w.update(playing=False, signalling=False, now=140.0)  # the player gave up
+    assert w.problem(0.0, now=140.5).startswith("WebRTC could not connect")
+    w.update(playing=True, signalling=False, now=150.0)
+    assert w.problem(0.0, now=155.0) == ""
+    assert w.problem(0.0, now=161.0).startswith("Connected, but no audio arrives")
+    assert w.problem(3.0, now=161.0) == ""
+    w.update(playing=False, signalling=False, now=170.0)  # stopped after playing: not a failure
+    assert w.problem(3.0, now=171.0) == ""
+
+
+def test_worker_ends_when_the_stream_goes_quiet(monkeypatch):
+    import core.live as live
+
+    monkeypatch.setattr(live, "IDLE_STOP_S", 0.6)
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    mon.start()
+    mon.push(cry_like(0.5), 16000)
+    t0 = time.time()
+    while mon.state().running and time.time() - t0 < 10:
+        time.sleep(0.1)
+    assert not mon.state().running  # a closed tab does not leave a thread behind
