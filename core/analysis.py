@@ -15,10 +15,11 @@ from .encoders.base import Encoder, EncoderInfo
 from .quality import NO_CRY, ClipQuality, WindowQuality, assess_clip, assess_windows
 from .spectrogram import Spectrogram, display_spectrogram
 from .tasks import TaskSpec, get_task
+from .timing import NO_TIMER, StageTimer
 from .windows import Window, describe, frame, window_starts
 
 DISCLAIMER = "Screening aid for research; not a diagnosis."
-CHUNK_WINDOWS = 64  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
+CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
 OPERATING_POINT_TEXT = {
     "balanced": "balanced operating point",
     "high_sensitivity": "operating point chosen on patient-grouped validation for sensitivity >= 0.90",
@@ -196,25 +197,38 @@ class Analyzer:
             )
         self.hop_s = float(self.heads[self.task.primary].meta.get("window", {}).get("hop_s", DEFAULT_HOP_SECONDS))
 
-    def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording") -> AnalysisResult:
-        audio = source if isinstance(source, DecodedAudio) else decode_audio(source, limits=self.limits)
-        windows, quality, emb = self._embed_windows(audio.samples)
-        clip_q = assess_clip(audio.samples, quality, self.thresholds)
+    def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording",
+                timer: StageTimer = NO_TIMER) -> AnalysisResult:
+        """`timer` collects per-stage wall time (decode, resample, windowing, quality, embedding, heads,
+        projection, spectrogram) for the benchmarks."""
+        if isinstance(source, DecodedAudio):
+            audio = source
+        else:
+            with timer.stage("decode"):
+                audio = decode_audio(source, limits=self.limits, timer=timer)
+            if "decode" in timer.seconds:  # report decoding without the resampling done inside it
+                timer.seconds["decode"] -= timer.seconds.get("resample", 0.0)
+        windows, quality, emb = self._embed_windows(audio.samples, timer)
+        with timer.stage("quality"):
+            clip_q = assess_clip(audio.samples, quality, self.thresholds)
         usable = np.array([q.usable for q in quality]) & (not clip_q.too_short)
         heads, placements = {}, {}
         order = [self.task.primary, *self.task.screening]
         for name_, art in sorted(self.heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
-            heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality)
+            heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality, timer)
             if placement is not None:
                 placements[name_] = placement
+        with timer.stage("spectrogram"):
+            spectrogram = display_spectrogram(audio.samples, audio.source_rate)
         return AnalysisResult(
             name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
             duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
             clip_quality=clip_q, heads=heads, primary=self.task.primary, placements=placements, embeddings=emb,
-            spectrogram=display_spectrogram(audio.samples, audio.source_rate),
+            spectrogram=spectrogram,
         )
 
-    def _embed_windows(self, x: np.ndarray) -> tuple[list[Window], list[WindowQuality], np.ndarray]:
+    def _embed_windows(self, x: np.ndarray, timer: StageTimer = NO_TIMER
+                       ) -> tuple[list[Window], list[WindowQuality], np.ndarray]:
         """Windows are framed, gated and embedded a chunk at a time, so memory beyond the decoded samples stays
         bounded whatever the recording's length (a 30-min file never exists as 1800 x 32000 windows at once)."""
         starts = window_starts(len(x), int(round(self.hop_s * SAMPLE_RATE)))
@@ -223,10 +237,13 @@ class Analyzer:
         quality: list[WindowQuality] = []
         parts = []
         for a in range(0, len(starts), chunk):
-            batch = frame(x, starts[a: a + chunk])
-            quality += assess_windows(batch, windows[a: a + chunk], clip_has_full_window=len(x) >= WINDOW_SAMPLES,
-                                      th=self.thresholds)
-            parts.append(self.cache.embed(self.encoder, batch))
+            with timer.stage("windowing"):
+                batch = frame(x, starts[a: a + chunk])
+            with timer.stage("quality"):
+                quality += assess_windows(batch, windows[a: a + chunk], clip_has_full_window=len(x) >= WINDOW_SAMPLES,
+                                          th=self.thresholds)
+            with timer.stage("embedding"):
+                parts.append(self.cache.embed(self.encoder, batch))
         return windows, quality, np.concatenate(parts)
 
     def report(self, result: AnalysisResult) -> dict:
@@ -243,7 +260,17 @@ class Analyzer:
         return {**result.to_dict(), "models": models}
 
     def _run_head(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality,
-                  quality: list[WindowQuality]) -> tuple[HeadOutput, Placement | None]:
+                  quality: list[WindowQuality], timer: StageTimer = NO_TIMER) -> tuple[HeadOutput, Placement | None]:
+        with timer.stage("heads"):
+            out, placement_src = self._head_output(name, art, emb, usable, clip_q)
+        placement = None
+        if placement_src is not None:
+            with timer.stage("projection"):
+                placement = self._placement(name, art, *placement_src)
+        return out, placement
+
+    def _head_output(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality
+                     ) -> tuple[HeadOutput, tuple | None]:
         labels = art.labels
         n = len(emb)
         n_usable = int(usable.sum())
@@ -281,20 +308,25 @@ class Analyzer:
         else:
             idx = int(dec.predict(p[None, :])[0])
             verdict = Verdict(labels[idx], float(p[idx]), probs, rule, n_usable, n)
-        placement = None
+        placement_src = None
         if art.projection is not None and scaled_units is not None and not verdict.abstained:
-            proj = art.projection
-            clip = proj.transform(scaled_units)[0]
-            if win_coords_src is not None:
-                wc, wi = proj.transform(win_coords_src), np.flatnonzero(usable)
-            else:
-                wc, wi = np.zeros((0, len(clip))), np.zeros(0, int)
-            placement = Placement(name, wc, wi, clip)
+            placement_src = (scaled_units, win_coords_src, usable)
         out = HeadOutput(name, meta["title"], labels, bool(meta.get("experimental")), window_probs, verdict,
                          dec.threshold, dec.positive, meta.get("operating_points", {}),
                          meta.get("operating_point") or "balanced", meta.get("unit", "recording"),
                          name in self.task.screening)
-        return out, placement
+        return out, placement_src
+
+    @staticmethod
+    def _placement(name: str, art: HeadArtifact, scaled_units: np.ndarray, win_coords_src: np.ndarray | None,
+                   usable: np.ndarray) -> Placement:
+        proj = art.projection
+        clip = proj.transform(scaled_units)[0]
+        if win_coords_src is not None:
+            wc, wi = proj.transform(win_coords_src), np.flatnonzero(usable)
+        else:
+            wc, wi = np.zeros((0, len(clip))), np.zeros(0, int)
+        return Placement(name, wc, wi, clip)
 
 
 _default: dict[tuple[str, str], Analyzer] = {}

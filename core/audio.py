@@ -16,6 +16,7 @@ import soundfile as sf
 import soxr
 
 from .config import SAMPLE_RATE, Limits
+from .timing import NO_TIMER, StageTimer
 
 
 class AudioDecodeError(ValueError):
@@ -68,7 +69,8 @@ class _Mono16k:
     resampled as it arrives, so memory follows the 16-kHz mono output, never the source's rate x channels (a 6-channel
     192-kHz file is not held at 192 kHz), and decoding stops at the duration limit."""
 
-    def __init__(self, rate: int, max_seconds: float):
+    def __init__(self, rate: int, max_seconds: float, timer: StageTimer = NO_TIMER):
+        self.timer = timer
         if not rate or rate <= 0:
             raise AudioDecodeError("The file reports an invalid sample rate.")
         self.rate = int(rate)
@@ -98,22 +100,28 @@ class _Mono16k:
             self.nonfinite += int((~finite).sum())
             block = np.where(finite, block, 0.0)
         mono = block.mean(axis=1, dtype=np.float64).astype(np.float32) if block.shape[1] > 1 else block[:, 0]
-        self._parts.append(self._stream.resample_chunk(mono) if self._stream is not None else mono.copy())
+        if self._stream is None:
+            self._parts.append(mono.copy())
+        else:
+            with self.timer.stage("resample"):
+                self._parts.append(self._stream.resample_chunk(mono))
 
     def samples(self) -> np.ndarray:
         if self._stream is not None:
-            self._parts.append(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
+            with self.timer.stage("resample"):
+                self._parts.append(self._stream.resample_chunk(np.zeros(0, np.float32), last=True))
         return np.concatenate(self._parts).astype(np.float32, copy=False) if self._parts else np.zeros(0, np.float32)
 
 
 _BLOCK_FRAMES = 1 << 16
 
 
-def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[_Mono16k, str, str]:
+def _decode_soundfile(data: bytes, max_seconds: float,
+                      timer: StageTimer = NO_TIMER) -> tuple[_Mono16k, str, str]:
     """libsndfile, read block by block; a file damaged part-way keeps what decoded before the damage."""
     damaged = ""
     with sf.SoundFile(io.BytesIO(data)) as f:
-        out = _Mono16k(f.samplerate, max_seconds)
+        out = _Mono16k(f.samplerate, max_seconds, timer)
         fmt = f.format
         if f.frames > out.room:
             out.truncated = True
@@ -131,7 +139,8 @@ def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[_Mono16k, str, s
     return out, fmt, damaged
 
 
-def _decode_av(data: bytes, max_seconds: float) -> tuple[_Mono16k, str, str]:
+def _decode_av(data: bytes, max_seconds: float, timer: StageTimer = NO_TIMER
+               ) -> tuple[_Mono16k, str, str]:
     """FFmpeg (PyAV's wheel) for browser containers, frame by frame."""
     import av  # imported lazily: only browser/container formats need it
 
@@ -149,7 +158,8 @@ def _decode_av(data: bytes, max_seconds: float) -> tuple[_Mono16k, str, str]:
         try:
             for frame in container.decode(stream):
                 if out is None:
-                    out = _Mono16k(frame.sample_rate or stream.codec_context.sample_rate or 0, max_seconds)
+                    rate = frame.sample_rate or stream.codec_context.sample_rate or 0
+                    out = _Mono16k(rate, max_seconds, timer)
                 arr = frame.to_ndarray()
                 if frame.format.is_planar:
                     arr = arr.reshape(len(frame.layout.channels), -1)
@@ -182,19 +192,20 @@ def _to_float(arr: np.ndarray) -> np.ndarray:
     raise AudioDecodeError(f"Unsupported sample type {arr.dtype}.")
 
 
-def decode_audio(source: AudioSource, *, limits: Limits | None = None) -> DecodedAudio:
+def decode_audio(source: AudioSource, *, limits: Limits | None = None,
+                 timer: StageTimer = NO_TIMER) -> DecodedAudio:
     """Decode a path or raw bytes; raise AudioDecodeError with a user-facing message on anything unusable. The size
     limit is checked before reading, the duration limit while decoding."""
     limits = limits or Limits()
     data = _read_bytes(source, limits)
     try:
-        out, fmt, damaged = _decode_soundfile(data, limits.max_seconds)
+        out, fmt, damaged = _decode_soundfile(data, limits.max_seconds, timer)
         mono = out.samples()
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
         mono = None
     if mono is None or mono.size == 0:  # not for libsndfile, or a header it reads with no audio after it
         try:
-            out, fmt, damaged = _decode_av(data, limits.max_seconds)
+            out, fmt, damaged = _decode_av(data, limits.max_seconds, timer)
             mono = out.samples()
         except AudioDecodeError:
             if mono is None:

@@ -20,6 +20,7 @@ from .windows import Window
 
 BUFFER_SECONDS = 30.0  # audio kept (the "save last 30 s" handoff); older audio is dropped
 HISTORY = 600  # window predictions kept (10 minutes at one per second)
+MAX_BACKLOG = 2  # windows waiting before the monitor skips to the newest one
 IDLE_STOP_S = 15.0  # the worker ends when no audio arrived for this long; START again restarts it
 
 
@@ -109,9 +110,10 @@ class LiveMonitor:
                 with self._lock:
                     if self._received < self._next_end:
                         break
-                    # the newest window that is complete; skip ahead if the model fell behind
+                    # windows are classified in order; frames arrive in bursts, so a window or two of backlog is
+                    # normal, but if the model fell further behind, skip to the newest complete window
                     behind = (self._received - self._next_end) // self.hop
-                    end = self._next_end + behind * self.hop
+                    end = self._next_end + (behind if behind > MAX_BACKLOG else 0) * self.hop
                     offset = len(self._buf) - (self._received - end)
                     window = self._buf[offset - WINDOW_SAMPLES: offset].copy() if offset >= WINDOW_SAMPLES else None
                     arrived = next((t for n, t in self._arrival if n >= end), time.perf_counter())

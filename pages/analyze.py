@@ -1,4 +1,5 @@
 """Analyze one recording: upload or microphone -> verdict, screening, spectrogram with the windows under it."""
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -47,9 +48,17 @@ if source is None:
 
 data = source.getvalue()
 st.audio(data)
+# reruns (a slider, a click on a window) reuse the session's last result: only a new recording is analysed again
+analysis_key = (hashlib.blake2b(data, digest_size=16).hexdigest(), task, analyzer.encoder.info.identity,
+       getattr(source, "name", "recording"))
+last = st.session_state.get("analysis")
 try:
-    with st.spinner("Analysing…"):
-        result = analyzer.analyze(data, name=display_name(getattr(source, "name", "recording")))
+    if last is not None and last[0] == analysis_key:
+        result = last[1]
+    else:
+        with st.spinner("Analysing…"):
+            result = analyzer.analyze(data, name=display_name(getattr(source, "name", "recording")))
+        st.session_state["analysis"] = (analysis_key, result)  # one result per session: memory stays bounded
 except AudioDecodeError as exc:
     st.error(f"Cannot analyse this file: {exc}")
     st.stop()
@@ -83,7 +92,8 @@ else:
                        f"(sensitivity {op['sensitivity']:.2f}, specificity {op['specificity']:.2f}).")
     st.caption("Class probabilities: " + " · ".join(f"{lab} {p:.0%}" for lab, p in verdict.probabilities.items()))
 st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")
-st.caption(f"Quality: {result.clip_quality.summary()}" + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))
+st.caption(f"Recording: {result.name} ({result.duration_s:.1f} s) · Quality: {result.clip_quality.summary()}"
+           + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))
 
 screening = result.screening_heads()
 for screen in screening:

@@ -154,3 +154,20 @@ def test_live_monitor_page_renders_and_hands_audio_to_analyze():
     assert labels["Windows analysed"] == "0" and labels["Listening"] == "stopped"
     at.button(key="live_save").click().run()
     assert any("Nothing recorded yet" in w.value for w in at.warning)
+
+
+def test_reruns_reuse_the_result_and_a_new_recording_is_analysed_again(monkeypatch):
+    from core.analysis import Analyzer
+    from tests.helpers import cry_like, encode
+
+    calls = []
+    real = Analyzer.analyze
+    monkeypatch.setattr(Analyzer, "analyze", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.sidebar.radio[0].set_value("cry").run()
+    _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
+    assert len(calls) == 1
+    at.selectbox(key="track").set_value("reason").run()  # a widget rerun: no new analysis
+    assert len(calls) == 1 and not at.exception
+    _upload(at, "other.wav", encode(cry_like(4.0, f0=400), 16000, "WAV", "PCM_16"))
+    assert len(calls) == 2

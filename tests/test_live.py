@@ -97,3 +97,18 @@ def test_worker_ends_when_the_stream_goes_quiet(monkeypatch):
     while mon.state().running and time.time() - t0 < 10:
         time.sleep(0.1)
     assert not mon.state().running  # a closed tab does not leave a thread behind
+
+
+def test_bursty_arrival_does_not_drop_windows():
+    """WebRTC delivers frames in bursts; a backlog of a window or two is worked off in order, not skipped."""
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    mon.start()
+    try:
+        x = cry_like(8.0, f0=520)
+        for i in range(0, len(x), 32000):  # two seconds at once, then a pause
+            mon.push(x[i:i + 32000], 16000)
+            time.sleep(1.0)
+        st = _wait_until(mon, 8.0)
+        assert [w.end_s for w in st.windows] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    finally:
+        mon.stop()

@@ -1,0 +1,111 @@
+"""End-to-end analysis cost by stage and duration, against a naive pipeline measured in the same run.
+
+The naive baseline is what a first script would do: `librosa.load` with its defaults, then a Python loop that frames,
+gates, embeds and classifies one window at a time, and a librosa-default mel spectrogram of the whole clip.
+"""
+from __future__ import annotations
+
+import gc
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.analysis import Analyzer
+from core.cache import EmbeddingCache
+from core.config import SAMPLE_RATE, WINDOW_SAMPLES
+from core.quality import assess_windows
+from core.timing import StageTimer
+from core.windows import describe, frame, window_starts
+
+STAGES = ("decode", "resample", "windowing", "quality", "embedding", "heads", "projection", "spectrogram", "figures")
+
+
+@dataclass(frozen=True)
+class PipelineFigures:
+    seconds: float  # recording duration
+    stages: dict[str, float]  # wall seconds per stage, first (uncached) analysis
+    total_s: float  # analysis + figures
+    cached_s: float  # second analysis of the same file (embedding cache warm) + figures
+    naive_s: float | None  # the naive pipeline on the same file (None when skipped)
+    peak_mb: float  # Python-tracked peak memory of one analysis (NumPy arrays included)
+
+
+def recording(path: Path, seconds: float, rate: int = 44_100) -> Path:
+    """Breath-like noise with wheeze-like tones, at a device's rate (so resampling is part of the cost)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(int(seconds))
+    t = np.arange(int(seconds * rate)) / rate
+    breath = 0.5 * (1 + np.sin(2 * np.pi * 0.3 * t))
+    x = 0.05 * rng.standard_normal(len(t)) * breath + 0.02 * np.sin(2 * np.pi * 420 * t) * (breath > 1.2)
+    sf.write(path, x.astype(np.float32), rate, subtype="PCM_16")
+    return path
+
+
+def figures(analyzer: Analyzer, result) -> None:
+    """What the Analyze page builds for a result: the spectrogram with the window track, and the PCA placement."""
+    from ui.figures import pca_placement, spectrogram_with_track
+
+    track = next(h for h in result.heads.values() if h.window_probs is not None)
+    spectrogram_with_track(result, track).to_dict()
+    for name, placement in result.placements.items():
+        pca_placement(placement, analyzer.heads[name].projection, "unit").to_dict()
+
+
+def analyze_once(analyzer: Analyzer, path: Path, timer: StageTimer) -> None:
+    result = analyzer.analyze(path, name=path.name, timer=timer)
+    with timer.stage("figures"):
+        figures(analyzer, result)
+
+
+def naive(analyzer: Analyzer, path: Path) -> None:
+    import librosa
+
+    x, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)  # librosa defaults (soxr_hq resampling)
+    starts = window_starts(len(x), SAMPLE_RATE)
+    wins = describe(starts, len(x))
+    embs = []
+    for i, s in enumerate(starts):
+        w = frame(x, np.array([s]))
+        assess_windows(w, [wins[i]], clip_has_full_window=len(x) >= WINDOW_SAMPLES, th=analyzer.thresholds)
+        e = analyzer.encoder.embed(w)
+        for art in analyzer.heads.values():
+            if not art.pooled:
+                art.probabilities(e)
+        embs.append(e)
+    emb = np.concatenate(embs)
+    usable = np.ones(len(emb), bool)
+    for art in analyzer.heads.values():
+        if art.pooled:
+            art.probabilities(art.pooled_features(emb, usable))
+    librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=SAMPLE_RATE))
+
+
+def measure(analyzer: Analyzer, path: Path, seconds: float, with_naive: bool = True) -> PipelineFigures:
+    analyzer.cache = EmbeddingCache()  # uncached first analysis
+    gc.collect()
+    timer = StageTimer()
+    t0 = time.perf_counter()
+    analyze_once(analyzer, path, timer)
+    total = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    analyze_once(analyzer, path, StageTimer())  # same file again: embeddings come from the cache
+    cached = time.perf_counter() - t0
+    naive_s = None
+    if with_naive:
+        t0 = time.perf_counter()
+        naive(analyzer, path)
+        naive_s = time.perf_counter() - t0
+    analyzer.cache = EmbeddingCache()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        analyzer.analyze(path, name=path.name)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return PipelineFigures(seconds, {k: timer.seconds.get(k, 0.0) for k in STAGES}, total, cached, naive_s,
+                           peak / 1e6)
