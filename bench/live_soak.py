@@ -48,7 +48,7 @@ def soak(minutes: float, wav: Path | None, sample_every_s: float = 1.0) -> dict:
                                    timeout=60_000)
             rss_start = rss_mb(proc.pid)
             t0 = time.time()
-            latencies, rss, times, windows, last_print = [], [], [], 0, t0
+            latencies, rss, times, windows, received, last_print = [], [], [], 0, 0, t0
             while time.time() - t0 < minutes * 60:
                 body = page.inner_text("body")
                 m = re.search(r"Latency\s*\n\s*(\d+) ms", body)
@@ -56,6 +56,8 @@ def soak(minutes: float, wav: Path | None, sample_every_s: float = 1.0) -> dict:
                     latencies.append(int(m.group(1)))
                 m = re.search(r"Windows analysed\s*\n\s*(\d+)", body)
                 windows = int(m.group(1)) if m else windows
+                m = re.search(r"Listening\s*\n\s*(\d+) s", body)
+                received = int(m.group(1)) if m else received
                 if "Traceback" in body or "stopped on an error" in body:
                     raise RuntimeError("the live page shows an error:\n" + body[:2000])
                 rss.append(rss_mb(proc.pid))
@@ -74,6 +76,7 @@ def soak(minutes: float, wav: Path | None, sample_every_s: float = 1.0) -> dict:
     return {
         "minutes streamed": elapsed / 60,
         "windows analysed (shown on the page)": windows,
+        "audio received by the server (s)": received,
         "server RSS before START (MB)": rss_before_start,
         "server RSS at start of streaming (MB)": rss_start,
         "server RSS at end (MB)": rss[-1],
