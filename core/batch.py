@@ -12,6 +12,7 @@ from .analysis import Analyzer
 from .audio import AudioDecodeError
 from .config import Limits
 from .datasets import AUDIO_EXTS
+from .encoders import EncoderUnavailable
 from .filenames import display_name
 
 
@@ -152,6 +153,8 @@ def _row(analyzer: Analyzer, item: BatchItem) -> BatchRow:
         r = analyzer.analyze(data, name=name)
     except AudioDecodeError as exc:
         return BatchRow(name, None, "", "", None, "", f"cannot analyse: {exc}")
+    except EncoderUnavailable as exc:
+        return BatchRow(name, None, "", "", None, "", f"encoder unavailable: {exc}")
     except Exception as exc:  # one file hitting an unforeseen failure must not take the batch down with it
         return BatchRow(name, None, "", "", None, "", f"analysis failed ({type(exc).__name__}); the other files "
                                                       "are unaffected")

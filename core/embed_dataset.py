@@ -71,6 +71,53 @@ def unit_starts(u: Unit, n_samples: int, hop_s: float) -> np.ndarray:
     return span_starts(n_samples, u.start_s, u.end_s or u.start_s, hop_s)
 
 
+def units_by_file(units: list[Unit]) -> dict[str, list[int]]:
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for i, u in enumerate(units):
+        by_file[str(u.path)].append(i)
+    return dict(by_file)
+
+
+@dataclass(frozen=True)
+class FileWindows:
+    """Every window one file contributes, in the order they are embedded (one cache entry per file): the local
+    path and the Ray workers (`core.embed_ray`) build exactly the same batch, so they share cache entries."""
+
+    parts: list[tuple[int, str, np.ndarray, np.ndarray]]  # (unit index, view, [k, 32000] batch, usable mask)
+    kept: list[int]
+    skipped: list[tuple[str, str]]
+
+    def batch(self) -> np.ndarray:
+        return np.concatenate([b for _, _, b, _ in self.parts])
+
+
+def file_windows(path: str, idx: list[int], units: list[Unit], views: tuple[str, ...], hop_s: float,
+                 thresholds: QualityThresholds | None) -> FileWindows:
+    try:
+        audio = decode_audio(path)
+    except AudioDecodeError as exc:
+        return FileWindows([], [], [(units[i].uid, f"undecodable audio: {exc}") for i in idx])
+    n = len(audio.samples)
+    parts, kept, skipped = [], [], []
+    for i in idx:
+        u = units[i]
+        if u.start_s is not None and u.start_s * SAMPLE_RATE >= n:
+            skipped.append((u.uid, "event starts after the end of the recording"))
+            continue
+        for view in views if u.start_s is not None else ("context",):
+            if view == "event":
+                batch, wins = tile_span(audio.samples, u.start_s, u.end_s or u.start_s, hop_s)
+            else:
+                st = unit_starts(u, n, hop_s)
+                batch, wins = frame(audio.samples, st), describe(st, n)
+            if not len(batch):
+                continue
+            q = assess_windows(batch, wins, clip_has_full_window=n >= WINDOW_SAMPLES, th=thresholds)
+            parts.append((i, view, batch, np.array([w.usable for w in q])))
+        kept.append(i)
+    return FileWindows(parts, kept, skipped)
+
+
 def embed_units(
     units: list[Unit],
     encoder: Encoder,
@@ -85,46 +132,24 @@ def embed_units(
     unknown = set(views) - set(VIEWS)
     if unknown:
         raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {VIEWS}")
-    by_file: dict[str, list[int]] = defaultdict(list)
-    for i, u in enumerate(units):
-        by_file[str(u.path)].append(i)
     Xs, owners, usable, view_of = [], [], [], []
     skipped: list[tuple[str, str]] = []
     kept: list[int] = []
-    for n_done, (path, idx) in enumerate(by_file.items(), 1):
-        try:
-            audio = decode_audio(path)
-        except AudioDecodeError as exc:
-            skipped += [(units[i].uid, f"undecodable audio: {exc}") for i in idx]
-            idx = []
-        n = len(audio.samples) if idx else 0
-        batches, owner_list, view_list, q_list = [], [], [], []
-        for i in idx:
-            u = units[i]
-            if u.start_s is not None and u.start_s * SAMPLE_RATE >= n:
-                skipped.append((u.uid, "event starts after the end of the recording"))
-                continue
-            for view in views if u.start_s is not None else ("context",):
-                if view == "event":
-                    batch, wins = tile_span(audio.samples, u.start_s, u.end_s or u.start_s, hop_s)
-                else:
-                    st = unit_starts(u, n, hop_s)
-                    batch, wins = frame(audio.samples, st), describe(st, n)
-                if not len(batch):
-                    continue
-                q = assess_windows(batch, wins, clip_has_full_window=n >= WINDOW_SAMPLES, th=thresholds)
-                batches.append(batch)
-                owner_list.append(np.full(len(batch), len(kept)))
-                view_list.append(np.full(len(batch), view, dtype=object))
-                q_list.append(np.array([w.usable for w in q]))
+    files = units_by_file(units)
+    for n_done, (path, idx) in enumerate(files.items(), 1):
+        fw = file_windows(path, idx, units, views, hop_s, thresholds)
+        skipped += fw.skipped
+        for i in fw.kept:
+            for owner, view, batch, ok in fw.parts:
+                if owner == i:
+                    owners.append(np.full(len(batch), len(kept)))
+                    view_of.append(np.full(len(batch), view, dtype=object))
+                    usable.append(ok)
             kept.append(i)
-        if batches:
-            Xs.append(cache.embed(encoder, np.concatenate(batches)))
-            owners += owner_list
-            view_of += view_list
-            usable += q_list
+        if fw.parts:
+            Xs.append(cache.embed(encoder, fw.batch()))
         if progress:
-            progress(n_done, len(by_file))
+            progress(n_done, len(files))
     dim = encoder.info.dim
     return EmbeddedSet(
         units=[units[i] for i in kept],

@@ -112,6 +112,19 @@ def _record_2_1(y: np.ndarray, p: np.ndarray, groups: np.ndarray, decision: Deci
                     split=f"SPRSound task 2-1 view of: {split}")
 
 
+def _embed(units, encoder, cache: EmbeddingCache, args, thresholds, views, label: str, log) -> EmbeddedSet:
+    """With `--engine ray` the disk cache is filled on the Ray cluster first; the local pass then only reads it."""
+    if getattr(args, "engine", "local") == "ray":
+        from .embed_ray import embed_with_ray
+
+        r = embed_with_ray(units, encoder.info.name, cache.folder, hop_s=args.hop, thresholds=thresholds,
+                           views=views, address=args.ray_address)
+        log(f"  Ray: {r.files} files, {r.computed} embedded now, {r.already_cached} already in the cache, "
+            f"{r.no_windows} without windows; {r.windows} windows")
+    return embed_units(units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
+                       progress=_progress(f"embedding {label}"), views=views)
+
+
 def train_one(
     head: HeadSpec, task: str, data: Path, encoder, cache: EmbeddingCache, args, log=print,
     thresholds: QualityThresholds | None = None,
@@ -122,8 +135,7 @@ def train_one(
     if not ds.units:
         raise SystemExit(f"No labelled recordings found in {data} for head {head.name}.")
     thresholds = thresholds or QualityThresholds()
-    emb = embed_units(ds.units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
-                      progress=_progress(f"embedding {head.name}"), views=head.views)
+    emb = _embed(ds.units, encoder, cache, args, thresholds, head.views, head.name, log)
     window_model, stack_meta = None, None
     if head.stack_from:
         window_model, stack_meta = _stack(emb, head, task, data, encoder, cache, args, thresholds, log)
@@ -204,8 +216,7 @@ def _stack(emb: EmbeddedSet, head: HeadSpec, task: str, data: Path, encoder, cac
 
     ev_head = get_task(task).head(head.stack_from)
     ev_scan = scan(data, ev_head.dataset, args.group_pattern)
-    ev = embed_units(ev_scan.units, encoder, cache, hop_s=args.hop, thresholds=thresholds,
-                     progress=_progress(f"embedding {ev_head.name} for stacking"), views=ev_head.views)
+    ev = _embed(ev_scan.units, encoder, cache, args, thresholds, ev_head.views, f"{ev_head.name} for stacking", log)
     W, model = oof_window_probs(emb, ev, ev_head, folds=args.folds + 1, seed=args.seed, log=log)
     emb.unit_features = window_summary(W, emb.unit_of, emb.usable, len(emb.units), ev_head.labels,
                                        ev_head.stack_groups)
@@ -238,7 +249,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="regex on file names naming the person, for your own folder-per-class data")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cache", action="store_true", help="do not keep embeddings on disk")
+    ap.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="ray: embed the dataset with Ray Data (in-process Ray, or --ray-address); resumable")
+    ap.add_argument("--ray-address", default=None, help="an existing Ray cluster, e.g. ray://head:10001")
     args = ap.parse_args(argv)
+    if args.engine == "ray" and args.no_cache:
+        ap.error("--engine ray writes embeddings into the disk cache; it cannot be combined with --no-cache")
 
     bad = [c for c in args.candidates if c not in CANDIDATES]
     if bad:

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.audio import AudioDecodeError, window_audio
+from core.encoders import EncoderUnavailable
 from core.config import SAMPLE_RATE, data_dir
 from core.filenames import display_name
 from core.metrics import operating_point_at
@@ -61,6 +62,9 @@ try:
         st.session_state["analysis"] = (analysis_key, result)  # one result per session: memory stays bounded
 except AudioDecodeError as exc:
     st.error(f"Cannot analyse this file: {exc}")
+    st.stop()
+except EncoderUnavailable as exc:  # e.g. the remote HeAR service went down: the recording is not at fault
+    st.error(f"The encoder is unavailable right now: {exc} Try again, or ask the operator to check the service.")
     st.stop()
 except Exception as exc:  # an unforeseen failure: say so plainly, keep the session usable for the next file
     st.error(f"The analysis failed unexpectedly ({type(exc).__name__}). Nothing was stored; try another file, and "

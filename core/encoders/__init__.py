@@ -29,9 +29,15 @@ def get_encoder(name: str, *, allow_download: bool = True) -> Encoder:
 
                 _instances[name] = AcousticEncoder()
             else:
-                from .hear import HearEncoder, resolve_hear
+                from .remote import RemoteHearEncoder, remote_hear_url
 
-                _instances[name] = HearEncoder(resolve_hear(allow_download=allow_download))
+                url = remote_hear_url()
+                if url:  # configured to use HeAR served by Ray Serve: never load it in this process
+                    _instances[name] = RemoteHearEncoder(url)
+                else:
+                    from .hear import HearEncoder, resolve_hear
+
+                    _instances[name] = HearEncoder(resolve_hear(allow_download=allow_download))
         return _instances[name]
 
 
@@ -39,6 +45,14 @@ def hear_status() -> HearStatus:
     """Whether HeAR can be used right now without a download (never touches the network)."""
     if "hear" in _instances:
         return HearStatus(True, _instances["hear"].info.label)
+    from .remote import remote_hear_url
+
+    if remote_hear_url():
+        try:
+            enc = get_encoder("hear")
+        except EncoderUnavailable as exc:
+            return HearStatus(False, str(exc))
+        return HearStatus(True, enc.info.label)
     from .hear import resolve_hear
 
     try:
