@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core.batch import analyze_batch, expand_uploads
+from core.config import Limits
 from ui.state import AUDIO_TYPES, sidebar
 
 task, analyzer = sidebar()
@@ -12,8 +13,11 @@ if analyzer is None:
 
 files = st.file_uploader("Recordings, or zip archives of recordings", type=AUDIO_TYPES + ["zip"],
                          accept_multiple_files=True, key="batch_upload")
+limits = Limits()
 st.caption("Files are analysed in memory and nothing is written to disk; the table below is the only output, and "
-           "you download it only if you want it.")
+           f"you download it only if you want it. Limits: {limits.max_files} files per batch (zip members count), "
+           f"{limits.max_bytes / 2**20:.0f} MB per file, {limits.max_archive_bytes / 2**30:g} GB unpacked per zip, the "
+           f"first {limits.max_seconds / 60:g} min of each recording.")
 if not files:
     st.stop()
 
