@@ -57,6 +57,10 @@ class EmbeddingCache:
                 return arr
         return None
 
+    def on_disk(self, key: str) -> bool:
+        """Whether a finished entry exists in the folder (distributed fills check this to resume)."""
+        return self.folder is not None and self._path(key).is_file()
+
     def put(self, key: str, value: np.ndarray) -> None:
         self._remember(key, value)
         if self.folder is not None:

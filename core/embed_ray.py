@@ -51,7 +51,7 @@ class _EmbedFiles:
                 continue
             x = fw.batch()
             key = cache_key(x, self.encoder.info.identity)
-            if self.cache._path(key).is_file():
+            if self.cache.on_disk(key):
                 status.append("cached")
             else:
                 self.cache.put(key, self.encoder.embed(x))

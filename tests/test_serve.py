@@ -102,3 +102,10 @@ def test_service_down_gets_a_clear_message_quickly(monkeypatch):
         assert not status.available and "not answering" in status.reason
     finally:
         reset_encoders()
+
+
+def test_serve_cli_refuses_a_folder_without_a_saved_model(tmp_path, capsys):
+    from core.serve_hear import main
+
+    assert main(["--model-dir", str(tmp_path)]) == 2
+    assert "holds no saved_model.pb" in capsys.readouterr().err
