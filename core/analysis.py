@@ -9,14 +9,14 @@ import numpy as np
 from .artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
 from .audio import AudioSource, DecodedAudio, decode_audio
 from .cache import EmbeddingCache
-from .config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
+from .config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
 from .encoders import EncoderUnavailable, get_encoder, hear_status
 from .encoders.base import Encoder, EncoderInfo
 from .quality import NO_CRY, ClipQuality, WindowQuality, assess_clip, assess_windows
 from .spectrogram import Spectrogram, display_spectrogram
 from .tasks import TaskSpec, get_task
 from .timing import NO_TIMER, StageTimer
-from .windows import Window, describe, frame, window_starts
+from .windows import Window, frame, plan_windows
 
 DISCLAIMER = "Screening aid for research; not a diagnosis."
 CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
@@ -206,8 +206,6 @@ class Analyzer:
         else:
             with timer.stage("decode"):
                 audio = decode_audio(source, limits=self.limits, timer=timer)
-            if "decode" in timer.seconds:  # report decoding without the resampling done inside it
-                timer.seconds["decode"] -= timer.seconds.get("resample", 0.0)
         windows, quality, emb = self._embed_windows(audio.samples, timer)
         with timer.stage("quality"):
             clip_q = assess_clip(audio.samples, quality, self.thresholds)
@@ -231,8 +229,7 @@ class Analyzer:
                        ) -> tuple[list[Window], list[WindowQuality], np.ndarray]:
         """Windows are framed, gated and embedded a chunk at a time, so memory beyond the decoded samples stays
         bounded whatever the recording's length (a 30-min file never exists as 1800 x 32000 windows at once)."""
-        starts = window_starts(len(x), int(round(self.hop_s * SAMPLE_RATE)))
-        windows = describe(starts, len(x))
+        starts, windows = plan_windows(len(x), self.hop_s)
         chunk = max(CHUNK_WINDOWS, int(getattr(self.encoder, "batch_size", 0) or 0))
         quality: list[WindowQuality] = []
         parts = []

@@ -64,12 +64,14 @@ class _Archive:
         self._lock = threading.Lock()
 
     def reader(self, member: zipfile.ZipInfo) -> Callable[[], bytes]:
+        over_archive = (f"not read: the archive expands beyond {self.limits.max_archive_bytes / 1e6:.0f} MB "
+                        "(the limit per archive)")
+
         def read() -> bytes:
             with self._lock:
                 cap = min(self.limits.max_bytes, self.left)
                 if cap <= 0:
-                    raise BatchItemError(f"not read: the archive expands beyond "
-                                         f"{self.limits.max_archive_bytes / 1e6:.0f} MB (the limit per archive)")
+                    raise BatchItemError(over_archive)
                 try:
                     with self.zf.open(member) as fh:
                         blob = fh.read(cap + 1)
@@ -80,8 +82,7 @@ class _Archive:
                 raise BatchItemError(f"larger than the {self.limits.max_bytes / 1e6:.0f} MB limit once decompressed "
                                      f"(the archive claims {member.file_size / 1e6:.1f} MB)")
             if len(blob) > cap:
-                raise BatchItemError(f"not read: the archive expands beyond "
-                                     f"{self.limits.max_archive_bytes / 1e6:.0f} MB (the limit per archive)")
+                raise BatchItemError(over_archive)
             return blob
         return read
 

@@ -139,13 +139,12 @@ def embed_units(
     for n_done, (path, idx) in enumerate(files.items(), 1):
         fw = file_windows(path, idx, units, views, hop_s, thresholds)
         skipped += fw.skipped
-        for i in fw.kept:
-            for owner, view, batch, ok in fw.parts:
-                if owner == i:
-                    owners.append(np.full(len(batch), len(kept)))
-                    view_of.append(np.full(len(batch), view, dtype=object))
-                    usable.append(ok)
-            kept.append(i)
+        position = {i: len(kept) + k for k, i in enumerate(fw.kept)}  # unit index -> row of the embedded set
+        for owner, view, batch, ok in fw.parts:
+            owners.append(np.full(len(batch), position[owner]))
+            view_of.append(np.full(len(batch), view, dtype=object))
+            usable.append(ok)
+        kept += fw.kept
         if fw.parts:
             Xs.append(cache.embed(encoder, fw.batch()))
         if progress:

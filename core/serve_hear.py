@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import io
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -140,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"HeAR served at {url} (set HEAR_SCREENING_REMOTE_HEAR={url} for the app); Ctrl-C stops it", flush=True)
     try:
         while True:
-            import time
-
             time.sleep(3600)
     except KeyboardInterrupt:
         stop()

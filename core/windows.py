@@ -42,13 +42,20 @@ def frame(samples: np.ndarray, starts: np.ndarray, win: int = WINDOW_SAMPLES) ->
     return out
 
 
+def plan_windows(
+    n_samples: int, hop_s: float = DEFAULT_HOP_SECONDS, sr: int = SAMPLE_RATE
+) -> tuple[np.ndarray, list[Window]]:
+    """Whole-clip window starts and their descriptions, without the samples: inference frames them chunk by chunk."""
+    starts = window_starts(n_samples, int(round(hop_s * sr)))
+    return starts, describe(starts, n_samples, sr)
+
+
 def make_windows(
     samples: np.ndarray, hop_s: float = DEFAULT_HOP_SECONDS, sr: int = SAMPLE_RATE
 ) -> tuple[np.ndarray, list[Window]]:
-    """Whole-clip windowing used at inference and for record-level training units."""
-    hop = int(round(hop_s * sr))
-    starts = window_starts(len(samples), hop)
-    return frame(samples, starts), describe(starts, len(samples), sr)
+    """Whole-clip windowing (the plan inference uses), framed at once."""
+    starts, windows = plan_windows(len(samples), hop_s, sr)
+    return frame(samples, starts), windows
 
 
 def describe(starts: np.ndarray, n_samples: int, sr: int = SAMPLE_RATE, win: int = WINDOW_SAMPLES) -> list[Window]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,12 @@ def write(path: Path, x: np.ndarray, sr: int = SR, subtype: str | None = None) -
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, x, sr, subtype=subtype)
     return path
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A deflated zip archive held in memory, as a user would upload it."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()

@@ -51,14 +51,6 @@ def two_hour_flac(path: Path, rate: int = 8000) -> Path:
     return path
 
 
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
 def zip_bomb(member_mb: int = 300, members: int = 1) -> bytes:
     """Members of `member_mb` MB of zeros each (about 1000:1 compressed), streamed so building it is cheap."""
     buf = io.BytesIO()

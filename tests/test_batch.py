@@ -1,6 +1,4 @@
 """Batch analysis: a row per file, bad files in their own row, zips read safely in memory."""
-import io
-import zipfile
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -8,30 +6,22 @@ from streamlit.testing.v1 import AppTest
 from core.analysis import Analyzer
 from core.batch import analyze_batch, expand_uploads, expand_zip
 from core.config import Limits
-from tests.helpers import cry_like, encode, noise
+from tests.helpers import cry_like, encode, noise, zip_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buf.getvalue()
 
 
 def test_zip_members_are_read_in_memory_and_limited():
     wav = encode(cry_like(3.0), 16000, "WAV", "PCM_16")
     big = bytes(2_000_000)
-    data = _zip({"a/cry.wav": wav, "notes.txt": b"hello", "__MACOSX/a/._cry.wav": b"junk", "big.wav": big})
+    data = zip_bytes({"a/cry.wav": wav, "notes.txt": b"hello", "__MACOSX/a/._cry.wav": b"junk", "big.wav": big})
     items = expand_zip("set.zip", data, Limits(max_bytes=1_000_000))
     by_name = {i.name: i for i in items}
     assert set(by_name) == {"set.zip/a/cry.wav", "set.zip/big.wav"}
     assert by_name["set.zip/a/cry.wav"].load() == wav
     assert by_name["set.zip/big.wav"].data is None and "limit" in by_name["set.zip/big.wav"].error
     assert expand_zip("x.zip", b"not a zip")[0].error == "not a readable zip archive"
-    assert "no audio files" in expand_zip("e.zip", _zip({"readme.md": b"#"}))[0].error
+    assert "no audio files" in expand_zip("e.zip", zip_bytes({"readme.md": b"#"}))[0].error
 
 
 def test_one_bad_file_does_not_stop_the_others():
@@ -54,7 +44,7 @@ def test_batch_page_with_a_corrupt_file():
     at.switch_page("pages/batch.py").run()
     at.sidebar.radio[0].set_value("cry").run()
     assert at.title[0].value == "Batch analysis"
-    z = _zip({"one.wav": encode(cry_like(3.0, f0=500), 16000, "WAV", "PCM_16"), "two.txt": b"x"})
+    z = zip_bytes({"one.wav": encode(cry_like(3.0, f0=500), 16000, "WAV", "PCM_16"), "two.txt": b"x"})
     at.file_uploader(key="batch_upload").set_value([
         ("good.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"), "audio/wav"),
         ("bad.wav", b"definitely not audio" * 50, "audio/wav"),

@@ -19,8 +19,8 @@ from core.batch import analyze_batch, expand_uploads
 from core.config import Limits
 from core.filenames import display_name
 from core.report_pdf import analysis_pdf
-from tests.helpers import cry_like, encode, write
-from tests.hostile_corpus import Case, corpus, two_hour_flac, zip_bomb, zip_bytes
+from tests.helpers import cry_like, encode, write, zip_bytes
+from tests.hostile_corpus import Case, corpus, two_hour_flac, zip_bomb
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = corpus()

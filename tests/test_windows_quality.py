@@ -94,3 +94,17 @@ def test_cry_activity_gate_keeps_cries_and_drops_background():
     assert q[2].flags == (NO_CRY,)  # a low hum is voiced, but below the cry pitch range
     assert q[3].flags == (SILENT,)  # silence is reported as silence, not twice
     assert all(w.cry_voicing is None for w in assess_windows(batch, wins, True, QualityThresholds()))
+
+
+def test_nested_stages_are_counted_once(monkeypatch):
+    """The benchmark's stage table adds up: time in a nested stage (resampling inside decoding) is not also
+    counted in the outer one. A fake clock, not a timed assert."""
+    import core.timing as timing
+
+    clock = iter([0.0, 1.0, 4.0, 10.0])  # decode starts, resample starts, resample ends, decode ends
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: next(clock))
+    t = timing.StageTimer()
+    with t.stage("decode"):
+        with t.stage("resample"):
+            pass
+    assert t.seconds == {"resample": 3.0, "decode": 7.0}
