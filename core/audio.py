@@ -79,6 +79,7 @@ class _Mono16k:
         self.truncated = False
         self.nonfinite = 0
         self.channels = 0
+        self.source_peak = 0.0  # largest |sample| as decoded, before resampling (a resampler may overshoot it)
         self._parts: list[np.ndarray] = []
         self._stream = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
 
@@ -99,6 +100,7 @@ class _Mono16k:
         if not finite.all():
             self.nonfinite += int((~finite).sum())
             block = np.where(finite, block, 0.0)
+        self.source_peak = max(self.source_peak, float(block.max()), -float(block.min()))
         mono = block.mean(axis=1, dtype=np.float64).astype(np.float32) if block.shape[1] > 1 else block[:, 0]
         if self._stream is None:
             self._parts.append(mono.copy())
@@ -222,10 +224,13 @@ def decode_audio(source: AudioSource, *, limits: Limits | None = None,
         notes.append(f"{out.nonfinite} non-finite samples (NaN/Inf) replaced by silence")
     if out.channels > 1:
         notes.append(f"{out.channels} channels averaged to mono")
-    peak = max(float(mono.max()), -float(mono.min()))  # no |x| temporary the size of the recording
-    if peak > 1.0:
+    # Only a source that itself exceeds full scale (float formats can) is scaled, and said so. A resampler's
+    # overshoot of a full-scale integer recording is a few samples past 1.0: clipped below, silently, so every
+    # ordinary file decodes to the same samples in training and in the app.
+    if out.source_peak > 1.0:
+        peak = max(float(mono.max()), -float(mono.min()))  # no |x| temporary the size of the recording
         mono /= peak
-        notes.append(f"float samples exceeded full scale (peak {peak:.2f}); scaled down")
+        notes.append(f"float samples exceeded full scale (peak {out.source_peak:.2f}); scaled down")
     if out.rate != SAMPLE_RATE:
         notes.append(f"resampled from {out.rate} Hz to {SAMPLE_RATE} Hz")
     mono = np.clip(mono, -1.0, 1.0, out=mono)
