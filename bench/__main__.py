@@ -30,7 +30,7 @@ def _row(name: str, value: str, ratio: str = "", note: str = "") -> None:
 def _import_cost() -> tuple[float, bool, float]:
     """Seconds to import the app's analysis stack and build the built-in Analyzer in a fresh interpreter, whether
     TensorFlow got imported on the way, and the cost of importing TensorFlow alone (what laziness saves)."""
-    probe = ("import sys,time; t=time.perf_counter(); from core.analysis import Analyzer; Analyzer('respiratory',"
+    probe = ("import sys,time; t=time.perf_counter(); from core.answers.analyzer import Analyzer; Analyzer('respiratory',"
              "'acoustic'); print(time.perf_counter()-t, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={**os.environ, "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1"}).stdout.split()
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
 
     from bench import embedding, pipeline
-    from core.analysis import Analyzer
+    from core.answers.analyzer import Analyzer
 
     print(f"HeAR screening benchmarks — {platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), "
           f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M')}")

@@ -18,14 +18,14 @@ class AppFigures:
     warm_first_paint_s: float  # a reload of the page once the server is warm
     upload_to_verdict_s: float  # a 10-s cry recording, from file chosen to verdict drawn (first in the process)
     second_upload_s: float  # another 10-s recording in the same session (the process is warm)
-    core_analysis_s: float  # the same file through core.analysis.Analyzer, warm, no browser
+    core_analysis_s: float  # the same file through core.answers.analyzer.Analyzer, warm, no browser
 
 
 def measure(seconds: float = 10.0) -> AppFigures:
     from playwright.sync_api import sync_playwright
 
-    from core.analysis import Analyzer
-    from core.cache import EmbeddingCache
+    from core.answers.analyzer import Analyzer
+    from core.encoders.cache import EmbeddingCache
     from tests.helpers import cry_like, write
 
     with tempfile.TemporaryDirectory() as tmp:

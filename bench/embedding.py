@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.cache import EmbeddingCache
+from core.encoders.cache import EmbeddingCache
 from core.config import WINDOW_SAMPLES
 
 

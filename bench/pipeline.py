@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.analysis import Analyzer
-from core.cache import EmbeddingCache
+from core.answers.analyzer import Analyzer
+from core.encoders.cache import EmbeddingCache
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
-from core.quality import assess_windows
+from core.quality.gate import assess_windows
 from core.timing import StageTimer
-from core.windows import describe, frame, window_starts
+from core.windows.framing import describe, frame, window_starts
 
 STAGES = ("decode", "resample", "windowing", "quality", "embedding", "heads", "projection", "spectrogram", "figures")
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from bench.app_server import free_port
-    from core import serve_hear
+    from core.encoders import serve as serve_hear
     from core.encoders.hear import HearEncoder, HearSource
     from core.encoders.remote import RemoteHearEncoder
     from tests.standin_hear import build

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .config import QualityThresholds
+from core.config import QualityThresholds
 
 RESP_EVENT_LABELS = ("Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")
 RESP_RECORD_LABELS = ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
@@ -28,16 +28,16 @@ class HeadSpec:
     labels: tuple[str, ...]
     unit: str  # what one labelled example is: "event", "record" or "recording"
     pooled: bool  # True: one pooled embedding per unit; False: window-level head, unit = mean of windows
-    dataset: str  # reader in core.datasets that provides its units
+    dataset: str  # reader in core.data.datasets that provides its units
     positive: str | None = None  # for binary screening heads: the class whose probability is the screening score
     negative_label: str | None = None  # the "normal" class for SPRSound challenge scoring
     experimental: bool = False
     description: str = ""
     label_map: dict[str, str] = field(default_factory=dict)  # dataset label -> head label ("" drops the unit)
-    views: tuple[str, ...] = ("context",)  # window views of an event trained on (core.embed_dataset.VIEWS)
+    views: tuple[str, ...] = ("context",)  # window views of an event trained on (core.data.embed.VIEWS)
     score_view: str = "context"  # the view whose windows score a unit in evaluation
     operating_point: str = "balanced"  # binary heads: "balanced" or "high_sensitivity" (sensitivity >= 0.90)
-    stack_from: str | None = None  # pooled heads: also read this window head's probabilities (core.stacking)
+    stack_from: str | None = None  # pooled heads: also read this window head's probabilities (core.heads.stacking)
     stack_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class groups summed when stacked
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.audio import AudioDecodeError, window_audio
+from core.audio.decode import AudioDecodeError, window_audio
 from core.encoders import EncoderUnavailable
 from core.config import SAMPLE_RATE, data_dir
-from core.filenames import display_name
-from core.metrics import operating_point_at
-from core.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
-from core.report_pdf import analysis_pdf
+from core.audio.filenames import display_name
+from core.evaluation.metrics import operating_point_at
+from core.answers.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
+from core.reports.pdf import analysis_pdf
 from ui.figures import pca_placement, spectrogram_with_track
 from ui.state import AUDIO_TYPES, head_metrics, sidebar
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.batch import analyze_batch, expand_uploads
+from core.reports.batch import analyze_batch, expand_uploads
 from core.config import Limits
 from ui.state import AUDIO_TYPES, sidebar
 

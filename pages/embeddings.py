@@ -4,7 +4,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.audio import AudioDecodeError
+from core.audio.decode import AudioDecodeError
 from ui.figures import LABEL_COLOURS
 from ui.state import AUDIO_TYPES, sidebar
 

@@ -10,8 +10,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import SAMPLE_RATE
-from core.live import BUFFER_SECONDS, ConnectionWatch, LiveMonitor, smoothed
-from core.spectrogram import display_spectrogram
+from core.answers.live import BUFFER_SECONDS, ConnectionWatch, LiveMonitor, smoothed
+from core.windows.spectrogram import display_spectrogram
 from ui.figures import LABEL_COLOURS
 from ui.state import sidebar
 

@@ -3,9 +3,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.metrics import format_with_ci
-from core.model_card import evaluations
-from core.references import OUR_SPLITS, comparison
+from core.evaluation.metrics import format_with_ci
+from core.evaluation.model_card import evaluations
+from core.evaluation.references import OUR_SPLITS, comparison
 from ui.state import head_metrics, sidebar
 
 KEYS = ("balanced_accuracy", "roc_auc", "macro_f1", "SE", "SP", "AS", "HS", "Score")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from core.metrics import format_with_ci  # noqa: E402
-from core.model_card import model_card  # noqa: E402
-from core.references import HEAD_TASKS, OUR_SPLITS, comparison  # noqa: E402
+from core.evaluation.metrics import format_with_ci  # noqa: E402
+from core.evaluation.model_card import model_card  # noqa: E402
+from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
 SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -->"

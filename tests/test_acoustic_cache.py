@@ -1,7 +1,7 @@
 """The built-in encoder is deterministic, finite and sensitive to what matters; the cache never recomputes."""
 import numpy as np
 
-from core.cache import EmbeddingCache, cache_key
+from core.encoders.cache import EmbeddingCache, cache_key
 from core.encoders import get_encoder
 from core.encoders.acoustic import AcousticEncoder
 from tests.helpers import cry_like, noise, tone

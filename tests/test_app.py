@@ -157,7 +157,7 @@ def test_live_monitor_page_renders_and_hands_audio_to_analyze():
 
 
 def test_reruns_reuse_the_result_and_a_new_recording_is_analysed_again(monkeypatch):
-    from core.analysis import Analyzer
+    from core.answers.analyzer import Analyzer
     from tests.helpers import cry_like, encode
 
     calls = []

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from core.audio import AudioDecodeError, decode_audio, from_array
+from core.audio.decode import AudioDecodeError, decode_audio, from_array
 from core.config import Limits
 from tests.helpers import encode, encode_av, noise, tone
 
@@ -111,8 +111,8 @@ def test_from_array_and_path(tmp_path):
 
 
 def test_window_audio_is_the_windows_real_samples():
-    from core.audio import window_audio
-    from core.windows import make_windows
+    from core.audio.decode import window_audio
+    from core.windows.framing import make_windows
 
     x = noise(3.5)
     data = encode(x, 16000, "WAV", "FLOAT")

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.analysis import Analyzer
-from core.batch import analyze_batch, expand_uploads, expand_zip
+from core.answers.analyzer import Analyzer
+from core.reports.batch import analyze_batch, expand_uploads, expand_zip
 from core.config import Limits
 from tests.helpers import cry_like, encode, noise, zip_bytes
 

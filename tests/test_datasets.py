@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from core.cache import EmbeddingCache
-from core.datasets import detect_layout, read_cry_pain, read_donateacry, read_folder, read_sprsound
-from core.embed_dataset import embed_units
+from core.encoders.cache import EmbeddingCache
+from core.data.datasets import detect_layout, read_cry_pain, read_donateacry, read_folder, read_sprsound
+from core.data.embed import embed_units
 from core.encoders import get_encoder
 from tests.conftest import data_path
 from tests.helpers import noise, tone, write
@@ -69,7 +69,7 @@ def test_sprsound_layout_and_edge_cases(tmp_path, ext):
 
 
 def test_asthma_head_drops_crackle_only_events_and_scores_the_event_view(tmp_path):
-    from core.heads import build_design
+    from core.heads.training import build_design
     from core.tasks import RESPIRATORY
 
     root = make_sprsound(tmp_path / "spr")

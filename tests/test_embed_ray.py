@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("ray.data", reason="Ray is not installed")
 
-from core.cache import EmbeddingCache  # noqa: E402
-from core.datasets import scan  # noqa: E402
-from core.embed_dataset import embed_units  # noqa: E402
-from core.embed_ray import embed_with_ray  # noqa: E402
+from core.encoders.cache import EmbeddingCache  # noqa: E402
+from core.data.datasets import scan  # noqa: E402
+from core.data.embed import embed_units  # noqa: E402
+from core.data.embed_ray import embed_with_ray  # noqa: E402
 from core.encoders import get_encoder  # noqa: E402
 from core.tasks import get_task  # noqa: E402
 from tests.helpers import cry_like, write  # noqa: E402
@@ -69,7 +69,7 @@ def test_ray_fills_the_same_cache_the_local_path_reads_and_resumes(dataset, tmp_
 
 
 def test_training_cli_with_the_ray_engine(dataset, tmp_path, monkeypatch, ray_local, capsys):
-    from core.train import main
+    from core.cli.train import main
 
     monkeypatch.setenv("HEAR_SCREENING_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "trained"

@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from core.fetch import FetchError, download, fetch_sprsound, safe_extract
+from core.data.fetch import FetchError, download, fetch_sprsound, safe_extract
 
 
 def _zip(members: dict[str, bytes]) -> bytes:

@@ -118,7 +118,7 @@ def test_missing_token_fails_fast_with_actionable_message(tmp_path):
 
 
 def test_cli_reports_missing_hear_without_traceback(tmp_path):
-    code = "import sys; from core.analyze import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from core.cli.analyze import main; sys.exit(main(sys.argv[1:]))"
     wav = tmp_path / "x.wav"
     import soundfile as sf
 
@@ -156,9 +156,9 @@ def _mini_sprsound(root: Path, patients: int = 8) -> Path:
 def test_train_respiratory_heads_on_hear_then_app_uses_them(standin, clean_env, tmp_path):
     """The HeAR training path users with weights will run: same CLI, HeAR embeddings, artefacts the Analyzer
     picks up in auto mode (and until they exist, auto mode says HeAR heads are not trained)."""
-    from core.analysis import Analyzer, choose_encoder
+    from core.answers.analyzer import Analyzer, choose_encoder
     from core.tasks import get_task
-    from core.train import main as train_main
+    from core.cli.train import main as train_main
 
     clean_env.setenv("HEAR_MODEL_DIR", str(standin))
     out = tmp_path / "trained"

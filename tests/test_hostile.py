@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis import Analyzer
-from core.audio import AudioDecodeError, decode_audio
-from core.batch import analyze_batch, expand_uploads
+from core.answers.analyzer import Analyzer
+from core.audio.decode import AudioDecodeError, decode_audio
+from core.reports.batch import analyze_batch, expand_uploads
 from core.config import Limits
-from core.filenames import display_name
-from core.report_pdf import analysis_pdf
+from core.audio.filenames import display_name
+from core.reports.pdf import analysis_pdf
 from tests.helpers import cry_like, encode, write, zip_bytes
 from tests.hostile_corpus import Case, corpus, two_hour_flac, zip_bomb
 
@@ -180,7 +180,7 @@ def test_concurrent_uploads_on_one_shared_analyzer_match_sequential_results(cry)
 
 
 def test_analysis_cli_reports_every_bad_file_and_goes_on(tmp_path, capsys):
-    from core.analyze import main
+    from core.cli.analyze import main
 
     paths = []
     for i, case in enumerate(CORPUS):
@@ -199,7 +199,7 @@ def test_analysis_cli_reports_every_bad_file_and_goes_on(tmp_path, capsys):
 
 
 def test_training_cli_skips_and_counts_hostile_files(tmp_path):
-    from core.train import main as train_main
+    from core.cli.train import main as train_main
 
     data = tmp_path / "cry_pain"
     for i in range(8):
@@ -218,7 +218,7 @@ def test_training_cli_skips_and_counts_hostile_files(tmp_path):
 
 
 def test_live_monitor_survives_hostile_chunks(cry):
-    from core.live import LiveMonitor
+    from core.answers.live import LiveMonitor
 
     mon = LiveMonitor(cry, buffer_s=4.0)
     x = cry_like(3.0, f0=520)

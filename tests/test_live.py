@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from core.analysis import Analyzer
-from core.live import LiveMonitor, smoothed
+from core.answers.analyzer import Analyzer
+from core.answers.live import LiveMonitor, smoothed
 from tests.helpers import cry_like
 
 
@@ -55,7 +55,7 @@ def test_one_prediction_per_second_with_latency_and_smoothing():
 def test_memory_is_bounded_over_a_long_stream():
     an = Analyzer("cry", "acoustic")
     mon = LiveMonitor(an, buffer_s=3.0)
-    import core.live as live
+    import core.answers.live as live
 
     mon._history = live.deque(maxlen=4)  # a short history makes the bound visible quickly
     mon.start()
@@ -70,7 +70,7 @@ def test_memory_is_bounded_over_a_long_stream():
 
 
 def test_connection_watch_names_each_way_audio_can_fail_to_flow():
-    from core.live import ConnectionWatch
+    from core.answers.live import ConnectionWatch
 
     w = ConnectionWatch()
     w.update(playing=False, signalling=True, now=100.0)
@@ -87,7 +87,7 @@ def test_connection_watch_names_each_way_audio_can_fail_to_flow():
 
 
 def test_worker_ends_when_the_stream_goes_quiet(monkeypatch):
-    import core.live as live
+    import core.answers.live as live
 
     monkeypatch.setattr(live, "IDLE_STOP_S", 0.6)
     mon = LiveMonitor(Analyzer("cry", "acoustic"))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
 
-from core.metrics import Decision, binary_operating_points, evaluate, expected_calibration_error, sprsound_scores
+from core.evaluation.metrics import Decision, binary_operating_points, evaluate, expected_calibration_error, sprsound_scores
 
 
 def test_sprsound_score_definition():
@@ -57,7 +57,7 @@ def test_ece_and_operating_points():
 
 
 def test_score_tuned_rule_beats_or_equals_prevalence_rule():
-    from core.metrics import score_tuned_divisors, sprsound_scores
+    from core.evaluation.metrics import score_tuned_divisors, sprsound_scores
 
     rng = np.random.default_rng(0)
     y = rng.choice(3, 600, p=[0.7, 0.2, 0.1])
@@ -71,7 +71,7 @@ def test_score_tuned_rule_beats_or_equals_prevalence_rule():
 
 
 def test_per_group_majorities_by_hand():
-    from core.metrics import per_group
+    from core.evaluation.metrics import per_group
 
     dec = Decision(("discomfort", "pain"), "pain", 0.5)
     y = np.array([1, 1, 0, 1, 0, 0])
@@ -87,7 +87,7 @@ def test_per_group_majorities_by_hand():
 
 
 def test_operating_point_read_off_the_roc_curve():
-    from core.metrics import operating_point_at
+    from core.evaluation.metrics import operating_point_at
 
     roc = {"threshold": [1.0, 0.8, 0.5, 0.2], "y": [0.0, 0.5, 0.9, 1.0], "x": [0.0, 0.1, 0.3, 1.0]}
     assert operating_point_at(roc, 0.6) == {"threshold": 0.8, "sensitivity": 0.5, "specificity": 0.9}

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from core.artifacts import Projection
-from core.neighbours import load_clip, locate_audio, nearest
+from core.heads.artifacts import Projection
+from core.answers.neighbours import load_clip, locate_audio, nearest
 from tests.helpers import noise, write
 
 
@@ -37,7 +37,7 @@ def test_locate_sprsound_event_and_folder_audio(tmp_path):
 
 
 def test_typical_distance_separates_far_points():
-    from core.neighbours import typical_nn_distance
+    from core.answers.neighbours import typical_nn_distance
 
     rng = np.random.default_rng(0)
     coords = rng.normal(size=(400, 4)).astype(np.float32)

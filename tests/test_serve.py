@@ -26,7 +26,7 @@ def model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def served(model):
-    from core import serve_hear
+    from core.encoders import serve as serve_hear
 
     url = serve_hear.start(model, port=free_port(), max_batch=16, wait_ms=50, num_cpus=2)
     try:
@@ -92,7 +92,7 @@ def test_a_bad_request_is_refused_not_retried(served):
 def test_service_down_gets_a_clear_message_quickly(monkeypatch):
     url = f"http://127.0.0.1:{free_port()}/hear"  # nothing listens there
     t0 = time.time()
-    with pytest.raises(EncoderUnavailable, match="not answering.*core.serve_hear"):
+    with pytest.raises(EncoderUnavailable, match="not answering.*core serve-hear"):
         RemoteHearEncoder(url)
     assert time.time() - t0 < 10
     monkeypatch.setenv("HEAR_SCREENING_REMOTE_HEAR", url)
@@ -105,7 +105,7 @@ def test_service_down_gets_a_clear_message_quickly(monkeypatch):
 
 
 def test_serve_cli_refuses_a_folder_without_a_saved_model(tmp_path, capsys):
-    from core.serve_hear import main
+    from core.encoders.serve import main
 
     assert main(["--model-dir", str(tmp_path)]) == 2
     assert "holds no saved_model.pb" in capsys.readouterr().err

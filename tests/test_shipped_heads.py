@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from core.analysis import Analyzer
-from core.artifacts import read_meta
+from core.answers.analyzer import Analyzer
+from core.heads.artifacts import read_meta
 from core.config import PROJECT_ROOT
 from core.tasks import TASKS
 from tests.conftest import data_path
@@ -131,7 +131,7 @@ def test_report_names_models_and_their_held_out_performance(analyzers):
 
 
 def test_pdf_report_is_one_page_with_the_figure(analyzers):
-    from core.report_pdf import analysis_pdf, figure_png
+    from core.reports.pdf import analysis_pdf, figure_png
 
     an = analyzers["respiratory"]
     r = an.analyze(encode(noise(6.0, sr=8000, amp=0.02), 8000, "WAV", "PCM_16"), name="breath.wav")

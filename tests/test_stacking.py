@@ -2,7 +2,7 @@
 in the app, and never from a model that saw the record's own patient."""
 import numpy as np
 
-from core.stacking import summary_names, window_summary
+from core.heads.stacking import summary_names, window_summary
 from core.tasks import RESPIRATORY
 
 
@@ -26,9 +26,9 @@ def test_window_summary_by_hand():
 
 
 def test_oof_window_model_never_saw_the_records_patient(monkeypatch):
-    from core import stacking
-    from core.datasets import Unit
-    from core.embed_dataset import EmbeddedSet
+    from core.heads import stacking
+    from core.data.datasets import Unit
+    from core.data.embed import EmbeddedSet
 
     rng = np.random.default_rng(0)
     spec = RESPIRATORY.head("event_type")
@@ -59,9 +59,9 @@ def test_oof_window_model_never_saw_the_records_patient(monkeypatch):
         seen.append((set(X[:, 0].astype(int).tolist()), model.groups))
         return np.full((len(X), k), 1.0 / k)
 
-    import core.heads
+    import core.heads.training
 
-    monkeypatch.setattr(core.heads, "make_pipeline", Spy)
+    monkeypatch.setattr(core.heads.training, "make_pipeline", Spy)
     monkeypatch.setattr(stacking, "window_probs", fake_probs)
     W, model = stacking.oof_window_probs(records, events, spec, folds=5, seed=0, log=lambda s: None)
     assert W.shape == (60, len(spec.labels)) and len(model.groups) == 10

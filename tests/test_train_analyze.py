@@ -5,13 +5,13 @@ import shutil
 import numpy as np
 import pytest
 
-from core.analysis import Analyzer
-from core.analyze import main as analyze_main
-from core.artifacts import ArtifactError, load_artifact, read_meta
+from core.answers.analyzer import Analyzer
+from core.cli.analyze import main as analyze_main
+from core.heads.artifacts import ArtifactError, load_artifact, read_meta
 from core.encoders import get_encoder
 from core.encoders.base import EncoderInfo
-from core.heads import grouped_folds
-from core.train import main as train_main
+from core.heads.training import grouped_folds
+from core.cli.train import main as train_main
 from tests.helpers import cry_like, encode, noise, write
 
 INFANTS = [f"B{i:02d}" for i in range(12)]
@@ -81,7 +81,7 @@ def test_loading_refuses_tampered_or_mismatched_artifacts(toy_root, tmp_path):
     # a model file with a type outside the allow-list is refused even with a correct hash
     import skops.io as sio
 
-    from core.artifacts import sha256
+    from core.heads.artifacts import sha256
 
     sio.dump({"base": Smuggled(), "calibrator": None}, bad / "model.skops")
     meta = json.loads((bad / "meta.json").read_text())

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from core.config import QualityThresholds
-from core.quality import CLIPPED, PADDING, SILENT, assess_clip, assess_windows
-from core.windows import make_windows, span_starts
+from core.quality.gate import CLIPPED, PADDING, SILENT, assess_clip, assess_windows
+from core.windows.framing import make_windows, span_starts
 from tests.helpers import noise, tone
 
 
@@ -69,7 +69,7 @@ def test_quiet_breath_is_not_silence_for_auscultation_threshold():
 
 
 def test_tile_span_holds_only_the_event():
-    from core.windows import tile_span
+    from core.windows.framing import tile_span
 
     x = np.concatenate([np.zeros(16000, np.float32), tone(300.0, 0.5), np.zeros(16000, np.float32)])
     batch, wins = tile_span(x, 1.0, 1.5)
@@ -82,7 +82,7 @@ def test_tile_span_holds_only_the_event():
 
 
 def test_cry_activity_gate_keeps_cries_and_drops_background():
-    from core.quality import NO_CRY, SILENT
+    from core.quality.gate import NO_CRY, SILENT
     from tests.helpers import cry_like
 
     th = QualityThresholds(min_cry_voicing=0.1)

@@ -5,8 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.analysis import AnalysisResult, HeadOutput, Placement
-from core.artifacts import Projection
+from core.answers.analyzer import AnalysisResult, HeadOutput, Placement
+from core.heads.artifacts import Projection
 
 
 #: distinct label colours (Streamlit's own plotly theme would draw every class in a shade of blue)

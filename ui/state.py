@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis import DISCLAIMER, Analyzer
-from core.artifacts import ArtifactError
+from core.answers.analyzer import DISCLAIMER, Analyzer
+from core.heads.artifacts import ArtifactError
 from core.encoders import EncoderUnavailable
 from core.tasks import TASKS
 

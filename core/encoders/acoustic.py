@@ -18,7 +18,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy.fft import dct
 
-from ..config import SAMPLE_RATE, WINDOW_SAMPLES
+from core.config import SAMPLE_RATE, WINDOW_SAMPLES
 from .base import EncoderInfo, check_windows
 
 N_FFT = 1024

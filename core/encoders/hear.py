@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import WINDOW_SAMPLES, hear_model_dir
+from core.config import WINDOW_SAMPLES, hear_model_dir
 from .base import EncoderInfo, EncoderUnavailable, check_windows
 
 REPO_ID = "google/hear"

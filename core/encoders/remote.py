@@ -1,4 +1,4 @@
-"""HeAR served elsewhere (Ray Serve, `python -m core.serve_hear`): same encoder identity as the in-process HeAR, so
+"""HeAR served elsewhere (Ray Serve, `python -m core serve-hear`): same encoder identity as the in-process HeAR, so
 the same heads and cache entries apply; windows are sent in batches over HTTP with timeouts and retries.
 
 Selected by configuration: `HEAR_SCREENING_REMOTE_HEAR=http://host:8000/hear`.
@@ -14,7 +14,7 @@ import urllib.parse
 
 import numpy as np
 
-from ..config import WINDOW_SAMPLES
+from core.config import WINDOW_SAMPLES
 from .base import EncoderInfo, EncoderUnavailable, check_windows
 
 ENV = "HEAR_SCREENING_REMOTE_HEAR"
@@ -43,7 +43,7 @@ class RemoteHearEncoder:
             meta = json.loads(self._request("/info", None, info_timeout_s, retries=0))
         except EncoderUnavailable as exc:
             raise EncoderUnavailable(f"Remote HeAR at {self.url} is not answering ({exc}). Start it with "
-                                     f"`python -m core.serve_hear --model-dir ...` or unset {ENV}.") from None
+                                     f"`python -m core serve-hear --model-dir ...` or unset {ENV}.") from None
         self.device = f"remote {meta.get('device', '?')}"
         self.info = EncoderInfo(name=meta["name"], version=meta["version"], dim=int(meta["dim"]),
                                 label=f"Google HeAR (Ray Serve at {self.url}, {meta.get('device', '?')})",
@@ -86,7 +86,7 @@ class RemoteHearEncoder:
         raise EncoderUnavailable(f"remote HeAR at {self.url} failed after {retries + 1} attempt(s): {last}")
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
-        from ..serve_hear import npy_array, npy_bytes
+        from core.encoders.serve import npy_array, npy_bytes
 
         x = check_windows(windows, WINDOW_SAMPLES)
         out = np.zeros((len(x), self.info.dim), np.float32)

@@ -7,13 +7,13 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import AudioDecodeError, decode_audio
-from .cache import EmbeddingCache
-from .config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThresholds
-from .datasets import Unit
-from .encoders.base import Encoder
-from .quality import assess_windows
-from .windows import describe, frame, span_starts, tile_span, window_starts
+from core.audio.decode import AudioDecodeError, decode_audio
+from core.encoders.cache import EmbeddingCache
+from core.config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThresholds
+from core.data.datasets import Unit
+from core.encoders.base import Encoder
+from core.quality.gate import assess_windows
+from core.windows.framing import describe, frame, span_starts, tile_span, window_starts
 
 #: How an annotated event becomes windows. "context": one 2-s window centred on the event with the sound around
 #: it, as the app's sliding windows see it. "event": only the event, repeated to fill the window (the challenge's
@@ -29,7 +29,7 @@ class EmbeddedSet:
     usable: np.ndarray  # [n_windows] passed the quality gate
     skipped: list[tuple[str, str]] = field(default_factory=list)
     view: np.ndarray | None = None  # [n_windows] entry of VIEWS; None means all "context"
-    unit_features: np.ndarray | None = None  # [n_units, m] extra per-unit inputs of pooled heads (core.stacking)
+    unit_features: np.ndarray | None = None  # [n_units, m] extra per-unit inputs of pooled heads (core.heads.stacking)
 
     def __post_init__(self) -> None:
         if self.view is None:
@@ -81,7 +81,7 @@ def units_by_file(units: list[Unit]) -> dict[str, list[int]]:
 @dataclass(frozen=True)
 class FileWindows:
     """Every window one file contributes, in the order they are embedded (one cache entry per file): the local
-    path and the Ray workers (`core.embed_ray`) build exactly the same batch, so they share cache entries."""
+    path and the Ray workers (`core.data.embed_ray`) build exactly the same batch, so they share cache entries."""
 
     parts: list[tuple[int, str, np.ndarray, np.ndarray]]  # (unit index, view, [k, 32000] batch, usable mask)
     kept: list[int]

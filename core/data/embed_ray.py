@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import EmbeddingCache, cache_key
-from .config import QualityThresholds
-from .datasets import Unit
-from .embed_dataset import file_windows, units_by_file
+from core.encoders.cache import EmbeddingCache, cache_key
+from core.config import QualityThresholds
+from core.data.datasets import Unit
+from core.data.embed import file_windows, units_by_file
 
 PASSED_ENV = ("HEAR_MODEL_DIR", "HEAR_SCREENING_REMOTE_HEAR", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_HOME",
               "HEAR_SCREENING_CACHE_DIR", "TF_CPP_MIN_LOG_LEVEL")
@@ -35,7 +35,7 @@ class _EmbedFiles:
 
     def __init__(self, encoder_name: str, cache_folder: str, units: list[Unit], views: tuple[str, ...],
                  hop_s: float, thresholds: QualityThresholds | None):
-        from .encoders import get_encoder
+        from core.encoders import get_encoder
 
         self.encoder = get_encoder(encoder_name, allow_download=False)
         self.cache = EmbeddingCache(Path(cache_folder))

@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
 from typing import Callable, Iterable
 
-from .analysis import Analyzer
-from .audio import AudioDecodeError
-from .config import Limits
-from .datasets import AUDIO_EXTS
-from .encoders import EncoderUnavailable
-from .filenames import display_name
+from core.answers.analyzer import Analyzer
+from core.audio.decode import AudioDecodeError
+from core.config import Limits
+from core.data.datasets import AUDIO_EXTS
+from core.encoders import EncoderUnavailable
+from core.audio.filenames import display_name
 
 
 @dataclass(frozen=True)

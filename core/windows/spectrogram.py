@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import SAMPLE_RATE
+from core.config import SAMPLE_RATE
 
 MAX_FRAMES = 1200  # columns sent to the browser; longer clips get a proportionally larger hop
 N_MELS = 96

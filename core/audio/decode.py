@@ -15,8 +15,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .config import SAMPLE_RATE, Limits
-from .timing import NO_TIMER, StageTimer
+from core.config import SAMPLE_RATE, Limits
+from core.timing import NO_TIMER, StageTimer
 
 
 class AudioDecodeError(ValueError):
@@ -256,7 +256,7 @@ def from_array(samples: np.ndarray, rate: int) -> DecodedAudio:
 
 
 def window_audio(source: AudioSource, window) -> np.ndarray:
-    """The real audio of one analysis window (a `core.windows.Window`), decoded again from the source: played
+    """The real audio of one analysis window (a `core.windows.framing.Window`), decoded again from the source: played
     back when a user picks a window, so nothing is kept in memory between reruns."""
     x = decode_audio(source).samples
     a = int(round(window.start_s * SAMPLE_RATE))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES
+from core.config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft as sfft
 
-from .config import SAMPLE_RATE
+from core.config import SAMPLE_RATE
 
 FRAME = 1024
 HOP = 512

@@ -1,8 +1,8 @@
 """HeAR behind Ray Serve: one SavedModel per replica (on its GPU when it has one); concurrent requests are gathered
 with `@serve.batch` and their windows embedded together, `max_batch` windows per model call.
 
-    python -m core.serve_hear --model-dir /models/hear [--replicas 2] [--max-batch 64] [--wait-ms 10] [--port 8000]
-    python -m core.serve_hear --address ray://head:10001 ...      # an existing cluster
+    python -m core serve-hear --model-dir /models/hear [--replicas 2] [--max-batch 64] [--wait-ms 10] [--port 8000]
+    python -m core serve-hear --address ray://head:10001 ...      # an existing cluster
 
 Protocol (what `core.encoders.remote.RemoteHearEncoder` speaks): `GET {route}/info` returns the encoder's identity as
 JSON; `POST {route}/embed` with a .npy float32 [n, 32000] body returns a .npy float32 [n, 512]. `GET {route}/stats`
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import WINDOW_SAMPLES
+from core.config import WINDOW_SAMPLES
 
 ROUTE = "/hear"
 APP_NAME = "hear"
@@ -50,7 +50,7 @@ def build_app(model_dir: str | Path, replicas: int = 1, max_batch: int = 64, wai
                       max_ongoing_requests=256)
     class HearDeployment:
         def __init__(self, model_dir: str, max_batch: int, max_requests: int, wait_s: float):
-            from .encoders.hear import HearEncoder, HearSource
+            from core.encoders.hear import HearEncoder, HearSource
 
             # loaded once per replica; the encoder's own batching then splits what @serve.batch gathered
             self.encoder = HearEncoder(HearSource(Path(model_dir), "Ray Serve replica"), batch_size=max_batch)
@@ -121,7 +121,7 @@ def stop() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.serve_hear", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m core serve-hear", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", type=Path, required=True, help="the HeAR SavedModel folder on every node")
     ap.add_argument("--address", default=None, help="an existing Ray cluster (default: start Ray in this process)")

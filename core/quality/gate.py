@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import SAMPLE_RATE, QualityThresholds
-from .windows import Window
+from core.config import SAMPLE_RATE, QualityThresholds
+from core.windows.framing import Window
 
 SILENT = "silent"
 CLIPPED = "clipped"
@@ -61,7 +61,7 @@ def assess_windows(
     th = th or QualityThresholds()
     voicing = [None] * len(windows)
     if th.min_cry_voicing is not None and len(windows):
-        from .cry_activity import cry_voicing
+        from core.quality.cry_activity import cry_voicing
 
         voicing = cry_voicing(batch, np.array([w.content_s for w in windows])).tolist()
     out = []

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import Analyzer
-from .config import SAMPLE_RATE, WINDOW_SAMPLES
-from .quality import WindowQuality, assess_windows
-from .windows import Window
+from core.answers.analyzer import Analyzer
+from core.config import SAMPLE_RATE, WINDOW_SAMPLES
+from core.quality.gate import WindowQuality, assess_windows
+from core.windows.framing import Window
 
 BUFFER_SECONDS = 30.0  # audio kept (the "save last 30 s" handoff); older audio is dropped
 HISTORY = 600  # window predictions kept (10 minutes at one per second)

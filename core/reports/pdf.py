@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 
-from .analysis import DISCLAIMER, AnalysisResult, HeadOutput
+from core.answers.analyzer import DISCLAIMER, AnalysisResult, HeadOutput
 
 # viridis, 9 stops (the page's spectrogram colours)
 _VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SAMPLE_RATE, WINDOW_SAMPLES, trained_dir
-from .encoders.base import EncoderInfo
-from .metrics import Decision
+from core.config import SAMPLE_RATE, WINDOW_SAMPLES, trained_dir
+from core.encoders.base import EncoderInfo
+from core.evaluation.metrics import Decision
 
 FORMAT = 1
 MODEL_FILE = "model.skops"
@@ -95,7 +95,7 @@ class Projection:
         """One row per training unit: its first components and everything known about it (for browsing)."""
         import pandas as pd
 
-        from .datasets import describe_uid
+        from core.data.datasets import describe_uid
 
         c = min(components, self.coords.shape[1])
         df = pd.DataFrame({f"PC{i + 1}": self.coords[:, i] for i in range(c)})
@@ -120,7 +120,7 @@ class HeadArtifact:
     calibrator: object
     decision: Decision
     projection: Projection | None
-    window_model: object | None = None  # stacked heads: the event model read over the windows (core.stacking)
+    window_model: object | None = None  # stacked heads: the event model read over the windows (core.heads.stacking)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -132,7 +132,7 @@ class HeadArtifact:
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities for samples (windows, or pooled units for pooled heads)."""
-        from .heads import calibrated, raw_scores
+        from core.heads.training import calibrated, raw_scores
 
         k = len(self.labels)
         if len(X) == 0:
@@ -141,14 +141,14 @@ class HeadArtifact:
 
     def pooled_features(self, emb: np.ndarray, usable: np.ndarray) -> np.ndarray:
         """The one input row of a pooled head for a clip's window embeddings, built as in training."""
-        from .embed_dataset import pool_windows
+        from core.data.embed import pool_windows
 
         n = len(emb)
         X = pool_windows(emb, np.zeros(n, int), 1)
         stack = self.meta.get("stack")
         if not stack or self.window_model is None:
             return X
-        from .stacking import window_probs, window_summary
+        from core.heads.stacking import window_probs, window_summary
 
         W = window_probs(self.window_model, emb, len(stack["labels"]))
         summary = window_summary(W, np.zeros(n, int), usable, 1, tuple(stack["labels"]), stack["groups"])
@@ -225,7 +225,7 @@ def check_encoder(meta: dict, encoder: EncoderInfo, path: Path) -> None:
         raise ArtifactError(
             f"The head at {path} was trained on encoder {want.get('name')}:{want.get('version')} "
             f"({want.get('dim')}-d) but this install runs {encoder.name}:{encoder.version} ({encoder.dim}-d). "
-            f"Retrain it with `python -m core.train --task {meta.get('task')} --encoder {encoder.name}`."
+            f"Retrain it with `python -m core train --task {meta.get('task')} --encoder {encoder.name}`."
         )
     if want.get("fingerprint") and encoder.fingerprint and want["fingerprint"] != encoder.fingerprint:
         raise ArtifactError(

@@ -1,7 +1,7 @@
 """A short model card written next to every artefact, generated from its own meta and metrics (no typed numbers)."""
 from __future__ import annotations
 
-#: by dataset layout (core.datasets): the limits come from the data a head was trained on
+#: by dataset layout (core.data.datasets): the limits come from the data a head was trained on
 LIMITS = {
     "sprsound": (
         "Trained on SPRSound (Shanghai Children's Medical Center, one stethoscope model, 8 kHz recordings, "

@@ -1,7 +1,7 @@
-"""Train shipped heads: `python -m core.train --task cry --encoder acoustic --data ../shared/data/cry_pain`.
+"""Train shipped heads: `python -m core train --task cry --encoder acoustic --data ../shared/data/cry_pain`.
 
 The dataset layout is recognised from the folder (SPRSound, cry_pain, donateacry, or one folder per class for
-your own data) and decides which heads are trained. Output: trained/<task>/<encoder>/<head>/ (see core.artifacts).
+your own data) and decides which heads are trained. Output: trained/<task>/<encoder>/<head>/ (see core.heads.artifacts).
 """
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import Projection, artifact_dir, save_artifact
-from .cache import EmbeddingCache
-from .config import DEFAULT_HOP_SECONDS, QualityThresholds, cache_dir
-from .datasets import LAYOUT_HEADS, detect_layout, scan
-from .embed_dataset import EmbeddedSet, embed_units
-from .encoders import EncoderUnavailable, get_encoder
-from .heads import CANDIDATES, DEFAULT_CANDIDATES, Design, build_design, predict_units, train_head
-from .metrics import SCORE_RULE, Decision, evaluate, score_tuned_divisors
-from .model_card import model_card
-from .references import references_for
-from .tasks import RECORD_2_1, HeadSpec, custom_head, get_task
+from core.heads.artifacts import Projection, artifact_dir, save_artifact
+from core.encoders.cache import EmbeddingCache
+from core.config import DEFAULT_HOP_SECONDS, QualityThresholds, cache_dir
+from core.data.datasets import LAYOUT_HEADS, detect_layout, scan
+from core.data.embed import EmbeddedSet, embed_units
+from core.encoders import EncoderUnavailable, get_encoder
+from core.heads.training import CANDIDATES, DEFAULT_CANDIDATES, Design, build_design, predict_units, train_head
+from core.evaluation.metrics import SCORE_RULE, Decision, evaluate, score_tuned_divisors
+from core.evaluation.model_card import model_card
+from core.evaluation.references import references_for
+from core.tasks import RECORD_2_1, HeadSpec, custom_head, get_task
 
 
 def _progress(desc: str):
@@ -115,7 +115,7 @@ def _record_2_1(y: np.ndarray, p: np.ndarray, groups: np.ndarray, decision: Deci
 def _embed(units, encoder, cache: EmbeddingCache, args, thresholds, views, label: str, log) -> EmbeddedSet:
     """With `--engine ray` the disk cache is filled on the Ray cluster first; the local pass then only reads it."""
     if getattr(args, "engine", "local") == "ray":
-        from .embed_ray import embed_with_ray
+        from core.data.embed_ray import embed_with_ray
 
         r = embed_with_ray(units, encoder.info.name, cache.folder, hop_s=args.hop, thresholds=thresholds,
                            views=views, address=args.ray_address)
@@ -211,8 +211,8 @@ def train_one(
 
 def _stack(emb: EmbeddedSet, head: HeadSpec, task: str, data: Path, encoder, cache: EmbeddingCache, args,
            thresholds: QualityThresholds, log) -> tuple[object, dict]:
-    """Give every unit of `emb` the summaries of the event model's window probabilities (see core.stacking)."""
-    from .stacking import STACK_CANDIDATE, oof_window_probs, summary_names, window_summary
+    """Give every unit of `emb` the summaries of the event model's window probabilities (see core.heads.stacking)."""
+    from core.heads.stacking import STACK_CANDIDATE, oof_window_probs, summary_names, window_summary
 
     ev_head = get_task(task).head(head.stack_from)
     ev_scan = scan(data, ev_head.dataset, args.group_pattern)
@@ -234,7 +234,7 @@ def _design_units(emb: EmbeddedSet, head: HeadSpec, idx: np.ndarray):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.train", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m core train", description=__doc__)
     ap.add_argument("--task", required=True, choices=["respiratory", "cry"])
     ap.add_argument("--encoder", default="acoustic", choices=["acoustic", "hear"])
     ap.add_argument("--data", required=True, type=Path, help="dataset folder")

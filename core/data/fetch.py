@@ -1,8 +1,8 @@
 """Fetch SPRSound from its public GitHub repository, for users with internet access.
 
-`python -m core.fetch sprsound --dest data/` downloads the repository archive with a progress bar, resumes a
+`python -m core fetch sprsound --dest data/` downloads the repository archive with a progress bar, resumes a
 partial download (HTTP Range) after an interruption, and unpacks it safely (no path escapes the destination).
-Then train with `python -m core.train --task respiratory --data data/SPRSound-main`.
+Then train with `python -m core train --task respiratory --data data/SPRSound-main`.
 """
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def fetch_sprsound(dest: Path, url: str = SPRSOUND_URL, progress: bool = True) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.fetch", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m core fetch", description=__doc__)
     ap.add_argument("dataset", choices=["sprsound"])
     ap.add_argument("--dest", type=Path, default=Path("data"))
     ap.add_argument("--url", default=SPRSOUND_URL, help="archive URL (default: the official GitHub repository)")
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"SPRSound is in {root}\nTrain with: python -m core.train --task respiratory --data {root}")
+    print(f"SPRSound is in {root}\nTrain with: python -m core train --task respiratory --data {root}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Analyse recordings from the command line: `python -m core.analyze FILE... --task cry [--csv out.csv]`.
+"""Analyse recordings from the command line: `python -m core analyze FILE... --task cry [--csv out.csv]`.
 
 Prints, per file, the per-window probabilities of every head and the clip verdicts. One bad file prints its error
 and the others are still analysed; the exit code is 1 if any file failed.
@@ -11,13 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from .analysis import DISCLAIMER, AnalysisResult, Analyzer
-from .artifacts import ArtifactError
-from .audio import AudioDecodeError
-from .cache import EmbeddingCache
-from .config import cache_dir
-from .encoders import EncoderUnavailable
-from .filenames import display_name
+from core.answers.analyzer import DISCLAIMER, AnalysisResult, Analyzer
+from core.heads.artifacts import ArtifactError
+from core.audio.decode import AudioDecodeError
+from core.encoders.cache import EmbeddingCache
+from core.config import cache_dir
+from core.encoders import EncoderUnavailable
+from core.audio.filenames import display_name
 
 
 def print_result(r: AnalysisResult, out=None) -> None:
@@ -42,7 +42,7 @@ def print_result(r: AnalysisResult, out=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.analyze", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m core analyze", description=__doc__)
     ap.add_argument("files", nargs="+", type=Path)
     ap.add_argument("--task", required=True, choices=["respiratory", "cry"])
     ap.add_argument("--encoder", default="auto", choices=["auto", "acoustic", "hear"])

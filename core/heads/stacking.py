@@ -15,8 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from .embed_dataset import EmbeddedSet
-from .tasks import HeadSpec
+from core.data.embed import EmbeddedSet
+from core.tasks import HeadSpec
 
 STACK_CANDIDATE = "hgb"
 STATS = ("mean", "max", "p75", "second")
@@ -24,7 +24,7 @@ STATS = ("mean", "max", "p75", "second")
 
 def window_probs(model, X: np.ndarray, k: int) -> np.ndarray:
     """Softmax of the window model's raw scores: features, so they need to be consistent, not calibrated."""
-    from .heads import _softmax, raw_scores
+    from core.heads.training import _softmax, raw_scores
 
     return _softmax(raw_scores(model, X, k)) if len(X) else np.zeros((0, k))
 
@@ -63,7 +63,7 @@ def oof_window_probs(
 ) -> tuple[np.ndarray, object]:
     """Window probabilities for every record window, each from an event model that never saw the record's
     patient (training records) or from the model fitted on all training events (other splits); and that model."""
-    from .heads import build_design, grouped_folds, make_pipeline
+    from core.heads.training import build_design, grouped_folds, make_pipeline
 
     k = len(event_head.labels)
     ev_train = np.asarray([i for i, u in enumerate(events.units) if u.split == "train"])

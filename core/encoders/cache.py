@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoders.base import Encoder
+from core.encoders.base import Encoder
 
 
 def cache_key(windows: np.ndarray, encoder_identity: str) -> str:

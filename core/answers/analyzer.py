@@ -6,17 +6,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
-from .audio import AudioSource, DecodedAudio, decode_audio
-from .cache import EmbeddingCache
-from .config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
-from .encoders import EncoderUnavailable, get_encoder, hear_status
-from .encoders.base import Encoder, EncoderInfo
-from .quality import NO_CRY, ClipQuality, WindowQuality, assess_clip, assess_windows
-from .spectrogram import Spectrogram, display_spectrogram
-from .tasks import TaskSpec, get_task
-from .timing import NO_TIMER, StageTimer
-from .windows import Window, frame, plan_windows
+from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
+from core.audio.decode import AudioSource, DecodedAudio, decode_audio
+from core.encoders.cache import EmbeddingCache
+from core.config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
+from core.encoders import EncoderUnavailable, get_encoder, hear_status
+from core.encoders.base import Encoder, EncoderInfo
+from core.quality.gate import NO_CRY, ClipQuality, WindowQuality, assess_clip, assess_windows
+from core.windows.spectrogram import Spectrogram, display_spectrogram
+from core.tasks import TaskSpec, get_task
+from core.timing import NO_TIMER, StageTimer
+from core.windows.framing import Window, frame, plan_windows
 
 DISCLAIMER = "Screening aid for research; not a diagnosis."
 CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
@@ -161,7 +161,7 @@ def choose_encoder(task: TaskSpec, requested: str = "auto", root: Path | None = 
         return EncoderChoice("acoustic", f"HeAR unavailable: {status.reason}")
     if not (artifact_dir(task.name, "hear", task.primary, root) / "meta.json").is_file():
         return EncoderChoice("acoustic", "HeAR weights found, but HeAR heads are not trained on this install "
-                                         f"(run `python -m core.train --task {task.name} --encoder hear --data ...`).")
+                                         f"(run `python -m core train --task {task.name} --encoder hear --data ...`).")
     return EncoderChoice("hear", status.reason)
 
 

@@ -29,15 +29,15 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from .embed_dataset import EmbeddedSet
+from core.data.embed import EmbeddedSet
 
 VIEW_TEXT = {
     "context": "one 2-s window centred on the event with the sound around it, as the app's sliding windows see it",
     "event": "the event alone, repeated to fill 2 s; longer events windowed and averaged",
 }
-from .metrics import (SCORE_RULE, Decision, binary_operating_points, evaluate, macro_auc, per_group,
+from core.evaluation.metrics import (SCORE_RULE, Decision, binary_operating_points, evaluate, macro_auc, per_group,
                       score_tuned_divisors)
-from .tasks import HeadSpec
+from core.tasks import HeadSpec
 
 CANDIDATES: dict[str, Callable[[], object]] = {
     "logreg": lambda: LogisticRegression(C=0.05, class_weight="balanced", max_iter=5000),

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import Projection
-from .datasets import _spr_audio, _spr_pairs, _spr_split
+from core.heads.artifacts import Projection
+from core.data.datasets import _spr_audio, _spr_pairs, _spr_split
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,8 @@ def locate_audio(uid: str, layout: str, root: Path) -> AudioRef | None:
 
 def load_clip(ref: AudioRef, margin_s: float = 0.25, max_s: float = 10.0) -> np.ndarray:
     """The referenced audio (an event with a little context, or the start of a recording) as 16-kHz samples."""
-    from .audio import decode_audio
-    from .config import SAMPLE_RATE
+    from core.audio.decode import decode_audio
+    from core.config import SAMPLE_RATE
 
     x = decode_audio(ref.path).samples
     if ref.start_s is None:

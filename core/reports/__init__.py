@@ -1,0 +1,1 @@
+"""Stage 7, reports: the PDF a clinician files and the batch table."""
