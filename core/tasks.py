@@ -8,15 +8,31 @@ from core.config import QualityThresholds
 RESP_EVENT_LABELS = ("Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")
 RESP_RECORD_LABELS = ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
 RESP_SCREEN_LABELS = ("Normal", "Adventitious")
-RESP_ASTHMA_LABELS = ("Normal", "Asthma-indicative")
-#: Continuous adventitious sounds (and wheeze with crackles) are the asthma-indicative ones; crackle-only events
-#: point to other disease and are left out of this view, as in the respiratory seed paper.
-ASTHMA_MAP = {"Normal": "Normal", "Rhonchi": "Asthma-indicative", "Wheeze": "Asthma-indicative",
-              "Stridor": "Asthma-indicative", "Wheeze+Crackle": "Asthma-indicative", "Coarse Crackle": "",
-              "Fine Crackle": ""}
-#: what every SPRSound event head shares: one labelled event per unit, window-level, scored on the event view
+#: Continuous adventitious sounds (CAS: wheeze, rhonchi, stridor) are the asthma-indicative ones; crackles (DAS)
+#: point to other disease (respiratory seed paper). Wheeze+Crackle holds both.
+CAS_TYPES = frozenset({"Rhonchi", "Wheeze", "Stridor", "Wheeze+Crackle"})
+DAS_TYPES = frozenset({"Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"})
+#: what the respiratory window detector finds, and the annotated event types each class covers
+RESP_DETECTOR_CLASSES: dict[str, frozenset[str]] = {
+    "Adventitious": CAS_TYPES | DAS_TYPES,
+    "CAS": CAS_TYPES,
+    "DAS": DAS_TYPES,
+}
+#: how each detector class is named to a clinician
+RESP_CLASS_NAMES = {"Adventitious": "adventitious sounds", "CAS": "continuous sounds (wheeze, rhonchi, stridor)",
+                    "DAS": "discontinuous sounds (crackles)"}
+#: the classes the event timeline draws as segments (Adventitious is their union)
+RESP_TIMELINE_TYPES = ("CAS", "DAS")
+#: which detector classes a record label says are present (Poor Quality records carry no event annotation: None)
+RECORD_PRESENCE: dict[str, frozenset[str] | None] = {
+    "Normal": frozenset(), "CAS": frozenset({"Adventitious", "CAS"}), "DAS": frozenset({"Adventitious", "DAS"}),
+    "CAS & DAS": frozenset({"Adventitious", "CAS", "DAS"}), "Poor Quality": None,
+}
+#: what every SPRSound event head shares: one labelled event per unit, scored on the event view; research only
+#: (the SPRSound event tasks score isolated annotated events, which the app never sees)
 SPR_EVENT_HEAD = dict(unit="event", pooled=False, dataset="sprsound_events", negative_label="Normal",
-                      views=("event", "context"), score_view="event")
+                      views=("event", "context"), score_view="event", research=True,
+                      candidates=("hgb",))  # chosen by grouped CV in earlier releases; fixed to fit the budget
 CRY_PAIN_LABELS = ("discomfort", "pain")
 CRY_REASON_LABELS = ("belly_pain", "burping", "discomfort", "hungry", "tired")
 
@@ -37,8 +53,10 @@ class HeadSpec:
     views: tuple[str, ...] = ("context",)  # window views of an event trained on (core.data.embed.VIEWS)
     score_view: str = "context"  # the view whose windows score a unit in evaluation
     operating_point: str = "balanced"  # binary heads: "balanced" or "high_sensitivity" (sensitivity >= 0.90)
-    stack_from: str | None = None  # pooled heads: also read this window head's probabilities (core.heads.stacking)
-    stack_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # class groups summed when stacked
+    kind: str = "head"  # "head" (one classifier) or "recording_model" (core.heads.recording)
+    research: bool = False  # trained and reported, never run on a user's recording (e.g. isolated-event heads)
+    nested: bool = True  # also score the whole procedure (calibration, threshold) by nested grouped CV
+    candidates: tuple[str, ...] | None = None  # candidate classifiers; None: the command line's
 
 
 @dataclass(frozen=True)
@@ -46,11 +64,19 @@ class TaskSpec:
     name: str
     title: str
     heads: tuple[HeadSpec, ...]
-    primary: str  # head whose verdict is the clip's verdict
+    primary: str  # output whose verdict is the recording's answer
     quality: QualityThresholds = QualityThresholds()
-    screening: tuple[str, ...] = ()  # binary heads shown as a screening probability with their operating point
-    track: str | None = None  # window head drawn under the spectrogram by default
+    screening: tuple[str, ...] = ()  # binary outputs shown as a screening answer with their operating point
+    track: str | None = None  # window output drawn under the spectrogram by default
     people: str = "person"  # what a group is, in the UI ("patient", "infant")
+
+    @property
+    def main_head(self) -> str:
+        """The artefact the primary answer comes from (itself, or the recording model whose output it is)."""
+        names = [h.name for h in self.heads]
+        if self.primary in names:
+            return self.primary
+        return next(h.name for h in self.heads if h.kind == "recording_model")
 
     def head(self, name: str) -> HeadSpec:
         for h in self.heads:
@@ -62,55 +88,45 @@ class TaskSpec:
 RESPIRATORY = TaskSpec(
     name="respiratory",
     title="Respiratory (pediatric auscultation)",
-    primary="record",
+    primary="screen",
     people="patient",
-    screening=("asthma", "screen"),
-    track="event_type",
+    screening=("asthma",),
+    track="detector",
     # Stethoscope recordings are quiet: SPRSound's median 2-s window is at -50 dBFS and 2 % fall below -60 dBFS,
     # so the generic -50 dBFS silence level would discard half of the real breath sounds.
     quality=QualityThresholds(silence_dbfs=-65.0),
     heads=(
         HeadSpec(
-            name="screen",
-            title="Normal vs adventitious (SPRSound task 1-1)",
+            name="recording",
+            title="Respiratory recording model",
+            labels=RESP_RECORD_LABELS,
+            unit="recording",
+            pooled=False,
+            dataset="sprsound_records",
+            negative_label="Normal",
+            kind="recording_model",
+            description="A window detector trained on every sliding window of the training recordings (labels from "
+                        "the annotated events), and recording-level answers decided from its pooled evidence: "
+                        "adventitious sounds present, asthma-indicative sounds present, the SPRSound record label.",
+        ),
+        HeadSpec(
+            name="event_screen",
+            title="Annotated event: normal vs adventitious (SPRSound task 1-1, research)",
             labels=RESP_SCREEN_LABELS,
             positive="Adventitious",
-            description="Window-level screening: any adventitious sound (wheeze, rhonchi, stridor, crackles).",
+            description="Classifies one annotated event (the challenge's unit); reported for comparison with the "
+                        "literature, not run on recordings.",
             label_map={lab: ("Normal" if lab == "Normal" else "Adventitious") for lab in RESP_EVENT_LABELS},
             **SPR_EVENT_HEAD,
         ),
         HeadSpec(
             name="event_type",
-            title="Event type (SPRSound task 1-2)",
+            title="Annotated event: type (SPRSound task 1-2, research)",
             labels=RESP_EVENT_LABELS,
-            description="Seven event classes per window.",
-            stack_groups={"Adventitious": RESP_EVENT_LABELS[1:],
-                          "CAS": ("Rhonchi", "Wheeze", "Stridor", "Wheeze+Crackle"),
-                          "DAS": ("Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")},
+            description="Seven event classes for one annotated event; reported for comparison with the literature, "
+                        "not run on recordings.",
+            nested=False,  # seven classes x nested folds would not fit the training budget; see all_groups_cv
             **SPR_EVENT_HEAD,
-        ),
-        HeadSpec(
-            name="asthma",
-            title="Asthma-indicative sounds vs normal (screening)",
-            labels=RESP_ASTHMA_LABELS,
-            positive="Asthma-indicative",
-            description="Wheeze, rhonchi, stridor or wheeze+crackle vs normal breath sounds; crackle-only events are "
-                        "excluded from training and evaluation. Threshold chosen for sensitivity >= 0.90.",
-            label_map=ASTHMA_MAP,
-            operating_point="high_sensitivity",
-            **SPR_EVENT_HEAD,
-        ),
-        HeadSpec(
-            name="record",
-            title="Record label (SPRSound task 2-2)",
-            labels=RESP_RECORD_LABELS,
-            unit="record",
-            pooled=True,
-            dataset="sprsound_records",
-            negative_label="Normal",
-            description="Whole-recording label from the pooled window embeddings and the event-type model's "
-                        "probabilities summarised over the windows; task 2-1 merges CAS/DAS/CAS & DAS.",
-            stack_from="event_type",
         ),
     ),
 )
@@ -149,7 +165,7 @@ CRY = TaskSpec(
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (RESPIRATORY, CRY)}
 
-#: SPRSound task 2-1 view of the record head: Normal / Adventitious / Poor Quality.
+#: SPRSound task 2-1 view of a record label: Normal / Adventitious / Poor Quality.
 RECORD_2_1 = {"Normal": "Normal", "CAS": "Adventitious", "DAS": "Adventitious", "CAS & DAS": "Adventitious",
               "Poor Quality": "Poor Quality"}
 

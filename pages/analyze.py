@@ -12,6 +12,7 @@ from core.encoders import EncoderUnavailable
 from core.config import SAMPLE_RATE, data_dir
 from core.audio.filenames import display_name
 from core.evaluation.metrics import operating_point_at
+from core.evaluation.model_card import validation_roc
 from core.answers.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
 from core.reports.pdf import analysis_pdf
 from ui.figures import pca_placement, spectrogram_with_track
@@ -25,6 +26,11 @@ def typical_distance(path: str, _projection) -> float:
 
 
 GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
+
+
+def artifact_of(output: str):
+    """The artefact an output came from (one respiratory recording model gives several outputs)."""
+    return analyzer.heads[result.heads[output].source or output]
 
 task, analyzer = sidebar()
 st.title("Analyze a recording")
@@ -107,8 +113,7 @@ for screen in screening:
         continue
     p = screen.verdict.probabilities[screen.positive]
     op = screen.operating_point()
-    curves = head_metrics(str(analyzer.heads[screen.name].path))["heldout"].get("curves", {})
-    roc = curves.get(screen.positive, {}).get("roc")
+    roc = validation_roc(head_metrics(str(artifact_of(screen.name).path)), screen.name, screen.positive)
     threshold = screen.threshold
     if roc is not None:
         default = float(round(screen.threshold, 2))
@@ -122,12 +127,14 @@ for screen in screening:
     c3.metric("Threshold", f"{threshold:.2f}")
     if roc is not None and abs(threshold - screen.threshold) > 1e-9:
         at = operating_point_at(roc, threshold)
-        st.info(f"At {threshold:.2f} (not the validated default {screen.threshold:.2f}) the held-out "
+        st.info(f"At {threshold:.2f} (not the validated default {screen.threshold:.2f}) the validation "
                 f"{screen.unit}s give sensitivity {at['sensitivity']:.2f} and specificity {at['specificity']:.2f} "
-                f"(nearest stored point of the held-out ROC curve, threshold {at['threshold']:.2f}).")
-    if op:
-        st.caption(f"Operating point chosen on patient-grouped validation: sensitivity {op['sensitivity']:.2f}, "
-                   f"specificity {op['specificity']:.2f} on the validation {screen.unit}s. Rule: {screen.verdict.rule}.")
+                f"(nearest stored point of the validation ROC curve, threshold {at['threshold']:.2f}; a threshold "
+                f"moved by looking at these figures is no longer validated).")
+    if op and op.get("sensitivity") is not None:
+        where = op.get("validated_on") or f"the patient-grouped out-of-fold {screen.unit}s it was chosen on"
+        st.caption(f"Validated per {screen.unit}: sensitivity {op['sensitivity']:.2f}, specificity "
+                   f"{op['specificity']:.2f} ({where}). Rule: {screen.verdict.rule}.")
     peak = screen.peak_window(result.quality)
     if peak is not None:
         i, p_i, above = peak
@@ -158,16 +165,26 @@ if track_heads and result.spectrogram is not None:
         st.caption(f"Window {w.index}: {w.start_s:.1f}–{w.end_s:.1f} s. " + "; ".join(
             f"{h.title}: " + ", ".join(f"{lab} {p:.0%}" for lab, p in zip(h.labels, h.window_probs[w.index]))
             for h in result.heads.values() if h.window_probs is not None))
+    if result.timeline is not None:
+        tl = result.timeline
+        st.markdown(f"**Event timeline:** {tl.summary(result.class_names)}")
+        if tl.segments:
+            st.dataframe(pd.DataFrame([{"from (s)": round(sg.onset_s, 1), "to (s)": round(sg.offset_s, 1),
+                                        "what": result.class_names.get(sg.type, sg.type),
+                                        "probability": round(sg.probability, 2)} for sg in tl.segments]),
+                         hide_index=True)
+        st.caption("Segments are hop-long frames (1 s) where the detector's window probability reaches its "
+                   "threshold, merged; validated against the annotated events on the Model metrics page.")
     st.caption("Each column of the track is one 2-s window (hop "
                f"{analyzer.hop_s:g} s), placed at its centre; windows marked with a grey cross failed the quality gate "
                "and do not vote.")
-placed = [n for n in result.heads if n in result.placements and analyzer.heads[n].projection is not None]
+placed = [n for n in result.heads if n in result.placements and artifact_of(n).projection is not None]
 if placed:
     st.subheader("Where this recording lands among the training data")
     default = placed.index(result.primary) if result.primary in placed else 0
     pname = st.selectbox("Embedding space of head", placed, index=default,
                          format_func=lambda n: result.heads[n].title, key="pca_head")
-    art = analyzer.heads[pname]
+    art = artifact_of(pname)
     people = GROUP_NAMES.get(art.meta.get("data", {}).get("layout", ""), analyzer.task.people)
     st.plotly_chart(pca_placement(result.placements[pname], art.projection, art.meta.get("unit", "unit"), people),
                     use_container_width=True)

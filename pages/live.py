@@ -81,11 +81,11 @@ st.caption("Press START and allow the microphone. Every second the latest 2-s wi
            "thread. If the browser blocks the microphone, the player above says so: allow it from the padlock "
            "icon in the address bar and press START again. Screening aid for research; not a diagnosis.")
 
-window_heads = [n for n, a in analyzer.heads.items() if not a.pooled]
+window_heads = [n for n, a in analyzer.heads.items() if a.track_labels is not None]
 shown = analyzer.task.primary if analyzer.task.primary in window_heads else (analyzer.task.track or window_heads[0])
 head = st.selectbox("Head", window_heads, index=window_heads.index(shown) if shown in window_heads else 0,
                     format_func=lambda n: analyzer.heads[n].meta["title"], key="live_head")
-labels = analyzer.heads[head].labels
+labels = analyzer.heads[head].track_labels
 
 
 @st.fragment(run_every=1.0)

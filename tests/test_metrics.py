@@ -93,3 +93,26 @@ def test_operating_point_read_off_the_roc_curve():
     assert operating_point_at(roc, 0.6) == {"threshold": 0.8, "sensitivity": 0.5, "specificity": 0.9}
     assert operating_point_at(roc, 0.5)["sensitivity"] == 0.9
     assert operating_point_at(roc, 0.0)["specificity"] == 0.0
+
+
+def test_nested_cv_never_lets_the_scored_people_choose_the_threshold():
+    from core.heads.training import Design, nested_cv
+    from core.tasks import custom_head
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(20), 6)
+    y = np.tile([0, 0, 0, 1, 1, 1], 20)
+    X = rng.normal(0, 1, (len(y), 4)) + y[:, None] * 1.2
+    d = Design(X, y, np.arange(len(y)), y, groups, len(y))
+    head = custom_head("toy", ("neg", "pos"))
+    audit: list = []
+    res = nested_cv(d, head, "logreg", 5, 3, 0, log=lambda s: None, audit=audit)
+    assert len(audit) == 5
+    scored = set()
+    for chose, scores in audit:
+        assert chose and scores and not (chose & scores)
+        scored |= scores
+    assert scored == set(range(20))  # everyone scored once, by a rule they did not choose
+    op = res["operating_points"]["balanced"]
+    assert len(op["fold_thresholds"]) == 5 and 0.5 < op["sensitivity"] <= 1 and op["sensitivity_ci"] is not None
+    assert "nested grouped 5-fold CV" in res["split"] and res["metrics"]["roc_auc"] > 0.8

@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
+from core.heads.recording import RecordingModelArtifact, screen_answers
+from core.answers.timeline import Timeline, build_timeline
 from core.audio.decode import AudioSource, DecodedAudio, decode_audio
 from core.encoders.cache import EmbeddingCache
 from core.config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
 from core.encoders import EncoderUnavailable, get_encoder, hear_status
 from core.encoders.base import Encoder, EncoderInfo
-from core.quality.gate import NO_CRY, ClipQuality, WindowQuality, assess_clip, assess_windows
+from core.quality.gate import NO_CRY, SILENT, ClipQuality, WindowQuality, assess_clip, assess_windows
 from core.windows.spectrogram import Spectrogram, display_spectrogram
 from core.tasks import TaskSpec, get_task
 from core.timing import NO_TIMER, StageTimer
@@ -51,8 +53,7 @@ class Verdict:
         top = max(self.probabilities, key=self.probabilities.get)
         if top == self.label:
             return ""
-        return (f"the head's decision rule weighs classes against their training prevalence; the most probable "
-                f"class is {top} "
+        return (f"named by the decision rule (see the rule) although the most probable class is {top} "
                 f"({self.probabilities[top]:.0%})")
 
 
@@ -70,6 +71,7 @@ class HeadOutput:
     operating_point_name: str = "balanced"
     unit: str = "recording"
     screening: bool = False  # a binary screening head shown beside the verdict, not the verdict itself
+    source: str = ""  # the artefact that produced it (several outputs can come from one recording model)
 
     def peak_window(self, quality: list[WindowQuality]) -> tuple[int, float, int] | None:
         """(index, probability) of the usable window most in favour of `positive`, and how many usable windows
@@ -114,6 +116,8 @@ class AnalysisResult:
     placements: dict[str, Placement] = field(default_factory=dict)
     embeddings: np.ndarray | None = None
     spectrogram: Spectrogram | None = None
+    timeline: Timeline | None = None  # where the window detector hears each kind of event (respiratory)
+    class_names: dict[str, str] = field(default_factory=dict)  # detector class -> words for people
 
     @property
     def verdict(self) -> Verdict:
@@ -143,6 +147,7 @@ class AnalysisResult:
                              "reason": h.verdict.reason, "rule": h.verdict.rule, "probabilities": h.verdict.probabilities,
                              "experimental": h.experimental} for n, h in self.heads.items()},
             "primary": self.primary, "windows": self.window_table(), "disclaimer": DISCLAIMER,
+            **({"timeline": {**self.timeline.to_dict(), "names": self.class_names}} if self.timeline else {}),
         }
 
 
@@ -159,7 +164,7 @@ def choose_encoder(task: TaskSpec, requested: str = "auto", root: Path | None = 
     status = hear_status()
     if not status.available:
         return EncoderChoice("acoustic", f"HeAR unavailable: {status.reason}")
-    if not (artifact_dir(task.name, "hear", task.primary, root) / "meta.json").is_file():
+    if not (artifact_dir(task.name, "hear", task.main_head, root) / "meta.json").is_file():
         return EncoderChoice("acoustic", "HeAR weights found, but HeAR heads are not trained on this install "
                                          f"(run `python -m core train --task {task.name} --encoder hear --data ...`).")
     return EncoderChoice("hear", status.reason)
@@ -179,23 +184,33 @@ class Analyzer:
         self.cache = cache or EmbeddingCache()
         self.thresholds = thresholds or self.task.quality
         self.limits = limits or Limits()
-        self.heads: dict[str, HeadArtifact] = {}
+        self.heads: dict[str, HeadArtifact | RecordingModelArtifact] = {}
         self.missing: dict[str, str] = {}
-        names = [spec.name for spec in self.task.heads]
+        #: research heads (e.g. isolated SPRSound events): their folders, for the metrics page; never run here
+        self.research: dict[str, Path] = {}
         enc_dir = artifact_dir(self.task.name, self.encoder.info.name, "", self.root)
+        names = []
+        for spec in self.task.heads:
+            if spec.research:
+                if (enc_dir / spec.name / "meta.json").is_file():
+                    self.research[spec.name] = enc_dir / spec.name
+            else:
+                names.append(spec.name)
+        known = {spec.name for spec in self.task.heads}
         if enc_dir.is_dir():  # heads a user trained on their own folder-per-class data appear too
-            names += sorted(p.name for p in enc_dir.iterdir() if (p / "meta.json").is_file() and p.name not in names)
+            names += sorted(p.name for p in enc_dir.iterdir() if (p / "meta.json").is_file() and p.name not in known)
         for head in names:
             try:
                 self.heads[head] = load_artifact(enc_dir / head, self.encoder.info)
             except ArtifactError as exc:
                 self.missing[head] = str(exc)
-        if self.task.primary not in self.heads:
+        main = self.task.main_head
+        if main not in self.heads:
             raise ArtifactError(
                 f"The {self.task.title} model for encoder '{self.encoder.info.name}' is not available: "
-                f"{self.missing.get(self.task.primary, 'not trained')}"
+                f"{self.missing.get(main, 'not trained')}"
             )
-        self.hop_s = float(self.heads[self.task.primary].meta.get("window", {}).get("hop_s", DEFAULT_HOP_SECONDS))
+        self.hop_s = float(self.heads[main].meta.get("window", {}).get("hop_s", DEFAULT_HOP_SECONDS))
 
     def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording",
                 timer: StageTimer = NO_TIMER) -> AnalysisResult:
@@ -212,17 +227,28 @@ class Analyzer:
         usable = np.array([q.usable for q in quality]) & (not clip_q.too_short)
         heads, placements = {}, {}
         order = [self.task.primary, *self.task.screening]
+        timeline, class_names = None, {}
         for name_, art in sorted(self.heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
+            if isinstance(art, RecordingModelArtifact):
+                with timer.stage("heads"):
+                    outs, timeline, placement = self._run_recording_model(name_, art, emb, usable, quality, windows,
+                                                                          clip_q, audio.duration_s)
+                heads.update(outs)
+                class_names = art.meta.get("class_names", {})
+                if placement is not None:
+                    placements.update({n: placement for n in outs if outs[n].window_probs is None})
+                continue
             heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality, timer)
             if placement is not None:
                 placements[name_] = placement
+        heads = dict(sorted(heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
         with timer.stage("spectrogram"):
             spectrogram = display_spectrogram(audio.samples, audio.source_rate)
         return AnalysisResult(
             name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
             duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
             clip_quality=clip_q, heads=heads, primary=self.task.primary, placements=placements, embeddings=emb,
-            spectrogram=spectrogram,
+            spectrogram=spectrogram, timeline=timeline, class_names=class_names,
         )
 
     def _embed_windows(self, x: np.ndarray, timer: StageTimer = NO_TIMER
@@ -243,10 +269,94 @@ class Analyzer:
                 parts.append(self.cache.embed(self.encoder, batch))
         return windows, quality, np.concatenate(parts)
 
+    def _abstention(self, clip_q: ClipQuality, n_usable: int) -> str:
+        """Why no answer can be given, or "" when one can."""
+        if clip_q.too_short:
+            return (f"recording too short ({clip_q.duration_s:.2f} s; at least {self.thresholds.min_clip_seconds:.2f} s "
+                    f"needed)")
+        if n_usable == 0:
+            reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
+            if set(clip_q.flag_counts) == {NO_CRY}:
+                return f"no crying detected: no window holds a voiced cry at 250-1000 Hz ({reasons})"
+            if set(clip_q.flag_counts) == {SILENT}:
+                return f"too quiet: every window is below the silence level ({reasons})"
+            return f"recording quality too low: no usable window ({reasons})"
+        return ""
+
+    def _run_recording_model(self, name: str, art: RecordingModelArtifact, emb: np.ndarray, usable: np.ndarray,
+                             quality: list[WindowQuality], windows: list[Window], clip_q: ClipQuality,
+                             duration_s: float) -> tuple[dict[str, HeadOutput], Timeline | None, Placement | None]:
+        """The respiratory recording model's outputs: the two screening answers, the record label and the window
+        detector's track, all from one pass of the detector over the windows, and the event timeline."""
+        meta = art.meta
+        n, n_usable = len(emb), int(usable.sum())
+        rms = np.array([q.rms_dbfs for q in quality])
+        clip = np.array([q.clip_ratio for q in quality])
+        ra = art.analyse(emb, usable, rms, clip, duration_s)
+        why = self._abstention(clip_q, n_usable) or (
+            f"poor recording quality: the quality model's probability {ra.p_poor:.2f} is at or above its threshold "
+            f"{meta['quality_threshold']:.2f} (which calls at most {meta['max_good_called_poor']:.0%} of good "
+            f"training recordings poor)" if ra.poor else "")
+        classes = art.classes
+        answers = screen_answers(ra.present[None, :], classes)
+        outs: dict[str, HeadOutput] = {}
+        for key, a in meta["answers"].items():
+            j = classes.index(a["class"])
+            p = float(ra.probs[j])
+            labels = (a["negative"], a["positive"])
+            probs = {labels[0]: 1.0 - p, labels[1]: p}
+            if why:
+                verdict = Verdict(None, None, {}, a["rule"], 0 if not ra.poor else n_usable, n, True, why)
+            else:
+                lab = labels[int(answers[key][0])]
+                verdict = Verdict(lab, probs[lab], probs, a["rule"], n_usable, n)
+            v = a.get("validated") or {}
+            op = {"balanced": {"threshold": a["threshold"], "sensitivity": v.get("sensitivity"),
+                               "specificity": v.get("specificity"), "sensitivity_ci": v.get("sensitivity_ci"),
+                               "specificity_ci": v.get("specificity_ci"), "auc": v.get("auc"),
+                               "validated_on": v.get("split"), "negatives": v.get("negatives")}}
+            outs[key] = HeadOutput(key, a["title"], labels, False, None, verdict, a["threshold"], labels[1], op,
+                                   "balanced", "recording", key in self.task.screening, name)
+        labels = tuple(meta["labels"])
+        label_probs = {lab: float(v) for lab, v in zip(labels, ra.label_probs)}
+        rule = ("SPRSound record label from the same decisions: Poor Quality by the quality rule; Normal when no "
+                "adventitious sounds were found; otherwise which kinds are present")
+        if self._abstention(clip_q, n_usable):
+            rec_v = Verdict(None, None, {}, rule, 0, n, True, self._abstention(clip_q, n_usable))
+        else:
+            rec_v = Verdict(ra.label, label_probs[ra.label], label_probs, rule, n_usable, n)
+        outs["record"] = HeadOutput("record", "SPRSound record label (tasks 2-1 / 2-2)", labels, False, None, rec_v,
+                                    None, None, {}, "balanced", "recording", False, name)
+        names = meta.get("class_names", {})
+        det_v = Verdict(None, None, {}, "per window", n_usable, n, True, "a window track, not a recording answer")
+        det_labels = tuple(names.get(c, c) for c in classes)
+        outs["detector"] = HeadOutput("detector", "Window detector (what each 2-s window holds)", det_labels, False,
+                                      ra.window_probs, det_v, None, det_labels[0], {}, "balanced", "window", False,
+                                      name)
+        timeline = build_timeline(ra.window_probs, np.array([w.start_s for w in windows]), usable, duration_s,
+                                  classes, meta["window_thresholds"], tuple(meta["timeline_types"]), self.hop_s)
+        placement = None
+        if art.projection is not None and n:
+            proj = art.projection
+            clip_c = proj.transform(art.scaled_recording(emb))[0]
+            scaler = art.model.detector.models[classes[0]][0]
+            wc = proj.transform(scaler.transform(emb[usable])) if n_usable else np.zeros((0, len(clip_c)))
+            placement = Placement("record", wc, np.flatnonzero(usable), clip_c)
+        return outs, timeline, placement
+
     def report(self, result: AnalysisResult) -> dict:
         """The analysis plus what produced it: each head's version, decision rule and held-out performance."""
         models = {}
         for name, art in self.heads.items():
+            if isinstance(art, RecordingModelArtifact):
+                models[name] = {
+                    "title": art.meta["title"], "trained": art.meta.get("created"), "model": art.meta.get("chosen"),
+                    "encoder": f"{art.meta['encoder']['name']}:{art.meta['encoder']['version']}",
+                    "answers": art.meta.get("answers"), "thresholds": art.meta.get("thresholds"),
+                    "quality_threshold": art.meta.get("quality_threshold"),
+                    "window_thresholds": art.meta.get("window_thresholds"),
+                }
+                continue
             held = art.metrics().get("heldout", {})
             models[name] = {
                 "title": art.meta["title"], "trained": art.meta.get("created"), "model": art.meta.get("chosen"),
@@ -293,14 +403,8 @@ class Analyzer:
         elif dec.priors is not None:
             rule += "; " + (dec.rule or "label = highest probability relative to its training prevalence")
         probs = {lab: float(v) for lab, v in zip(labels, p)}
-        if clip_q.too_short:
-            verdict = Verdict(None, None, {}, rule, 0, n, True,
-                              f"recording too short ({clip_q.duration_s:.2f} s; at least "
-                              f"{self.thresholds.min_clip_seconds:.2f} s needed)")
-        elif n_usable == 0:
-            reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
-            why = (f"no crying detected: no window holds a voiced cry at 250-1000 Hz ({reasons})"
-                   if set(clip_q.flag_counts) == {NO_CRY} else f"recording quality too low: no usable window ({reasons})")
+        why = self._abstention(clip_q, n_usable)
+        if why:
             verdict = Verdict(None, None, {}, rule, 0, n, True, why)
         else:
             idx = int(dec.predict(p[None, :])[0])

@@ -131,7 +131,8 @@ class LiveMonitor:
         w = Window(0, (end - WINDOW_SAMPLES) / SAMPLE_RATE, end / SAMPLE_RATE, WINDOW_SAMPLES / SAMPLE_RATE)
         q = assess_windows(batch, [w], clip_has_full_window=True, th=an.thresholds)[0]
         emb = an.encoder.embed(batch)
-        probs = {name: art.probabilities(emb)[0] for name, art in an.heads.items() if not art.pooled}
+        probs = {name: art.window_probabilities(emb)[0] for name, art in an.heads.items()
+                 if art.track_labels is not None}
         self._history.append(LiveWindow(end / SAMPLE_RATE, probs, q, time.perf_counter() - arrived))
 
     # -- consumer side (Streamlit script) -------------------------------------------------------------------------

@@ -34,10 +34,22 @@ def print_result(r: AnalysisResult, out=None) -> None:
         vals = "".join(f" {h.window_probs[i][h.labels.index(lab)]:>18.3f}" for h, lab in cols)
         print(f"   {i:>6} {w.start_s:>6.1f} {w.end_s:>6.1f}  {q.reason() or 'ok':<16}{vals}", file=out)
     for h in r.heads.values():
+        if h.window_probs is not None and h.verdict.abstained and h.unit == "window":
+            continue  # a window track: its probabilities are in the table above
         tag = " [experimental]" if h.experimental else ""
         star = " (primary)" if h.name == r.primary else ""
         print(f"   verdict {h.name}{star}{tag}: {h.verdict.text()}", file=out)
         print(f"      rule: {h.verdict.rule}", file=out)
+        op = h.operating_point()
+        if op.get("validated_on") and op.get("sensitivity") is not None:
+            print(f"      validated: sensitivity {op['sensitivity']:.2f}, specificity {op['specificity']:.2f} "
+                  f"({op['validated_on']})", file=out)
+    if r.timeline is not None:
+        tl = r.timeline
+        print(f"   event timeline: {tl.summary(r.class_names)}", file=out)
+        for seg in tl.segments:
+            print(f"      {seg.onset_s:6.1f}-{seg.offset_s:6.1f} s  {r.class_names.get(seg.type, seg.type):<45} "
+                  f"p {seg.probability:.2f}", file=out)
     print(f"   {DISCLAIMER}", file=out)
 
 

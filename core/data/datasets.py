@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.windows.labels import Event
+
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3", ".webm", ".m4a", ".mp4", ".opus")
 
 
@@ -25,6 +27,7 @@ class Unit:
     start_s: float | None = None  # None: the whole recording
     end_s: float | None = None
     meta: tuple[tuple[str, str], ...] = ()
+    events: tuple[Event, ...] = ()  # annotated events inside a whole-recording unit (SPRSound records)
 
     def meta_dict(self) -> dict[str, str]:
         return dict(self.meta)
@@ -115,13 +118,7 @@ def read_sprsound(root: Path, level: str) -> DatasetScan:
                 continue
             meta = (("age", m["age"]), ("gender", "m" if m["gender"] == "0" else "f"), ("location", m["loc"]))
             group = m["patient"]
-            if level == "record":
-                label = str(ann.get("record_annotation", "")).strip()
-                if not label:
-                    skipped.append((jf.name, "no record annotation"))
-                    continue
-                units.append(Unit(f"{split}/{stem}", audio, label, group, split, meta=meta))
-                continue
+            events: list[tuple[int, Event]] = []
             for i, ev in enumerate(ann.get("event_annotation") or []):
                 try:
                     start, end = float(ev["start"]) / 1000.0, float(ev["end"]) / 1000.0
@@ -132,7 +129,17 @@ def read_sprsound(root: Path, level: str) -> DatasetScan:
                 if end <= start:
                     skipped.append((f"{jf.name}#{i}", "zero-length or reversed event"))
                     continue
-                units.append(Unit(f"{split}/{stem}#{i}", audio, label, group, split, start, end, meta))
+                events.append((i, Event(start, end, label)))
+            if level == "record":
+                label = str(ann.get("record_annotation", "")).strip()
+                if not label:
+                    skipped.append((jf.name, "no record annotation"))
+                    continue
+                units.append(Unit(f"{split}/{stem}", audio, label, group, split, meta=meta,
+                                  events=tuple(e for _, e in events)))
+                continue
+            for i, e in events:
+                units.append(Unit(f"{split}/{stem}#{i}", audio, e.type, group, split, e.start_s, e.end_s, meta))
     return DatasetScan(f"sprsound_{level}s", root, units, skipped)
 
 
@@ -231,7 +238,7 @@ def scan(root: Path, dataset: str, group_pattern: str | None = None) -> DatasetS
 
 #: which heads a detected layout can train
 LAYOUT_HEADS = {
-    "sprsound": ("respiratory", ("screen", "event_type", "asthma", "record")),
+    "sprsound": ("respiratory", ("recording", "event_screen", "event_type")),
     "cry_pain": ("cry", ("pain",)),
     "donateacry": ("cry", ("reason",)),
 }

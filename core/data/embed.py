@@ -12,8 +12,8 @@ from core.encoders.cache import EmbeddingCache
 from core.config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThresholds
 from core.data.datasets import Unit
 from core.encoders.base import Encoder
-from core.quality.gate import assess_windows
-from core.windows.framing import describe, frame, span_starts, tile_span, window_starts
+from core.quality.gate import WindowQuality, assess_windows
+from core.windows.framing import Window, describe, frame, span_starts, tile_span, window_starts
 
 #: How an annotated event becomes windows. "context": one 2-s window centred on the event with the sound around
 #: it, as the app's sliding windows see it. "event": only the event, repeated to fill the window (the challenge's
@@ -30,10 +30,20 @@ class EmbeddedSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     view: np.ndarray | None = None  # [n_windows] entry of VIEWS; None means all "context"
     unit_features: np.ndarray | None = None  # [n_units, m] extra per-unit inputs of pooled heads (core.heads.stacking)
+    start_s: np.ndarray | None = None  # [n_windows] where each window starts in its recording
+    rms_dbfs: np.ndarray | None = None  # [n_windows] the quality gate's level measurement
+    clip_ratio: np.ndarray | None = None  # [n_windows] share of clipped samples
+    duration_s: np.ndarray | None = None  # [n_units] length of the unit's recording
 
     def __post_init__(self) -> None:
         if self.view is None:
             self.view = np.full(len(self.X), "context", dtype=object)
+        n = len(self.X)
+        for name in ("start_s", "rms_dbfs", "clip_ratio"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(n))
+        if self.duration_s is None:
+            self.duration_s = np.zeros(len(self.units))
 
     def pooled(self) -> np.ndarray:
         """Per-unit [mean, std] of all its windows (pooled heads see the whole recording, quality included),
@@ -50,7 +60,8 @@ class EmbeddedSet:
         m = remap[self.unit_of] >= 0
         return EmbeddedSet([self.units[i] for i in keep_units], self.X[m], remap[self.unit_of[m]], self.usable[m],
                            self.skipped, self.view[m],
-                           None if self.unit_features is None else self.unit_features[keep_units])
+                           None if self.unit_features is None else self.unit_features[keep_units],
+                           self.start_s[m], self.rms_dbfs[m], self.clip_ratio[m], self.duration_s[keep_units])
 
 
 def pool_windows(X: np.ndarray, unit_of: np.ndarray, n_units: int) -> np.ndarray:
@@ -79,16 +90,32 @@ def units_by_file(units: list[Unit]) -> dict[str, list[int]]:
 
 
 @dataclass(frozen=True)
+class WindowPart:
+    """The windows one unit contributes in one view, with what the quality gate measured on them."""
+
+    unit: int  # index into the units
+    view: str
+    batch: np.ndarray  # [k, 32000]
+    windows: list[Window]
+    quality: list[WindowQuality]
+
+    @property
+    def usable(self) -> np.ndarray:
+        return np.array([q.usable for q in self.quality], bool)
+
+
+@dataclass(frozen=True)
 class FileWindows:
     """Every window one file contributes, in the order they are embedded (one cache entry per file): the local
     path and the Ray workers (`core.data.embed_ray`) build exactly the same batch, so they share cache entries."""
 
-    parts: list[tuple[int, str, np.ndarray, np.ndarray]]  # (unit index, view, [k, 32000] batch, usable mask)
+    parts: list[WindowPart]
     kept: list[int]
     skipped: list[tuple[str, str]]
+    duration_s: float = 0.0
 
     def batch(self) -> np.ndarray:
-        return np.concatenate([b for _, _, b, _ in self.parts])
+        return np.concatenate([p.batch for p in self.parts])
 
 
 def file_windows(path: str, idx: list[int], units: list[Unit], views: tuple[str, ...], hop_s: float,
@@ -113,9 +140,9 @@ def file_windows(path: str, idx: list[int], units: list[Unit], views: tuple[str,
             if not len(batch):
                 continue
             q = assess_windows(batch, wins, clip_has_full_window=n >= WINDOW_SAMPLES, th=thresholds)
-            parts.append((i, view, batch, np.array([w.usable for w in q])))
+            parts.append(WindowPart(i, view, batch, wins, q))
         kept.append(i)
-    return FileWindows(parts, kept, skipped)
+    return FileWindows(parts, kept, skipped, n / SAMPLE_RATE)
 
 
 def embed_units(
@@ -132,19 +159,24 @@ def embed_units(
     unknown = set(views) - set(VIEWS)
     if unknown:
         raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {VIEWS}")
-    Xs, owners, usable, view_of = [], [], [], []
+    Xs, owners, usable, view_of, starts, rms, clip = [], [], [], [], [], [], []
     skipped: list[tuple[str, str]] = []
     kept: list[int] = []
+    durations: list[float] = []
     files = units_by_file(units)
     for n_done, (path, idx) in enumerate(files.items(), 1):
         fw = file_windows(path, idx, units, views, hop_s, thresholds)
         skipped += fw.skipped
         position = {i: len(kept) + k for k, i in enumerate(fw.kept)}  # unit index -> row of the embedded set
-        for owner, view, batch, ok in fw.parts:
-            owners.append(np.full(len(batch), position[owner]))
-            view_of.append(np.full(len(batch), view, dtype=object))
-            usable.append(ok)
+        for part in fw.parts:
+            owners.append(np.full(len(part.batch), position[part.unit]))
+            view_of.append(np.full(len(part.batch), part.view, dtype=object))
+            usable.append(part.usable)
+            starts.append(np.array([w.start_s for w in part.windows]))
+            rms.append(np.array([q.rms_dbfs for q in part.quality]))
+            clip.append(np.array([q.clip_ratio for q in part.quality]))
         kept += fw.kept
+        durations += [fw.duration_s] * len(fw.kept)
         if fw.parts:
             Xs.append(cache.embed(encoder, fw.batch()))
         if progress:
@@ -157,4 +189,8 @@ def embed_units(
         usable=np.concatenate(usable) if usable else np.zeros(0, bool),
         skipped=skipped,
         view=np.concatenate(view_of) if view_of else np.zeros(0, dtype=object),
+        start_s=np.concatenate(starts) if starts else np.zeros(0),
+        rms_dbfs=np.concatenate(rms) if rms else np.zeros(0),
+        clip_ratio=np.concatenate(clip) if clip else np.zeros(0),
+        duration_s=np.asarray(durations, float),
     )

@@ -169,14 +169,17 @@ def evaluate(
     normal_label: str | None = None,
     n_boot: int = N_BOOT,
     seed: int = 0,
+    pred: np.ndarray | None = None,
 ) -> dict:
-    """Everything for the metrics page, at the level the arrays are given (units or windows)."""
+    """Everything for the metrics page, at the level the arrays are given (units or windows). `pred` overrides
+    `decision.predict(probs)` where the decisions were made elsewhere (e.g. per outer fold of a nested CV, each
+    fold with its own threshold)."""
     labels = list(decision.labels)
     k = len(labels)
     y = np.asarray(y, int)
     probs = np.asarray(probs, float)
     groups = np.asarray(groups)
-    pred = decision.predict(probs)
+    pred = decision.predict(probs) if pred is None else np.asarray(pred, int)
     normal = labels.index(normal_label) if normal_label in labels else None
     point = _point_metrics(y, probs, pred, k, normal)
 
@@ -234,6 +237,35 @@ def evaluate(
         "bootstrap": {"resamples": n_boot, "unit": "group (patient/infant/family)"},
     }
     return out
+
+
+def detection_scores(y: np.ndarray, p: np.ndarray, groups: np.ndarray, *, split: str, n_boot: int = N_BOOT,
+                     seed: int = 0) -> dict:
+    """Threshold-free detection figures for one class (ROC-AUC, average precision = PR-AUC) with cluster-bootstrap
+    intervals over people, and the curves; for window-level detection, where thousands of windows come from a few
+    hundred people."""
+    y = np.asarray(y, bool)
+    p = np.asarray(p, float)
+    groups = np.asarray(groups)
+    ug, inv = np.unique(groups, return_inverse=True)
+    members = [np.flatnonzero(inv == g) for g in range(len(ug))]
+    rng = np.random.default_rng(seed)
+    aucs, aps = [], []
+    for _ in range(n_boot):
+        idx = np.concatenate([members[g] for g in rng.integers(0, len(ug), len(ug))])
+        if 0 < y[idx].sum() < len(idx):
+            aucs.append(_auc(y[idx], p[idx]))
+            aps.append(float(average_precision_score(y[idx], p[idx])))
+
+    def ci(v: list[float]) -> list[float] | None:
+        return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if len(v) >= 20 else None
+
+    fpr, tpr, th = roc_curve(y, p)
+    prec, rec, _ = precision_recall_curve(y, p)
+    return {"split": split, "n": int(len(y)), "n_positive": int(y.sum()), "n_groups": int(len(ug)),
+            "roc_auc": _auc(y, p), "average_precision": float(average_precision_score(y, p)),
+            "prevalence": float(y.mean()), "ci95": {"roc_auc": ci(aucs), "average_precision": ci(aps)},
+            "curves": {"roc": _downsample(fpr, tpr, th), "pr": _downsample(rec[::-1], prec[::-1])}}
 
 
 def binary_operating_points(y: np.ndarray, p_pos: np.ndarray, target_sensitivity: float = 0.90) -> dict:

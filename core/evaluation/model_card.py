@@ -72,6 +72,9 @@ def evaluations(metrics: dict, include_dev: bool = True) -> list[tuple[str, dict
     out = [("Held-out people (headline)", metrics["heldout"])]
     if include_dev and "dev_cv" in metrics:
         out.append(("Grouped cross-validation, development people", metrics["dev_cv"]))
+    if "nested_cv" in metrics:
+        out.append(("Nested grouped cross-validation over all people (threshold chosen without the scored people)",
+                    metrics["nested_cv"]))
     out.append(("Grouped cross-validation over all people", metrics["all_groups_cv"]))
     if "leave_one_group_out" in metrics:
         out.append(("Leave one person out (every person a fold of their own)", metrics["leave_one_group_out"]))
@@ -85,18 +88,26 @@ def evaluations(metrics: dict, include_dev: bool = True) -> list[tuple[str, dict
     return out
 
 
+def _ci(ci) -> str:
+    return f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
+
+
 def _decision_lines(meta: dict) -> list[str]:
     dec, ops = meta.get("decision") or {}, meta.get("operating_points") or {}
     if dec.get("threshold") is not None:
         name = meta.get("operating_point") or "balanced"
         op = ops.get(name, {})
+        where = (f"validated by {op['validated_on']}" if op.get("validated_on")
+                 else "measured on the same person-grouped out-of-fold predictions it was chosen on (optimistic)")
         out = [f"- Decision: '{dec['positive']}' when its probability >= {dec['threshold']:.3f} ({name} operating point, "
-               f"chosen on person-grouped out-of-fold predictions: sensitivity {op.get('sensitivity', float('nan')):.3f}, "
-               f"specificity {op.get('specificity', float('nan')):.3f} there)."]
+               f"chosen on person-grouped out-of-fold predictions): sensitivity {op.get('sensitivity', float('nan')):.3f}"
+               f"{_ci(op.get('sensitivity_ci'))}, specificity {op.get('specificity', float('nan')):.3f}"
+               f"{_ci(op.get('specificity_ci'))}, {where}."]
         hs = ops.get("high_sensitivity")
         if name != "high_sensitivity" and hs:
             out.append(f"- Alternative operating point for sensitivity >= {hs['target']:.2f}: threshold "
-                       f"{hs['threshold']:.3f}, specificity {hs['specificity']:.3f} on the same predictions.")
+                       f"{hs['threshold']:.3f}, sensitivity {hs['sensitivity']:.3f}, specificity "
+                       f"{hs['specificity']:.3f} ({'same validation' if hs.get('validated_on') else 'same predictions'}).")
         return out
     if not dec.get("rule"):
         return []
@@ -142,4 +153,152 @@ def model_card(meta: dict, metrics: dict) -> str:
         lines += [f"| {r['task']} | {r['score']:.4g} | {r['system']} | {r['source']} | {r['test_split']} |" for r in refs]
         lines.append("")
     lines += ["## Limitations", _limits(data["layout"]), ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ recording model
+
+RECORD_SPLITS = (("cv", "Patient-grouped CV (nested)"), ("heldout", "Held-out patients"),
+                 ("official_test/test_intra", "Official intra-patient test (same patients, recorded later)"))
+
+
+def _at(metrics: dict, path: str) -> dict | None:
+    node = metrics
+    for part in path.split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def recording_evaluations(metrics: dict) -> list[tuple[str, dict]]:
+    """Every evaluate()-shaped block of a recording model's metrics.json, titled (the metrics page's table and
+    confusion matrices): the screening answers and the record label (rule and plain argmax), per split."""
+    out = []
+    for path, name in RECORD_SPLITS:
+        ev = _at(metrics, path)
+        if not ev:
+            continue
+        for key, a in ev["answers"].items():
+            out.append((f"{name} · {key}: {a['per_class'] and list(a['per_class'])[1]}", a))
+        out.append((f"{name} · record label (shipped rule)", ev["record"]["rule"]))
+        out.append((f"{name} · record label (plain argmax, for comparison)", ev["record"]["argmax"]))
+    return out
+
+
+def validation_roc(metrics: dict, output: str, positive: str) -> dict | None:
+    """The ROC curve an output's threshold slider reads: the recording model's nested CV for its answers, a head's
+    held-out people otherwise."""
+    if metrics.get("kind") == "recording_model":
+        ev = metrics.get("cv", {}).get("answers", {}).get(output)
+    else:
+        ev = metrics.get("heldout")
+    return (ev or {}).get("curves", {}).get(positive, {}).get("roc")
+
+
+def fmt_ci(v, ci) -> str:
+    return "n/a" if v is None or v != v else f"{v:.3f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
+
+
+def recording_model_card(meta: dict, metrics: dict) -> str:
+    data = metrics["data"]
+    names = meta.get("class_names", {})
+    th, wth = meta["thresholds"], meta["window_thresholds"]
+    lines = [
+        f"# Model card: {meta['task']} / {meta['head']} ({meta['encoder']['name']})", "",
+        f"**{meta['title']}**", "", "Screening aid for research; not a diagnosis.", "",
+        "## What it is",
+        f"- Encoder: {meta['encoder']['label']} (`{meta['encoder']['name']}:{meta['encoder']['version']}`, "
+        f"{meta['encoder']['dim']}-d per 2-s window, hop {meta['window']['hop_s']} s), the app's own windows, decoder "
+        f"and quality gate.",
+        f"- Window detector: one {meta['detector_model']} classifier per class ({', '.join(names.get(c, c) for c in meta['classes'])}), "
+        f"trained on every usable sliding window of every training recording. A window is positive for a class when "
+        f"it holds at least min({meta['window_labels']['min_event_fraction']:.0%} of an annotated event, "
+        f"{meta['window_labels']['min_overlap_s']:g} s) of it, negative when it touches none, and left out when it "
+        f"holds only a sliver.",
+        f"- Recording evidence: the {meta['pooling']} of the window probabilities over the usable windows, mapped to a "
+        f"calibrated probability that the class is present (logistic map fitted on patient-grouped out-of-fold "
+        f"recordings).",
+        "- Decisions: " + "; ".join(f"{names.get(c, c)} present when P >= {th[c]:.3f}" for c in meta["classes"])
+        + " (balanced operating points on out-of-fold recordings). Adventitious sounds present = continuous or "
+          "discontinuous sounds present.",
+        f"- Poor Quality: a quality model (pooled embedding + the gate's level and usable-window statistics, balanced "
+        f"class weights) above {meta['quality_threshold']:.3f}, the level that calls at most "
+        f"{meta['max_good_called_poor']:.0%} of good training recordings poor.",
+        "- Timeline: hop-long frames whose mean window probability reaches the class's window threshold ("
+        + ", ".join(f"{names.get(c, c)} {wth[c]:.3f}" for c in meta["timeline_types"])
+        + "; best window F1 on out-of-fold windows), merged into segments.",
+        "", "## Data",
+        f"- `{data['root']}` ({data['layout']}): {data['training_units']} training recordings of "
+        f"{data['training_groups']} patients, {data['training_samples']} windows; {data['skipped_total']} item(s) "
+        f"skipped ({', '.join(f'{k}: {v}' for k, v in data['skipped_reasons'].items()) or 'none'}).",
+        f"- Record labels (all splits): {', '.join(f'{k} {v}' for k, v in data['labels'].items())}.", "",
+        "## Recording-level answers (what the app leads with)",
+        "Sensitivity and specificity of the decided answer, AUC of the calibrated probability; 95 % intervals are "
+        "cluster-bootstrap intervals over patients. Poor Quality recordings are left out of the screens (they are "
+        "answered by the quality rule).", "",
+        "| answer | split | recordings (patients) | sensitivity | specificity | AUC |", "|---|---|---|---|---|---|",
+    ]
+    for key, a in meta["answers"].items():
+        for path, name in RECORD_SPLITS:
+            ev = _at(metrics, path)
+            if not ev:
+                continue
+            e = ev["answers"][key]
+            lines.append(f"| {a['title']} (vs {' + '.join(e['negatives'])} recordings) | {name} | {e['n']} "
+                         f"({e['n_groups']}) | {fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
+                         f"{fmt_ci(e['specificity'], e['specificity_ci'])} | "
+                         f"{fmt_ci(e['metrics']['roc_auc'], e['ci95']['roc_auc'])} |")
+    lines += ["", "## SPRSound record tasks (2-2: five labels; 2-1: Normal / Adventitious / Poor Quality)", "",
+              "| split | rule | 2-2 Score | 2-1 Score | 2-1 SE | 2-1 SP |", "|---|---|---|---|---|---|"]
+    for path, name in RECORD_SPLITS:
+        ev = _at(metrics, path)
+        if not ev:
+            continue
+        for rule in ("rule", "argmax"):
+            r = ev["record"][rule]
+            t = r["task_2_1"]
+            lines.append(f"| {name} | {'shipped rule' if rule == 'rule' else 'plain argmax'} | "
+                         f"{fmt_ci(r['metrics']['Score'], r['ci95']['Score'])} | "
+                         f"{fmt_ci(t['metrics']['Score'], t['ci95']['Score'])} | {t['metrics']['SE']:.3f} | "
+                         f"{t['metrics']['SP']:.3f} |")
+    refs = metrics.get("published_references") or []
+    if refs:
+        lines += ["", "Published, on the official BioCAS 2022 test set (not our splits: read beside, not against): "
+                  + "; ".join(f"task {r['task']} {r['score']:.4g} ({r['source']}, {r['system']})" for r in refs) + "."]
+    lines += ["", "## Window detection (the track under the spectrogram)",
+              "Every usable window of recordings with an event annotation; windows holding a sliver of an event "
+              "left out.", "", "| class | split | windows (positive) | patients | ROC-AUC | PR-AUC (prevalence) |",
+              "|---|---|---|---|---|---|"]
+    for c in meta["classes"]:
+        for path, name in RECORD_SPLITS:
+            ev = _at(metrics, path)
+            if not ev:
+                continue
+            dsc = ev["detection"][c]
+            lines.append(f"| {names.get(c, c)} | {name} | {dsc['n']} ({dsc['n_positive']}) | {dsc['n_groups']} | "
+                         f"{fmt_ci(dsc['roc_auc'], dsc['ci95']['roc_auc'])} | "
+                         f"{fmt_ci(dsc['average_precision'], dsc['ci95']['average_precision'])} "
+                         f"({dsc['prevalence']:.3f}) |")
+    lines += ["", "## Event timeline against the annotations (event-based, one-to-one matching)",
+              "overlap: a segment matches an annotated event of its class when they overlap; onset: when its onset "
+              "is within 1 s of the event's.", "",
+              "| class | split | criterion | precision | recall | F1 |", "|---|---|---|---|---|---|"]
+    for c in meta["timeline_types"]:
+        for path, name in RECORD_SPLITS:
+            ev = _at(metrics, path)
+            if not ev:
+                continue
+            for crit, tl in ev["timeline"].items():
+                x = tl["classes"][c]
+                lines.append(f"| {names.get(c, c)} | {name} | {crit} | {fmt_ci(x['precision'], x['ci95']['precision'])} "
+                             f"| {fmt_ci(x['recall'], x['ci95']['recall'])} | {fmt_ci(x['f1'], x['ci95']['f1'])} |")
+    abl = metrics.get("ablation")
+    if abl:
+        lines += ["", "## Ablation: what each design choice bought", abl.get("note", ""), "",
+                  "| variant | CV screen sens / spec | CV 2-1 / 2-2 Score | intra screen sens / spec | "
+                  "intra 2-1 / 2-2 Score |", "|---|---|---|---|---|"]
+        for row in abl["rows"]:
+            lines.append(f"| {row['variant']} | {row['cv_screen']} | {row['cv_scores']} | {row['intra_screen']} | "
+                         f"{row['intra_scores']} |")
+    lines += ["", "## Limitations", _limits(data["layout"]),
+              "The detector's resolution is one hop (1 s): a 0.4-s wheeze is marked as a 1-2 s segment.", ""]
     return "\n".join(lines)

@@ -1,8 +1,12 @@
 """Self-describing, versioned, integrity-checked head artefacts under trained/<task>/<encoder>/<head>/.
 
-Files: model.skops (scaler + classifier + calibrator, in skops' safe format: loading never runs pickled code and
-refuses unexpected types), meta.json (labels, encoder identity, window parameters, decision rule, hashes),
+Files: model.skops (the fitted estimators, in skops' safe format: loading never runs pickled code and refuses
+unexpected types), meta.json (kind, labels, encoder identity, window parameters, decision rules, hashes),
 projection.npz (PCA of the training embeddings with labels and ids), metrics.json, MODEL_CARD.md.
+
+Two kinds: a `head` (scaler + classifier + calibrator: one label set, `HeadArtifact`) and a `recording_model` (the
+respiratory window detector with its recording-level calibrators and quality model, read by
+`core.heads.recording.RecordingModelArtifact`). Both are verified here the same way before anything is built.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from core.encoders.base import EncoderInfo
 from core.evaluation.metrics import Decision
 
 FORMAT = 1
+KINDS = ("head", "recording_model")
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
 PROJ_FILE = "projection.npz"
@@ -120,7 +125,6 @@ class HeadArtifact:
     calibrator: object
     decision: Decision
     projection: Projection | None
-    window_model: object | None = None  # stacked heads: the event model read over the windows (core.heads.stacking)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -143,16 +147,15 @@ class HeadArtifact:
         """The one input row of a pooled head for a clip's window embeddings, built as in training."""
         from core.data.embed import pool_windows
 
-        n = len(emb)
-        X = pool_windows(emb, np.zeros(n, int), 1)
-        stack = self.meta.get("stack")
-        if not stack or self.window_model is None:
-            return X
-        from core.heads.stacking import window_probs, window_summary
+        return pool_windows(emb, np.zeros(len(emb), int), 1)
 
-        W = window_probs(self.window_model, emb, len(stack["labels"]))
-        summary = window_summary(W, np.zeros(n, int), usable, 1, tuple(stack["labels"]), stack["groups"])
-        return np.concatenate([X, summary], axis=1)
+    @property
+    def track_labels(self) -> tuple[str, ...] | None:
+        """Labels of the per-window track this artefact can draw (None for pooled heads)."""
+        return None if self.pooled else self.labels
+
+    def window_probabilities(self, X: np.ndarray) -> np.ndarray:
+        return self.probabilities(X)
 
     def scaled(self, X: np.ndarray) -> np.ndarray:
         return self.base[0].transform(X)
@@ -165,20 +168,16 @@ def save_artifact(
     out: Path,
     *,
     meta: dict,
-    base,
-    calibrator,
+    objects: dict,
     projection: Projection | None,
     metrics: dict,
     card: str,
-    window_model=None,
 ) -> Path:
+    """`objects`: the estimators, e.g. {"base": Pipeline, "calibrator": LogisticRegression} for a head."""
     import skops.io as sio
 
     out.mkdir(parents=True, exist_ok=True)
-    models = {"base": base, "calibrator": calibrator}
-    if window_model is not None:
-        models["window_model"] = window_model
-    sio.dump(models, out / MODEL_FILE)
+    sio.dump(objects, out / MODEL_FILE)
     files = [MODEL_FILE]
     if projection is not None:
         projection.save(out / PROJ_FILE)
@@ -187,6 +186,7 @@ def save_artifact(
     import skops
 
     meta = dict(meta)
+    meta.setdefault("kind", "head")
     meta.update({
         "format": FORMAT,
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
@@ -207,6 +207,8 @@ def _json_default(o):
         return None if not np.isfinite(o) else float(o)
     if isinstance(o, np.ndarray):
         return o.tolist()
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
@@ -234,13 +236,16 @@ def check_encoder(meta: dict, encoder: EncoderInfo, path: Path) -> None:
         )
 
 
-def load_artifact(path: Path, encoder: EncoderInfo) -> HeadArtifact:
-    """Verify format, encoder, hashes and types before instantiating anything."""
+def load_verified(path: Path, encoder: EncoderInfo) -> tuple[dict, object, Projection | None]:
+    """(meta, the model file's objects, projection) after checking format, encoder, every file's SHA-256 and the
+    model file's types; nothing is instantiated before all of that passes."""
     import skops.io as sio
 
     meta = read_meta(path)
     if meta.get("format") != FORMAT:
         raise ArtifactError(f"{path}: artefact format {meta.get('format')} is not supported (expected {FORMAT}).")
+    if meta.get("kind", "head") not in KINDS:
+        raise ArtifactError(f"{path}: unknown artefact kind {meta.get('kind')!r}.")
     check_encoder(meta, encoder, path)
     for name, digest in meta.get("sha256", {}).items():
         f = path / name
@@ -256,15 +261,21 @@ def load_artifact(path: Path, encoder: EncoderInfo) -> HeadArtifact:
     if unexpected:
         raise ArtifactError(f"{path}: the model file contains unexpected types {unexpected}; refusing to load it.")
     obj = sio.load(model_path, trusted=sorted(untrusted))
+    proj = Projection.load(path / PROJ_FILE) if (path / PROJ_FILE).is_file() else None
+    return meta, obj, proj
+
+
+def load_artifact(path: Path, encoder: EncoderInfo):
+    """A verified artefact: a `HeadArtifact`, or a `RecordingModelArtifact` for kind "recording_model"."""
+    meta, obj, proj = load_verified(path, encoder)
+    if meta.get("kind", "head") == "recording_model":
+        from core.heads.recording import RecordingModelArtifact
+
+        return RecordingModelArtifact.from_objects(path, meta, obj, proj)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
     if not (isinstance(obj, dict) and isinstance(obj.get("base"), Pipeline)
             and isinstance(obj.get("calibrator"), LogisticRegression)):
         raise ArtifactError(f"{path}: the model file does not hold a scaler+classifier pipeline and its calibrator.")
-    window_model = obj.get("window_model")
-    if meta.get("stack") and not isinstance(window_model, Pipeline):
-        raise ArtifactError(f"{path}: meta.json says the head reads a window model, but the model file has none.")
-    proj = Projection.load(path / PROJ_FILE) if (path / PROJ_FILE).is_file() else None
-    return HeadArtifact(path, meta, obj["base"], obj["calibrator"], Decision.from_dict(meta["decision"]), proj,
-                        window_model)
+    return HeadArtifact(path, meta, obj["base"], obj["calibrator"], Decision.from_dict(meta["decision"]), proj)

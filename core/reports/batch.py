@@ -48,6 +48,8 @@ class BatchRow:
     flags: str
     error: str
     experimental_notes: str = ""
+    screening: str = ""  # the other screening answers (respiratory: asthma-indicative)
+    timeline: str = ""  # event timeline summary: segments per type and the share of the recording they cover
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -162,10 +164,12 @@ def _row(analyzer: Analyzer, item: BatchItem) -> BatchRow:
     v = r.verdict
     flags = ", ".join(f"{n} {f}" for f, n in r.clip_quality.flag_counts.items() if n)
     notes = "; ".join(f"{h.title}: {h.verdict.text()}" for h in r.heads.values() if h.experimental)
+    screens = "; ".join(f"{h.title}: {h.verdict.text()}" for h in r.screening_heads())
     return BatchRow(
         file=name, duration_s=round(r.duration_s, 2),
         usable_windows=f"{v.usable_windows}/{v.total_windows}",
         verdict=f"no verdict: {v.reason}" if v.abstained else str(v.label),
         confidence=None if v.abstained else round(float(v.confidence), 4),
-        flags=flags, error="", experimental_notes=notes,
+        flags=flags, error="", experimental_notes=notes, screening=screens,
+        timeline=r.timeline.summary(r.class_names) if r.timeline is not None else "",
     )

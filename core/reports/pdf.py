@@ -92,13 +92,35 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
                                      f"under it, one band per 2-s window: P({what}) from '{head.title}', white = 0, "
                                      f"dark blue = 1; grey hatched windows failed the quality gate."))
     pdf.ln(2)
+    if result.timeline is not None:
+        tl = result.timeline
+        pdf.set_font("Helvetica", "B", 10)
+        _para(pdf, 5, "Event timeline (window detector)")
+        pdf.set_font("Helvetica", "", 9)
+        _para(pdf, 4.5, _latin1(tl.summary(result.class_names) + "."))
+        for seg in tl.segments[:20]:
+            _para(pdf, 4, _latin1(f"  {seg.onset_s:.1f}-{seg.offset_s:.1f} s: "
+                                  f"{result.class_names.get(seg.type, seg.type)} (p {seg.probability:.2f})"))
+        if len(tl.segments) > 20:
+            _para(pdf, 4, f"  ... and {len(tl.segments) - 20} more (see the JSON report).")
+        pdf.ln(1)
     for name, h in result.heads.items():
+        if h.unit == "window" and h.verdict.abstained:
+            continue  # the detector's track is drawn above, its segments listed in the timeline
         v = h.verdict
         pdf.set_font("Helvetica", "B", 10)
         _para(pdf, 5, _latin1(f"{h.title}" + (" (experimental)" if h.experimental else "")
                                      + (" - verdict" if name == result.primary else "")))
         pdf.set_font("Helvetica", "", 9)
         _para(pdf, 4.5, _latin1(f"Result: {v.text()}. Rule: {v.rule}."))
+        op = h.operating_point()
+        if op.get("validated_on") and op.get("sensitivity") is not None:
+            pdf.set_text_color(90, 90, 90)
+            _para(pdf, 4, _latin1(f"Validated per recording: sensitivity {op['sensitivity']:.2f}, specificity "
+                                  f"{op['specificity']:.2f} ({op['validated_on']})."))
+            pdf.set_text_color(0, 0, 0)
+            pdf.ln(1)
+            continue
         held = report.get("models", {}).get(name, {}).get("heldout", {})
         m = held.get("metrics") or {}
         if m:
