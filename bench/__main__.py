@@ -4,7 +4,7 @@ in the same run, as a ratio; nothing here asserts a time.
     .venv/bin/python -m bench [--quick] [--no-browser] [--no-hear] [--no-naive-long]
 
 Sections: end-to-end analysis by stage for 10-s, 60-s and 10-min recordings (built-in encoder, respiratory task, all
-four heads) against a naive per-window pipeline; cost per minute (linearity); peak memory; encoder throughput batched
+the recording model) against a naive per-window pipeline; cost per minute (linearity); peak memory; encoder throughput batched
 versus one window at a time and by batch size, cached versus uncached, for the built-in encoder and for HeAR's
 production loader on the stand-in SavedModel; whether TensorFlow is imported when the built-in encoder serves; app
 cold start and upload-to-verdict in headless Chromium.
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n1. Import and model loading (fresh interpreter)")
     t_import, tf_loaded, t_tf = _import_cost()
-    _row("import core + built-in Analyzer (4 heads)", f"{t_import:.2f} s")
+    _row("import core + built-in respiratory Analyzer", f"{t_import:.2f} s")
     _row("TensorFlow imported on the way", "yes" if tf_loaded else "no", "",
          "lazy: only the HeAR encoder imports it")
     _row("import tensorflow alone (what laziness saves)", f"{t_tf:.2f} s", f"{t_tf / t_import:.1f}x",

@@ -31,7 +31,7 @@ RECORD_PRESENCE: dict[str, frozenset[str] | None] = {
 #: what every SPRSound event head shares: one labelled event per unit, scored on the event view; research only
 #: (the SPRSound event tasks score isolated annotated events, which the app never sees)
 SPR_EVENT_HEAD = dict(unit="event", pooled=False, dataset="sprsound_events", negative_label="Normal",
-                      views=("event", "context"), score_view="event", research=True,
+                      views=("event", "context"), score_view="event", research=True, duration_feature=True,
                       candidates=("hgb",))  # chosen by grouped CV in earlier releases; fixed to fit the budget
 CRY_PAIN_LABELS = ("discomfort", "pain")
 CRY_REASON_LABELS = ("belly_pain", "burping", "discomfort", "hungry", "tired")
@@ -57,6 +57,7 @@ class HeadSpec:
     research: bool = False  # trained and reported, never run on a user's recording (e.g. isolated-event heads)
     nested: bool = True  # also score the whole procedure (calibration, threshold) by nested grouped CV
     candidates: tuple[str, ...] | None = None  # candidate classifiers; None: the command line's
+    duration_feature: bool = False  # event heads: the annotated event's log-duration is one more input
 
 
 @dataclass(frozen=True)

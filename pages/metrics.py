@@ -1,10 +1,10 @@
-"""Model metrics: every evaluation of the loaded heads, with its split named, beside the published references."""
+"""Model metrics: every evaluation of the task's models, at the unit each answer is about, with its split named."""
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.evaluation.metrics import format_with_ci
-from core.evaluation.model_card import evaluations
+from core.evaluation.model_card import RECORD_SPLITS, _at, evaluations, fmt_ci, recording_evaluations
 from core.evaluation.references import OUR_SPLITS, comparison
 from ui.state import head_metrics, sidebar
 
@@ -15,14 +15,17 @@ st.title("Model metrics")
 if analyzer is None:
     st.stop()
 
-names = list(analyzer.heads)
-head_name = st.selectbox("Head", names, format_func=lambda n: analyzer.heads[n].meta["title"], key="metrics_head")
-art = analyzer.heads[head_name]
-meta, m = art.meta, head_metrics(str(art.path))
-st.caption(f"{m['encoder_label']} · {m['shipped_model']} · {meta['aggregation']} · trained {meta['created'][:10]} in "
-           f"{m['training_seconds']:.0f} s" + (" · EXPERIMENTAL" if meta.get("experimental") else ""))
-st.write("Every split is by person (patient / infant / family): nobody is in both training and evaluation. "
-         "Intervals are 95 % cluster-bootstrap intervals over people.")
+paths = {n: art.path for n, art in analyzer.heads.items()} | dict(analyzer.research)
+head_name = st.selectbox("Model", list(paths), key="metrics_head",
+                         format_func=lambda n: head_metrics(str(paths[n]))["title"])
+m = head_metrics(str(paths[head_name]))
+recording_model = m.get("kind") == "recording_model"
+st.caption(f"{m['encoder_label']} · {m['shipped_model']} · trained in {m['training_seconds']:.0f} s"
+           + (" · EXPERIMENTAL" if m.get("experimental") else "")
+           + (" · research: scores isolated annotated events, never run on a recording" if m.get("research") else ""))
+st.write("Every split is by person (patient / infant / family); each table names its split, and figures are given "
+         "at the unit the answer is about. Intervals are 95 % cluster-bootstrap intervals over people. The "
+         "official intra-patient test holds the same patients as training, recorded later.")
 
 
 def cell(ev: dict, key: str) -> str:
@@ -32,14 +35,60 @@ def cell(ev: dict, key: str) -> str:
     return format_with_ci(v, ev["ci95"].get(key))
 
 
-blocks = evaluations(m)
-rows = []
-for title, ev in blocks:
-    for t, e in [(title, ev)] + ([(f"{title} · task 2-1", ev["task_2_1"])] if "task_2_1" in ev else []):
-        rows.append({"evaluation": t, "n": e["n"], "people": e["n_groups"],
-                     **{k: cell(e, k) for k in KEYS if k in e["metrics"]}, "ECE": round(e.get("ece", 0.0), 3),
-                     "split": e["split"]})
-st.dataframe(pd.DataFrame(rows), hide_index=True)
+if recording_model:
+    st.subheader("Recording-level answers (what the Analyze page leads with)")
+    rows = []
+    for key in ("screen", "asthma"):
+        for path, name in RECORD_SPLITS:
+            ev = _at(m, path)
+            if not ev:
+                continue
+            e = ev["answers"][key]
+            rows.append({"answer": list(e["per_class"])[1], "split": name, "recordings": e["n"],
+                         "patients": e["n_groups"], "negatives": " + ".join(e["negatives"]),
+                         "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
+                         "specificity": fmt_ci(e["specificity"], e["specificity_ci"]),
+                         "AUC": fmt_ci(e["metrics"]["roc_auc"], e["ci95"]["roc_auc"])})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.subheader("Window detection (the track under the spectrogram)")
+    rows = []
+    for c, dsc in m["cv"]["detection"].items():
+        for path, name in RECORD_SPLITS:
+            ev = _at(m, path)
+            if ev:
+                d = ev["detection"][c]
+                rows.append({"class": c, "split": name, "windows": d["n"], "positive": d["n_positive"],
+                             "patients": d["n_groups"], "ROC-AUC": fmt_ci(d["roc_auc"], d["ci95"]["roc_auc"]),
+                             "PR-AUC": fmt_ci(d["average_precision"], d["ci95"]["average_precision"])})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.subheader("Event timeline against the annotated events")
+    rows = []
+    for path, name in RECORD_SPLITS:
+        ev = _at(m, path)
+        if not ev:
+            continue
+        for crit, tl in ev["timeline"].items():
+            for c, x in tl["classes"].items():
+                rows.append({"class": c, "split": name, "criterion": crit, "precision": fmt_ci(x["precision"], x["ci95"]["precision"]),
+                             "recall": fmt_ci(x["recall"], x["ci95"]["recall"]), "F1": fmt_ci(x["f1"], x["ci95"]["f1"])})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("Event-based, one-to-one: overlap = a segment matches an annotated event of its class it overlaps; "
+               "onset = its onset lies within 1 s of the event's.")
+    blocks = recording_evaluations(m)
+    abl = m.get("ablation")
+    if abl:
+        st.subheader("Ablation: what each design choice bought")
+        st.caption(abl.get("note", ""))
+        st.dataframe(pd.DataFrame(abl["rows"]), hide_index=True, width="stretch")
+else:
+    blocks = evaluations(m)
+    rows = []
+    for title, ev in blocks:
+        for t, e in [(title, ev)] + ([(f"{title} · task 2-1", ev["task_2_1"])] if "task_2_1" in ev else []):
+            rows.append({"evaluation": t, "n": e["n"], "people": e["n_groups"],
+                         **{k: cell(e, k) for k in KEYS if k in e["metrics"]}, "ECE": round(e.get("ece", 0.0), 3),
+                         "split": e["split"]})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 rows = comparison(m)
 if rows:
@@ -52,15 +101,19 @@ if rows:
         ours = {t: format_with_ci(*r[t]) if r[t][0] is not None else "" for _, t in OUR_SPLITS}
         pub = "; ".join(f"{p['score']:.4g} — {p['source']} ({p['system']}; {p['test_split']})" for p in r["published"])
         table.append({"task": r["task"], **ours, "published": pub})
-    st.dataframe(pd.DataFrame(table), hide_index=True)
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
 
-ops = {k: v for k, v in (meta.get("operating_points") or {}).items() if isinstance(v, dict) and "threshold" in v}
+meta_ops = {} if recording_model else (head_metrics(str(paths[head_name])).get("operating_points") or {})
+ops = {k: v for k, v in meta_ops.items() if isinstance(v, dict) and "threshold" in v}
 if ops:
-    st.subheader("Operating points (chosen on grouped out-of-fold predictions)")
-    in_use = meta.get("operating_point") or "balanced"
-    st.dataframe(pd.DataFrame([{"operating point": k + (" (in use)" if k == in_use else ""),
-                                "threshold": round(v["threshold"], 3), "sensitivity": round(v["sensitivity"], 3),
-                                "specificity": round(v["specificity"], 3)} for k, v in ops.items()]), hide_index=True)
+    st.subheader("Operating points")
+    st.caption("Thresholds chosen on person-grouped out-of-fold predictions; sensitivity and specificity measured "
+               "on people the threshold was not chosen on (nested CV) where the model card says so.")
+    st.dataframe(pd.DataFrame([{"operating point": k, "threshold": round(v["threshold"], 3),
+                                "sensitivity": fmt_ci(v["sensitivity"], v.get("sensitivity_ci")),
+                                "specificity": fmt_ci(v["specificity"], v.get("specificity_ci")),
+                                "validated on": v.get("validated_on", "the predictions it was chosen on")}
+                               for k, v in ops.items()]), hide_index=True, width="stretch")
 
 choices = [t for t, _ in blocks] + [f"{t} · task 2-1" for t, ev in blocks if "task_2_1" in ev]
 pick = st.selectbox("Confusion matrix and per-class recall for", choices, key="metrics_split")
@@ -76,14 +129,14 @@ with c1:
                                hovertemplate="true %{y} · predicted %{x}: %{z}<extra></extra>"))
     fig.update_layout(height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
                       xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 with c2:
     st.dataframe(pd.DataFrame([{"class": lab, "recall": round(pc["recall"], 3),
                                 "95 % CI": (f"{pc['recall_ci'][0]:.2f}–{pc['recall_ci'][1]:.2f}"
                                             if pc.get("recall_ci") else ""),
                                 "precision": round(pc["precision"], 3), "F1": round(pc["f1"], 3),
                                 "support": pc["support"]}
-                               for lab, pc in ev["per_class"].items()]), hide_index=True)
+                               for lab, pc in ev["per_class"].items()]), hide_index=True, width="stretch")
 st.caption(f"Split: {ev['split']}")
 if ev.get("curves"):
     roc_tab, pr_tab = st.tabs(["ROC curves", "Precision-recall curves"])
@@ -101,21 +154,21 @@ if ev.get("curves"):
                           yaxis_title="true positive rate (sensitivity)")
     pr_fig.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="recall",
                          yaxis_title="precision")
-    roc_tab.plotly_chart(roc_fig, use_container_width=True)
-    pr_tab.plotly_chart(pr_fig, use_container_width=True)
+    roc_tab.plotly_chart(roc_fig, width="stretch")
+    pr_tab.plotly_chart(pr_fig, width="stretch")
     st.caption("One-vs-rest curves per class, on the evaluation selected above.")
 if ev.get("reliability"):
     rel = ev["reliability"]
     fig = go.Figure([
         go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"), name="perfect calibration"),
         go.Scatter(x=[b["confidence"] for b in rel], y=[b["accuracy"] for b in rel], mode="lines+markers",
-                   name="this head", text=[f"{b['count']} units" for b in rel],
+                   name="this model", text=[f"{b['count']} units" for b in rel],
                    hovertemplate="confidence %{x:.2f} · accuracy %{y:.2f} · %{text}<extra></extra>"),
     ])
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="top-label confidence",
                       yaxis_title="accuracy", title=f"Reliability (ECE {ev['ece']:.3f})", xaxis_range=[0, 1],
                       yaxis_range=[0, 1])
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
 pg = ev.get("per_group")
 if pg:
     st.markdown(f"**Per person:** the majority of their units is classified right for **{pg['majority_correct']} of "
@@ -124,7 +177,7 @@ if pg:
         {"person": r["group"], "units": r["n"], "correct": r["correct"], "majority right": r["majority_correct"],
          **{f"{lab}: right / n": f"{r[lab]['correct']} / {r[lab]['n']}" for lab in labels if lab in r},
          **{f"{lab}: mean p({lab})": round(r[lab]["mean_probability"], 3) for lab in labels if lab in r}}
-        for r in pg["groups"]]), hide_index=True)
+        for r in pg["groups"]]), hide_index=True, width="stretch")
 
 with st.expander("Model card"):
-    st.markdown((art.path / "MODEL_CARD.md").read_text())
+    st.markdown((paths[head_name] / "MODEL_CARD.md").read_text())

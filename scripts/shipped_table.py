@@ -13,12 +13,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
-from core.evaluation.model_card import model_card  # noqa: E402
+from core.evaluation.model_card import RECORD_SPLITS, _at, fmt_ci, model_card, recording_model_card  # noqa: E402
 from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
 SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -->"
 CRY_START, CRY_END = "<!-- cry-table:start -->", "<!-- cry-table:end -->"
+RESP_START, RESP_END = "<!-- respiratory-table:start -->", "<!-- respiratory-table:end -->"
+ABL_START, ABL_END = "<!-- ablation-table:start -->", "<!-- ablation-table:end -->"
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -34,9 +36,11 @@ def table(root: Path = ROOT / "trained") -> str:
             "|---|---|---|---|---|---|"]
     for f in sorted(root.glob("*/*/*/metrics.json")):
         m = json.loads(f.read_text())
+        if m.get("kind") == "recording_model":
+            continue  # its answers are per recording: the respiratory table below
         h = m["heldout"]
         intra = m.get("official_test", {}).get("test_intra")
-        tag = " (experimental)" if m.get("experimental") else ""
+        tag = " (experimental)" if m.get("experimental") else (" (research)" if m.get("research") else "")
         rows.append(
             f"| {m['task']} / {m['head']}{tag} ({m['encoder'].split(':')[0]}) | {h['n']} {m['unit']}s ({h['n_groups']}) | "
             f"{_fmt(h, 'balanced_accuracy')} | {_fmt(h, 'roc_auc')} | {_fmt(h, 'Score')} | "
@@ -90,28 +94,96 @@ def cry_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
     return "\n".join(rows)
 
 
+def respiratory_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
+    """The recording-level answers, at the unit the app answers for, on every split."""
+    f = root / "respiratory" / encoder / "recording" / "metrics.json"
+    if not f.is_file():
+        return "(the respiratory recording model is not trained on this checkout)"
+    m = json.loads(f.read_text())
+    meta = json.loads((f.parent / "meta.json").read_text())
+    rows = ["| answer (per recording) | split | recordings (patients) | sensitivity | specificity | AUC |",
+            "|---|---|---|---|---|---|"]
+    for key, a in meta["answers"].items():
+        for path, name in RECORD_SPLITS:
+            ev = _at(m, path)
+            if not ev:
+                continue
+            e = ev["answers"][key]
+            rows.append(f"| {a['title']} | {name} | {e['n']} ({e['n_groups']}) | "
+                        f"{fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | {fmt_ci(e['specificity'], e['specificity_ci'])} "
+                        f"| {fmt_ci(e['metrics']['roc_auc'], e['ci95']['roc_auc'])} |")
+    rows += ["", "| SPRSound record task | split | shipped rule | plain argmax (same probabilities) |",
+             "|---|---|---|---|"]
+    for task, pick in (("2-1", lambda r: r["task_2_1"]), ("2-2", lambda r: r)):
+        for path, name in RECORD_SPLITS:
+            ev = _at(m, path)
+            if ev:
+                rule, arg = pick(ev["record"]["rule"]), pick(ev["record"]["argmax"])
+                rows.append(f"| {task} | {name} | {fmt_ci(rule['metrics']['Score'], rule['ci95']['Score'])} | "
+                            f"{fmt_ci(arg['metrics']['Score'], arg['ci95']['Score'])} |")
+    rows += ["", "| window detector class | split | ROC-AUC (windows) | PR-AUC (prevalence) | timeline event F1 "
+             "(overlap) | timeline event F1 (onset within 1 s) |", "|---|---|---|---|---|---|"]
+    for c in meta["classes"]:
+        for path, name in RECORD_SPLITS:
+            ev = _at(m, path)
+            if not ev:
+                continue
+            d = ev["detection"][c]
+            tl = {k: v["classes"].get(c) for k, v in ev["timeline"].items()}
+            f1 = {k: fmt_ci(v["f1"], v["ci95"]["f1"]) if v else "– (not a timeline type)" for k, v in tl.items()}
+            rows.append(f"| {meta['class_names'].get(c, c)} | {name} | {fmt_ci(d['roc_auc'], d['ci95']['roc_auc'])} | "
+                        f"{fmt_ci(d['average_precision'], d['ci95']['average_precision'])} ({d['prevalence']:.3f}) | "
+                        f"{f1['overlap']} | {f1['onset']} |")
+    return "\n".join(rows)
+
+
+def ablation_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
+    f = root / "respiratory" / encoder / "recording" / "ablation.json"
+    if not f.is_file():
+        return "(not measured on this checkout: `python scripts/respiratory_ablation.py`)"
+    a = json.loads(f.read_text())
+    rows = [a["note"], "", "| variant | CV: screen sensitivity / specificity (AUC) | CV: 2-1 / 2-2 Score | "
+            "intra: screen sensitivity / specificity (AUC) | intra: 2-1 / 2-2 Score |", "|---|---|---|---|---|"]
+    rows += [f"| {r['variant']} | {r['cv_screen']} | {r['cv_scores']} | {r['intra_screen']} | {r['intra_scores']} |"
+             for r in a["rows"]]
+    return "\n".join(rows)
+
+
 def _splice(text: str, start: str, end: str, body: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
 
 
-def render(readme: str, body: str, spr: str | None = None, cry: str | None = None) -> str:
+def render(readme: str, body: str, spr: str | None = None, cry: str | None = None, resp: str | None = None,
+           abl: str | None = None) -> str:
     out = _splice(readme, START, END, body)
-    out = _splice(out, SPR_START, SPR_END, spr) if spr is not None and SPR_START in out else out
-    return _splice(out, CRY_START, CRY_END, cry) if cry is not None and CRY_START in out else out
+    for start, end, block in ((SPR_START, SPR_END, spr), (CRY_START, CRY_END, cry), (RESP_START, RESP_END, resp),
+                              (ABL_START, ABL_END, abl)):
+        if block is not None and start in out:
+            out = _splice(out, start, end, block)
+    return out
 
 
 def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
     """Model cards are not covered by the artefact hashes, so they can follow the card template without retraining."""
-    return {f.parent / "MODEL_CARD.md": model_card(json.loads((f.parent / "meta.json").read_text()),
-                                                   json.loads(f.read_text()))
-            for f in sorted(root.glob("*/*/*/metrics.json"))}
+    out = {}
+    for f in sorted(root.glob("*/*/*/metrics.json")):
+        meta, metrics = json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text())
+        if meta.get("kind") == "recording_model":
+            abl = f.parent / "ablation.json"
+            if abl.is_file():
+                metrics["ablation"] = json.loads(abl.read_text())
+            out[f.parent / "MODEL_CARD.md"] = recording_model_card(meta, metrics)
+        else:
+            out[f.parent / "MODEL_CARD.md"] = model_card(meta, metrics)
+    return out
 
 
 def main(argv: list[str]) -> int:
     text = README.read_text()
-    wanted = {README: render(text, table(), sprsound_table(), cry_table()), **cards()}
+    wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table()),
+              **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:
         if stale:

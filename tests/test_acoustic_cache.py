@@ -53,6 +53,29 @@ def test_lung_features_see_short_wheezes_and_crackles():
     assert c[crackle_max] > b[crackle_max] + 1.0
 
 
+def test_mel_detail_sees_crackle_bumps_and_held_ridges_and_ignores_padding():
+    """The version-3 block (10-ms log-mel): clicks raise the transient-bump count, a held tone the ridge length;
+    zero padding at the end of a last window is not read as silence between events."""
+    from core.encoders.mel_detail import MelDetail
+
+    md = MelDetail()
+    base = noise(2.0, amp=0.02, seed=4)
+    wheeze = base.copy()
+    wheeze[8000:14400] += tone(400, 0.4, amp=0.1)
+    clicks = base.copy()
+    for at in range(2000, 30000, 2600):
+        clicks[at:at + 40] += 0.4 * np.hanning(40)
+    F = md.features(np.stack([base, wheeze, clicks]))
+    assert F.shape == (3, 102) and np.isfinite(F).all()
+    ridge6_maxlen, ctbb_npk5 = 91, 86  # longest ridge (frames) above 6 dB; broadband bumps above 5 dB
+    assert F[1, ridge6_maxlen] >= 30 > F[0, ridge6_maxlen]  # a 0.4-s tone holds its ridge for ~40 frames
+    assert F[2, ctbb_npk5] >= 8 > F[0, ctbb_npk5]
+    padded = base.copy()
+    padded[20000:] = 0.0
+    M = md.logmel(padded[None, :])
+    assert M[..., -20:].min() > M[..., :100].min() - 3  # the tail repeats real frames, not -100 dB silence
+
+
 def test_cache_key_depends_on_content_and_encoder():
     x = np.stack([tone(300, 2.0)])
     assert cache_key(x, "a:1") == cache_key(x.copy(), "a:1")

@@ -58,13 +58,13 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     _upload(at, "breath.wav", encode(noise(6.0, sr=8000, amp=0.02), 8000, "WAV", "PCM_16"))
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Verdict"] in ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
-    assert labels["Screen"] in ("positive", "negative") and "P(Asthma-indicative)" in labels
+    assert labels["Verdict"] in ("Adventitious sounds present", "No adventitious sounds found")
+    assert labels["Screen"] in ("positive", "negative") and "P(Asthma-indicative sounds present)" in labels
     assert at.dataframe[-1].value.shape[0] == 5  # 6 s at hop 1 s
     captions = " ".join(c.value for c in at.caption)
     assert "resampled from 8000 Hz" in captions
-    assert "sensitivity" in captions and "specificity" in captions  # the operating point is explained
-    assert at.selectbox(key="track").value == "event_type"  # event types drawn under the spectrogram
+    assert "Validated per recording" in captions and "nested patient-grouped" in captions  # at the answer's unit
+    assert at.selectbox(key="track").value == "detector"  # the window detector drawn under the spectrogram
     assert not any("not the validated default" in i.value for i in at.info)  # untouched slider: no note
     at.slider(key="th_asthma").set_value(0.6).run()
     assert not at.exception
@@ -77,12 +77,16 @@ def test_metrics_page_shows_every_split_and_the_published_references():
     at.switch_page("pages/metrics.py").run()
     assert not at.exception
     assert at.title[0].value == "Model metrics"
-    at.selectbox(key="metrics_head").set_value("record").run()
+    at.selectbox(key="metrics_head").set_value("recording").run()
     assert not at.exception
-    evaluations = at.dataframe[0].value
-    assert any("task 2-1" in e for e in evaluations["evaluation"])
-    assert all("people" in s or "patients" in s or "groups" in s for s in evaluations["split"])
-    refs = at.dataframe[1].value
+    answers = at.dataframe[0].value
+    assert set(answers["split"]) >= {"Patient-grouped CV (nested)", "Held-out patients"}
+    assert answers["sensitivity"].str.contains("–").all()  # every figure with its interval
+    detection = at.dataframe[1].value
+    assert set(detection["class"]) == {"Adventitious", "CAS", "DAS"} and "PR-AUC" in detection
+    timeline = at.dataframe[2].value
+    assert set(timeline["criterion"]) == {"overlap", "onset"}
+    refs = next(d.value for d in at.dataframe if "published" in d.value.columns)
     assert list(refs["task"]) == ["2-1", "2-2"]
     assert "0.7179" in refs["published"][0] and "official BioCAS 2022 test set" in refs["published"][0]
     assert refs["ours: official intra-patient test (same patients as training)"][0] != ""
@@ -115,7 +119,7 @@ def test_embeddings_page_colours_views_and_overlays_a_clip():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("pages/embeddings.py").run()
     assert not at.exception and at.title[0].value == "Embeddings"
-    at.selectbox(key="emb_head").set_value("record").run()
+    at.selectbox(key="emb_head").set_value("recording").run()
     assert "age" in at.selectbox(key="emb_colour").options  # read from SPRSound ids
     at.selectbox(key="emb_colour").set_value("age").run()
     assert not at.exception
@@ -138,7 +142,7 @@ def test_upload_a_real_sprsound_recording():
     _upload(at, f.name, f.read_bytes(), "audio/flac")
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Verdict"] in ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
+    assert labels["Verdict"] in ("Adventitious sounds present", "No adventitious sounds found")
     assert any("resampled from 8000 Hz" in c.value for c in at.caption)
     assert len(at.dataframe[-2].value) == 5  # nearest training records
     assert not any("unlike the training data" in w.value for w in at.warning)  # a real SPRSound recording

@@ -70,6 +70,17 @@ def test_float_wav_beyond_full_scale_and_nan_are_repaired():
     assert any("full scale" in n for n in a.notes)
 
 
+def test_full_scale_integer_audio_resampled_decodes_without_a_scaling_note():
+    """A resampler overshoots full-scale integer audio by a few samples: clipped silently, never a note telling the
+    user of an ordinary 16-bit file that its floats exceeded full scale, never a rescaled recording."""
+    t = np.arange(8000 * 3) / 8000
+    x = np.sign(np.sin(2 * np.pi * 300 * t)) * 0.99999  # a square wave at full scale: maximal overshoot
+    a = decode_audio(encode(x.astype(np.float32), 8000, "WAV", "PCM_16"))
+    assert not any("full scale" in n for n in a.notes) and a.notes == ("resampled from 8000 Hz to 16000 Hz",)
+    assert np.abs(a.samples).max() <= 1.0
+    assert np.median(np.abs(a.samples)) > 0.95  # not scaled down as a whole
+
+
 @pytest.mark.parametrize(
     "data,message",
     [

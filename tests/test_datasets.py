@@ -68,20 +68,33 @@ def test_sprsound_layout_and_edge_cases(tmp_path, ext):
         embed_units(ev.units, get_encoder("acoustic"), EmbeddingCache(), views=("spectral",))
 
 
-def test_asthma_head_drops_crackle_only_events_and_scores_the_event_view(tmp_path):
+def test_event_heads_score_the_event_view_and_records_carry_their_events(tmp_path):
+    from core.heads.recording import RecordingSet
     from core.heads.training import build_design
-    from core.tasks import RESPIRATORY
+    from core.tasks import RECORD_PRESENCE, RESP_DETECTOR_CLASSES, RESPIRATORY
+    from core.windows.labels import Event
 
     root = make_sprsound(tmp_path / "spr")
     ev = read_sprsound(root, "event")
-    head = RESPIRATORY.head("asthma")
+    head = RESPIRATORY.head("event_screen")
     emb = embed_units(ev.units, get_encoder("acoustic"), EmbeddingCache(), views=head.views)
     d, skipped = build_design(emb, head, np.arange(len(emb.units)))
-    assert any("Fine Crackle" in why for _, why in skipped)  # crackle-only: not part of the asthma view
-    assert sorted(d.unit_y.tolist()) == [0, 0, 0, 1]  # three normal events, one wheeze
     assert set(d.view[d.scoring]) == {"event"} and len(d.X) == 2 * d.scoring.sum()
     ctx = d.rescored("context")
     assert set(ctx.view[ctx.scoring]) == {"context"}
+    # record units carry their (valid) events; their windows are labelled from them
+    rec = read_sprsound(root, "record")
+    u = next(x for x in rec.units if x.uid == "train/1001_3.5_0_p1_1")
+    assert u.events[0] == Event(0.5, 1.7, "Wheeze") and all(e.end_s > e.start_s for e in u.events)
+    remb = embed_units(rec.units, get_encoder("acoustic"), EmbeddingCache())
+    assert remb.duration_s.shape == (len(remb.units),) and (remb.duration_s > 0).all()
+    rs = RecordingSet.from_embedded(remb, RESP_DETECTOR_CLASSES)
+    i = list(rs.uids).index("train/1001_3.5_0_p1_1")
+    rows = rs.rec_of == i
+    assert (rs.Y[rows, 1] == 1).any() and rs.start_s[rows][0] == 0.0
+    assert rs.present(RECORD_PRESENCE)[i].tolist() == [
+        "Adventitious" in (RECORD_PRESENCE[rs.labels[i]] or ()), "CAS" in (RECORD_PRESENCE[rs.labels[i]] or ()),
+        "DAS" in (RECORD_PRESENCE[rs.labels[i]] or ())]
 
 
 def test_cry_layouts(tmp_path):

@@ -135,10 +135,10 @@ def test_the_artifact_round_trips_and_refuses_tampering(data, tmp_path):
     meta = {"task": "respiratory", "head": "recording", "kind": "recording_model", "labels": ["Normal"],
             "classes": list(CLASSES), "presence": {k: (sorted(v) if v is not None else None) for k, v in RECORD_PRESENCE.items()},
             "pooling": m.pooling, "thresholds": m.decider.thresholds, "window_thresholds": m.decider.window_thresholds,
-            "quality_threshold": m.decider.quality_threshold,
+            "quality_threshold": m.decider.quality_threshold, "quality_prior": m.decider.quality_model.prior,
             "encoder": {"name": "acoustic", "version": "v", "dim": 6, "fingerprint": ""}}
     objects = {"detector": dict(m.detector.models), "calibrators": dict(m.decider.calibrators),
-               "quality_model": m.decider.quality_model}
+               "quality_model": m.decider.quality_model.model}
     save_artifact(tmp_path / "rec", meta=meta, objects=objects, projection=None, metrics={}, card="")
     enc = EncoderInfo("acoustic", "v", 6, "test")
     art = load_artifact(tmp_path / "rec", enc)

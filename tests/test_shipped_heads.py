@@ -20,25 +20,23 @@ def test_every_head_is_shipped_with_grouped_metrics(task, head):
     meta = read_meta(d)
     m = json.loads((d / "metrics.json").read_text())
     held = m["heldout"]
+    assert meta["encoder"]["name"] == "acoustic"
+    if meta.get("kind") == "recording_model":
+        check_recording_model(meta, m)
+        return
     assert "held-out groups" in held["split"] and held["n_groups"] >= 3
     assert held["ci95"]["balanced_accuracy"] is not None
-    assert meta["encoder"]["name"] == "acoustic"
     if task == "respiratory":
         assert "Score" in held["metrics"] and "test_intra" in m["official_test"]
         assert "same patients as training" in m["official_test"]["test_intra"]["split"]
+        assert meta["research"] and m["published_references"], "event heads carry the published scores"
         for ref in m["published_references"]:
             assert ref["score"] > 0 and ref["source"] and "test set" in ref["test_split"]
-    if head in ("screen", "event_type", "record"):
-        assert m["published_references"], "challenge heads carry the published scores beside ours"
-    if head == "record":
-        for ev in (m["heldout"], m["all_groups_cv"], m["official_test"]["test_intra"]):
-            t = ev["task_2_1"]
-            assert set(t["metrics"]) >= {"SE", "SP", "AS", "HS", "Score"} and t["ci95"]["Score"] is not None
-            assert t["labels"] == ["Normal", "Adventitious", "Poor Quality"] and len(t["confusion_matrix"]) == 3
-    if head == "asthma":
-        op = meta["operating_points"]["high_sensitivity"]
-        assert meta["decision"]["threshold"] == op["threshold"] and op["sensitivity"] >= 0.90
-        assert "Fine Crackle" not in json.dumps(m["heldout"]["counts"])
+    if head == "event_screen":
+        nested = m["nested_cv"]
+        assert "nested grouped 5-fold CV" in nested["split"] and nested["ci95"]["Score"] is not None
+        op = meta["operating_points"]["balanced"]
+        assert op["validated_on"] == nested["split"]  # shown figures come from people the threshold never saw
     if head == "pain":
         logo = m["leave_one_group_out"]
         assert logo["n_groups"] == 18 and logo["ci95"]["roc_auc"] is not None
@@ -47,6 +45,37 @@ def test_every_head_is_shipped_with_grouped_metrics(task, head):
     if meta.get("views") == ["event", "context"]:
         assert "context" in m["all_groups_cv_other_views"]
 
+
+def check_recording_model(meta: dict, m: dict) -> None:
+    """The respiratory recording model reports every answer at its own unit, on the three splits."""
+    assert meta["classes"] == ["Adventitious", "CAS", "DAS"] and meta["timeline_types"] == ["CAS", "DAS"]
+    for split_key in ("cv", "heldout"):
+        ev = m[split_key]
+        assert "patients" in ev["split"]
+    assert "nested patient-grouped" in m["cv"]["split"] and m["cv"]["n_patients"] > 200
+    intra = m["official_test"]["test_intra"]
+    assert "same patients as training" in intra["split"]
+    for ev in (m["cv"], m["heldout"], intra):
+        for key in ("screen", "asthma"):
+            a = ev["answers"][key]
+            assert a["sensitivity_ci"] is not None and a["specificity_ci"] is not None and a["negatives"] == ["Normal"]
+        for rule in ("rule", "argmax"):
+            r = ev["record"][rule]
+            assert set(r["metrics"]) >= {"SE", "SP", "Score"} and r["labels"][-1] == "Poor Quality"
+            assert r["task_2_1"]["labels"] == ["Normal", "Adventitious", "Poor Quality"]
+        for c in meta["classes"]:
+            assert ev["detection"][c]["ci95"]["roc_auc"] is not None  # window level, with patient intervals
+        for crit in ("overlap", "onset"):
+            assert set(ev["timeline"][crit]["classes"]) == {"CAS", "DAS"}
+    # the shipped rule never loses to plain argmax of the same probabilities on the shifted intra-patient test
+    assert intra["record"]["rule"]["metrics"]["Score"] >= intra["record"]["argmax"]["metrics"]["Score"] - 1e-9
+    assert (intra["record"]["rule"]["task_2_1"]["metrics"]["Score"]
+            >= intra["record"]["argmax"]["task_2_1"]["metrics"]["Score"] - 1e-9)
+    for key, a in meta["answers"].items():
+        assert a["validated"]["split"] == m["cv"]["split"] and a["threshold"] == meta["thresholds"][a["class"]]
+    assert m["published_references"] and {r["task"] for r in m["published_references"]} == {"2-1", "2-2"}
+
+
 @pytest.fixture(scope="module")
 def analyzers():
     return {t: Analyzer(t, "acoustic") for t in TASKS}
@@ -54,25 +83,30 @@ def analyzers():
 
 def test_all_heads_load(analyzers):
     for task, an in analyzers.items():
-        assert set(an.heads) >= {h.name for h in TASKS[task].heads}, an.missing
+        assert set(an.heads) | set(an.research) >= {h.name for h in TASKS[task].heads}, an.missing
+        assert not an.missing
 
 
 def test_generated_audio_gets_a_verdict(analyzers):
     r = analyzers["cry"].analyze(encode(cry_like(6.0, f0=520, harsh=0.8), 16000, "WAV", "PCM_16"))
     assert not r.verdict.abstained and r.verdict.label in ("pain", "discomfort")
     assert r.heads["reason"].experimental
-    s = analyzers["respiratory"].analyze(encode(noise(8.0, sr=8000, amp=0.01), 8000, "WAV", "PCM_16"))
-    assert s.primary == "record" and s.verdict.label in TASKS["respiratory"].head("record").labels
-    assert s.heads["record"].window_probs is None and s.heads["record"].verdict.label is not None
-    assert s.heads["event_type"].window_probs.shape == (7, 7)
-    screens = s.screening_heads()
-    assert [h.name for h in screens] == ["asthma", "screen"]
-    assert screens[0].operating_point()["sensitivity"] >= 0.90
-    assert "sensitivity >= 0.90" in screens[0].verdict.rule
-    i, p, above = screens[0].peak_window(s.quality)
-    probs = screens[0].window_probs[:, 1]
-    assert p == probs.max() and above == int((probs >= screens[0].threshold).sum())
-    assert s.heads["event_type"].peak_window(s.quality) is None  # multi-class: no single positive class
+    an = analyzers["respiratory"]
+    assert set(an.heads) == {"recording"} and set(an.research) == {"event_screen", "event_type"}  # events: not run
+    s = an.analyze(encode(noise(8.0, sr=8000, amp=0.01), 8000, "WAV", "PCM_16"))
+    assert s.primary == "screen" and list(s.heads) == ["screen", "asthma", "record", "detector"]
+    screen, asthma = s.heads["screen"], s.heads["asthma"]
+    assert screen.verdict.label in ("Adventitious sounds present", "No adventitious sounds found")
+    assert screen.window_probs is None and screen.unit == "recording"  # a recording-level answer...
+    op = screen.operating_point()
+    assert "nested patient-grouped" in op["validated_on"] and op["sensitivity"] is not None  # ...validated as one
+    assert [h.name for h in s.screening_heads()] == ["asthma"]
+    if asthma.verdict.label == "Asthma-indicative sounds present":
+        assert screen.verdict.label == "Adventitious sounds present"
+    assert s.heads["record"].verdict.label in TASKS["respiratory"].head("recording").labels
+    det = s.heads["detector"]
+    assert det.window_probs.shape == (7, 3) and det.unit == "window"
+    assert s.timeline is not None and s.timeline.types == ("CAS", "DAS")
     assert s.spectrogram.db.shape[0] > 0 and s.spectrogram.freqs_hz.max() <= 4000.0 + 1  # 8-kHz source
 
 
@@ -101,8 +135,10 @@ def test_real_sprsound_recording(analyzers):
     f = sorted(folder.glob("*.flac"))[0]
     r = analyzers["respiratory"].analyze(f)
     assert r.duration_s > 1 and len(r.windows) >= 1
-    assert set(r.heads) >= {"screen", "event_type", "asthma", "record"}
+    assert set(r.heads) == {"screen", "asthma", "record", "detector"}
     assert abs(sum(r.heads["record"].verdict.probabilities.values()) - 1) < 1e-6
+    d = r.to_dict()
+    assert set(d["timeline"]) >= {"segments", "counts", "share", "share_any", "thresholds", "names"}
 
 
 def test_readme_table_is_generated_from_the_shipped_metrics():
@@ -127,7 +163,7 @@ def test_report_names_models_and_their_held_out_performance(analyzers):
     assert rep["name"] == "baby.wav" and rep["disclaimer"].endswith("not a diagnosis.")
     assert rep["models"]["pain"]["heldout"]["metrics"]["roc_auc"] > 0.5
     assert "held-out groups" in rep["models"]["pain"]["heldout"]["split"]
-    assert rep["models"]["pain"]["encoder"] == "acoustic:acoustic-2"
+    assert rep["models"]["pain"]["encoder"].startswith("acoustic:acoustic-")
 
 
 def test_pdf_report_is_one_page_with_the_figure(analyzers):
@@ -135,7 +171,7 @@ def test_pdf_report_is_one_page_with_the_figure(analyzers):
 
     an = analyzers["respiratory"]
     r = an.analyze(encode(noise(6.0, sr=8000, amp=0.02), 8000, "WAV", "PCM_16"), name="breath.wav")
-    png = figure_png(r, r.heads["asthma"])
+    png = figure_png(r, r.heads["detector"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pdf = analysis_pdf(r, an.report(r), "asthma")
+    pdf = analysis_pdf(r, an.report(r), "detector")
     assert pdf.startswith(b"%PDF") and b"/Count 1" in pdf  # a PDF of exactly one page

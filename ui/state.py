@@ -23,7 +23,11 @@ def head_metrics(path: str) -> dict:
     import json
     from pathlib import Path
 
-    return json.loads((Path(path) / "metrics.json").read_text())
+    m = json.loads((Path(path) / "metrics.json").read_text())
+    ablation = Path(path) / "ablation.json"  # measured separately (scripts/respiratory_ablation.py)
+    if ablation.is_file():
+        m["ablation"] = json.loads(ablation.read_text())
+    return m
 
 
 def sidebar() -> tuple[str, Analyzer | None]:

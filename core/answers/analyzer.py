@@ -72,6 +72,7 @@ class HeadOutput:
     unit: str = "recording"
     screening: bool = False  # a binary screening head shown beside the verdict, not the verdict itself
     source: str = ""  # the artefact that produced it (several outputs can come from one recording model)
+    validated: str = ""  # its validated performance at its own unit, in words, with the split named
 
     def peak_window(self, quality: list[WindowQuality]) -> tuple[int, float, int] | None:
         """(index, probability) of the usable window most in favour of `positive`, and how many usable windows
@@ -236,7 +237,7 @@ class Analyzer:
                 heads.update(outs)
                 class_names = art.meta.get("class_names", {})
                 if placement is not None:
-                    placements.update({n: placement for n in outs if outs[n].window_probs is None})
+                    placements.update({name_: placement, "record": placement})
                 continue
             heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality, timer)
             if placement is not None:
@@ -315,8 +316,12 @@ class Analyzer:
                                "specificity": v.get("specificity"), "sensitivity_ci": v.get("sensitivity_ci"),
                                "specificity_ci": v.get("specificity_ci"), "auc": v.get("auc"),
                                "validated_on": v.get("split"), "negatives": v.get("negatives")}}
+            text = (f"per recording: sensitivity {_ci(v.get('sensitivity'), v.get('sensitivity_ci'))}, specificity "
+                    f"{_ci(v.get('specificity'), v.get('specificity_ci'))} against {' + '.join(v.get('negatives') or [])} "
+                    f"recordings, AUC {_ci(v.get('auc'), v.get('auc_ci'))} ({v.get('split', 'not validated')})") \
+                if v else ""
             outs[key] = HeadOutput(key, a["title"], labels, False, None, verdict, a["threshold"], labels[1], op,
-                                   "balanced", "recording", key in self.task.screening, name)
+                                   "balanced", "recording", key in self.task.screening, name, text)
         labels = tuple(meta["labels"])
         label_probs = {lab: float(v) for lab, v in zip(labels, ra.label_probs)}
         rule = ("SPRSound record label from the same decisions: Poor Quality by the quality rule; Normal when no "
@@ -325,8 +330,11 @@ class Analyzer:
             rec_v = Verdict(None, None, {}, rule, 0, n, True, self._abstention(clip_q, n_usable))
         else:
             rec_v = Verdict(ra.label, label_probs[ra.label], label_probs, rule, n_usable, n)
+        rv = (meta.get("record_label") or {}).get("validated") or {}
+        rtext = (f"per recording: SPRSound task 2-2 Score {_ci(rv.get('score_2_2'), rv.get('score_2_2_ci'))}, task 2-1 "
+                 f"Score {_ci(rv.get('score_2_1'), rv.get('score_2_1_ci'))} ({rv.get('split')})") if rv else ""
         outs["record"] = HeadOutput("record", "SPRSound record label (tasks 2-1 / 2-2)", labels, False, None, rec_v,
-                                    None, None, {}, "balanced", "recording", False, name)
+                                    None, None, {}, "balanced", "recording", False, name, rtext)
         names = meta.get("class_names", {})
         det_v = Verdict(None, None, {}, "per window", n_usable, n, True, "a window track, not a recording answer")
         det_labels = tuple(names.get(c, c) for c in classes)
@@ -428,6 +436,12 @@ class Analyzer:
         else:
             wc, wi = np.zeros((0, len(clip))), np.zeros(0, int)
         return Placement(name, wc, wi, clip)
+
+
+def _ci(v, ci) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.2f}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
 
 
 _default: dict[tuple[str, str], Analyzer] = {}

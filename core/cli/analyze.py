@@ -40,10 +40,8 @@ def print_result(r: AnalysisResult, out=None) -> None:
         star = " (primary)" if h.name == r.primary else ""
         print(f"   verdict {h.name}{star}{tag}: {h.verdict.text()}", file=out)
         print(f"      rule: {h.verdict.rule}", file=out)
-        op = h.operating_point()
-        if op.get("validated_on") and op.get("sensitivity") is not None:
-            print(f"      validated: sensitivity {op['sensitivity']:.2f}, specificity {op['specificity']:.2f} "
-                  f"({op['validated_on']})", file=out)
+        if h.validated:
+            print(f"      validated {h.validated}", file=out)
     if r.timeline is not None:
         tl = r.timeline
         print(f"   event timeline: {tl.summary(r.class_names)}", file=out)

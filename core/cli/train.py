@@ -21,6 +21,10 @@ from core.heads.training import CANDIDATES, DEFAULT_CANDIDATES
 from core.tasks import custom_head, get_task
 
 
+def _log(line: str) -> None:
+    print(line, flush=True)  # progress reaches a log file as it happens, not when the buffer fills
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core train", description=__doc__)
     ap.add_argument("--task", required=True, choices=["respiratory", "cry"])
@@ -81,10 +85,16 @@ def main(argv: list[str] | None = None) -> int:
                         candidates=tuple(args.candidates), group_pattern=args.group_pattern, engine=args.engine,
                         ray_address=args.ray_address, out=args.out)
     for head in heads:
-        if head.kind == "recording_model":
-            train_recording_model(head, task_name, args.data, encoder, cache, opts, thresholds=thresholds)
-        else:
-            train_head_artifact(head, task_name, args.data, encoder, cache, opts, thresholds=thresholds)
+        try:
+            if head.kind == "recording_model":
+                train_recording_model(head, task_name, args.data, encoder, cache, opts, thresholds=thresholds,
+                                      log=_log)
+            else:
+                train_head_artifact(head, task_name, args.data, encoder, cache, opts, thresholds=thresholds,
+                                    log=_log)
+        except ValueError as exc:  # e.g. a class with no example in some fold: the data cannot train this head
+            print(f"error: cannot train {head.name} on {args.data}: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -10,6 +10,8 @@ is below 2 kHz) and its adventitious sounds are brief: how far each mel band bel
 median in the window (a 0.3-s wheeze or a crackle train barely moves a 2-s mean), the persistence of a tonal peak
 (a wheeze holds its pitch for 100 ms or more; breath noise does not), and crackle statistics on 2.5-ms blocks of
 the 150-3800 Hz band (a crackle is a few-ms explosive click, invisible at the 16-ms frame rate).
+Version 3 appends 102 features read off a 10-ms log-mel (`mel_detail.py`): band-energy rises, transient bumps and
+how many bands rise at once (crackles), narrow spectral ridges and how long they hold (wheezes, rhonchi).
 Everything is vectorised over the batch so a minute of audio costs milliseconds.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from scipy.fft import dct
 
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
 from .base import EncoderInfo, check_windows
+from .mel_detail import N_FEATURES as N_MEL_DETAIL, MelDetail
 
 N_FFT = 1024
 HOP = 256
@@ -33,7 +36,7 @@ MOD_BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 31.0))
 LUNG_MEL_FMAX = 4000.0
 CRACKLE_BAND = (150.0, 3800.0)
 CRACKLE_BLOCK = 40  # samples: 2.5 ms
-VERSION = "acoustic-2"
+VERSION = "acoustic-3"
 EPS = 1e-10
 
 
@@ -68,11 +71,13 @@ class AcousticEncoder:
         centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]
         self._lung_bands = np.flatnonzero(centres < LUNG_MEL_FMAX)
         self._crackle_sos = butter(4, CRACKLE_BAND, btype="bandpass", fs=SAMPLE_RATE, output="sos")
+        self._mel_detail = MelDetail()
         probe = self._features(np.zeros((1, WINDOW_SAMPLES), np.float32))
         n_lung = len(self._lung_bands) + 5 + 9  # band excursions, tonal persistence, crackle statistics
-        end = probe.shape[1]
-        #: where the last blocks sit in the feature vector (pitch/voicing, then the lung-sound block)
-        self.blocks = {"pitch": slice(end - n_lung - 5, end - n_lung), "lung": slice(end - n_lung, end)}
+        end = probe.shape[1] - N_MEL_DETAIL
+        #: where the last blocks sit in the feature vector (pitch/voicing, the lung-sound block, the 10-ms detail)
+        self.blocks = {"pitch": slice(end - n_lung - 5, end - n_lung), "lung": slice(end - n_lung, end),
+                       "mel_detail": slice(end, end + N_MEL_DETAIL)}
         self.info = EncoderInfo(
             name="acoustic",
             version=VERSION,
@@ -171,6 +176,7 @@ class AcousticEncoder:
 
         feats += self._pitch(power, frame_db)
         feats += self._lung(x, rel, peakiness, peak_f)
+        feats.append(self._mel_detail.features(x))
         out = np.concatenate([np.atleast_2d(a.T).T if a.ndim == 1 else a for a in feats], axis=1)
         return np.nan_to_num(out.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 

@@ -220,8 +220,8 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         "- Decisions: " + "; ".join(f"{names.get(c, c)} present when P >= {th[c]:.3f}" for c in meta["classes"])
         + " (balanced operating points on out-of-fold recordings). Adventitious sounds present = continuous or "
           "discontinuous sounds present.",
-        f"- Poor Quality: a quality model (pooled embedding + the gate's level and usable-window statistics, balanced "
-        f"class weights) above {meta['quality_threshold']:.3f}, the level that calls at most "
+        f"- Poor Quality: a quality model (pooled embedding + the gate's level and usable-window statistics, probabilities "
+        f"corrected to equal class priors) above {meta['quality_threshold']:.3f}, the level that calls at most "
         f"{meta['max_good_called_poor']:.0%} of good training recordings poor.",
         "- Timeline: hop-long frames whose mean window probability reaches the class's window threshold ("
         + ", ".join(f"{names.get(c, c)} {wth[c]:.3f}" for c in meta["timeline_types"])

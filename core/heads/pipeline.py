@@ -182,7 +182,7 @@ def train_head_artifact(head: HeadSpec, task: str, data: Path, encoder, cache: E
                         else "mean of calibrated window probabilities over usable windows"),
         "decision": outcome.decision.to_dict(),
         "operating_point": head.operating_point if head.positive else None,
-        "views": list(head.views), "score_view": head.score_view,
+        "views": list(head.views), "score_view": head.score_view, "duration_feature": head.duration_feature,
         "operating_points": outcome.operating_points,
         "chosen": outcome.chosen,
         "data": metrics["data"],

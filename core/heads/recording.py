@@ -13,9 +13,9 @@ pooled over the recording's usable windows:
   discontinuous sounds present", so the screen, the asthma-indicative screen and the record label never contradict
   each other;
 - *Poor Quality*: a recording the gate and a quality model both doubt. The quality model (pooled embedding plus the
-  gate's level and usable-window statistics) is trained with balanced class weights, and its threshold is the one
-  that calls at most `MAX_GOOD_CALLED_POOR` of the good training recordings poor, so its 9 % training prevalence
-  cannot decide how often it fires on a new population (0.5-2 % in the later test sets).
+  gate's level and usable-window statistics) has its probabilities corrected to equal class priors, and its
+  threshold is the one that calls at most `MAX_GOOD_CALLED_POOR` of the good training recordings poor, so its 9 %
+  training prevalence cannot decide how often it fires on a new population (0.5-2 % in the later test sets).
 
 `RespiratoryModel.fit` computes every out-of-fold quantity with patient-grouped folds inside the data it is given,
 so nesting it (`nested_predictions`) scores every training recording with a model, calibration and thresholds that
@@ -175,14 +175,28 @@ def balanced_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return float((th[j] + th[j + 1]) / 2) if j + 1 < len(th) else float(th[j])
 
 
-def fit_quality_model(inputs: np.ndarray, poor: np.ndarray) -> Pipeline | None:
-    """Poor Quality vs the rest, with balanced class weights (its training prevalence must not set how often it
-    fires); None when the data has no Poor Quality recordings."""
+@dataclass
+class QualityModel:
+    """Poor Quality vs the rest. Its probabilities are re-weighted to equal class priors (the training share of
+    Poor Quality divided out), so a 9 % training prevalence does not set how often it fires on a new population.
+    Prior correction instead of class weights: sklearn's weighted binning would make the fit ~15x slower."""
+
+    model: Pipeline
+    prior: float  # share of Poor Quality among the training recordings
+
+    def p_poor(self, inputs: np.ndarray) -> np.ndarray:
+        p = np.clip(self.model.predict_proba(inputs)[:, 1], 1e-6, 1 - 1e-6)
+        a, b = p / self.prior, (1 - p) / (1 - self.prior)
+        return a / (a + b)
+
+
+def fit_quality_model(inputs: np.ndarray, poor: np.ndarray) -> QualityModel | None:
+    """None when the data has no Poor Quality recordings (or nothing else)."""
     if not poor.any() or poor.all():
         return None
-    return Pipeline([("scale", StandardScaler()), ("clf", HistGradientBoostingClassifier(
-        max_iter=150, learning_rate=0.08, max_leaf_nodes=15, l2_regularization=1.0, class_weight="balanced",
-        random_state=0))]).fit(inputs, poor)
+    model = Pipeline([("scale", StandardScaler()), ("clf", HistGradientBoostingClassifier(
+        max_iter=150, learning_rate=0.08, max_leaf_nodes=15, l2_regularization=1.0, random_state=0))]).fit(inputs, poor)
+    return QualityModel(model, float(np.mean(poor)))
 
 
 @dataclass
@@ -193,7 +207,7 @@ class RecordingDecider:
     pooling: str = DEFAULT_POOLING
     calibrators: dict[str, LogisticRegression] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
-    quality_model: Pipeline | None = None
+    quality_model: QualityModel | None = None
     quality_threshold: float = 1.0
     window_thresholds: dict[str, float] = field(default_factory=dict)  # where the timeline cuts segments
 
@@ -225,7 +239,7 @@ class RecordingDecider:
     def p_poor(self, inputs: np.ndarray) -> np.ndarray:
         if self.quality_model is None:
             return np.zeros(len(inputs))
-        return self.quality_model.predict_proba(inputs)[:, 1]
+        return self.quality_model.p_poor(inputs)
 
 
 # ------------------------------------------------------------------------------------------------ the model
@@ -278,7 +292,7 @@ class RespiratoryModel:
             if qm is not None:
                 if audit is not None:
                     audit.append(("inner quality model", frozenset(np.unique(rs.groups[recs[tr]]).tolist())))
-                p_poor_oof[te] = qm.predict_proba(inputs[te])[:, 1]
+                p_poor_oof[te] = qm.p_poor(inputs[te])
             log(f"    inner fold {n}: detector fitted on {len(np.unique(rs.groups[recs[tr]]))} patients")
         scores = pool_scores(P, rs.rec_of, rs.usable, recs, self.pooling)
         present = rs.present(self.presence)[recs]
@@ -422,6 +436,8 @@ class RecordingModelArtifact:
               and isinstance(obj.get("calibrators"), dict) and set(obj["calibrators"]) == set(classes)
               and all(isinstance(v, LogisticRegression) for v in obj["calibrators"].values())
               and (obj.get("quality_model") is None or isinstance(obj["quality_model"], Pipeline)))
+        quality = (QualityModel(obj["quality_model"], float(meta["quality_prior"]))
+                   if obj.get("quality_model") is not None else None)
         if not ok:
             raise ArtifactError(f"{path}: the model file does not hold a window detector per class, a calibrator per "
                                 f"class and a quality model as meta.json describes.")
@@ -430,7 +446,7 @@ class RecordingModelArtifact:
         model.detector = WindowDetector(classes, meta.get("detector_model", DETECTOR_MODEL), dict(obj["detector"]))
         model.decider = RecordingDecider(classes, meta["pooling"], dict(obj["calibrators"]),
                                          {c: float(v) for c, v in meta["thresholds"].items()},
-                                         obj.get("quality_model"), float(meta["quality_threshold"]),
+                                         quality, float(meta["quality_threshold"]),
                                          {c: float(v) for c, v in meta["window_thresholds"].items()})
         return cls(path, meta, model, projection)
 

@@ -239,8 +239,11 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
         "pooling": shipped.pooling, "detector_model": shipped.detector_model,
         "thresholds": shipped.decider.thresholds, "window_thresholds": shipped.decider.window_thresholds,
         "quality_threshold": shipped.decider.quality_threshold, "max_good_called_poor": MAX_GOOD_CALLED_POOR,
+        "quality_prior": shipped.decider.quality_model.prior if shipped.decider.quality_model else None,
         "window_labels": {"min_event_fraction": MIN_EVENT_FRACTION, "min_overlap_s": MIN_OVERLAP_S},
         "answers": answers_meta,
+        "record_label": {"validated": _record_validated(cv),
+                         "intra": _record_validated(official["test_intra"]) if "test_intra" in official else None},
         "encoder": encoder_meta(encoder), "window": {"hop_s": opts.hop},
         "quality": dataclasses.asdict(thresholds),
         "aggregation": f"{shipped.pooling} of the detector's window probabilities over usable windows -> "
@@ -254,17 +257,24 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
         "experimental": False, "research": False, "data": data_meta,
         "protocol": __doc__.strip().split("\n", 1)[1].strip(),
         "cv": cv, "heldout": heldout, "official_test": official,
-        "published_references": references_for("record"),
+        "published_references": references_for("recording"),
         "shipped_model": f"window detector and recording rules refitted on all {n_pat} training patients",
         "training_seconds": round(time.time() - t0, 1),
     }
     out = artifact_dir(task, encoder.info.name, head.name, opts.out)
     objects = {"detector": dict(shipped.detector.models), "calibrators": dict(shipped.decider.calibrators),
-               "quality_model": shipped.decider.quality_model}
+               "quality_model": shipped.decider.quality_model.model if shipped.decider.quality_model else None}
     save_artifact(out, meta=meta, objects=objects, projection=proj, metrics=metrics,
                   card=recording_model_card(meta, metrics))
     log(f"  wrote {out} in {time.time() - t0:.0f} s")
     return out
+
+
+def _record_validated(ev: dict) -> dict:
+    r = ev["record"]["rule"]
+    return {"split": ev["split"], "score_2_2": r["metrics"]["Score"], "score_2_2_ci": r["ci95"]["Score"],
+            "score_2_1": r["task_2_1"]["metrics"]["Score"], "score_2_1_ci": r["task_2_1"]["ci95"]["Score"],
+            "n": r["n"], "n_patients": r["n_groups"]}
 
 
 def _validated(ev: dict) -> dict:

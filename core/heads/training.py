@@ -159,6 +159,9 @@ def build_design(emb: EmbeddedSet, head: HeadSpec, unit_idx: np.ndarray) -> tupl
     else:
         m = sub.usable & np.isin(sub.view, head.views)
         X, su, view = sub.X[m], sub.unit_of[m], sub.view[m]
+        if head.duration_feature:  # a crackle series lasts longer than a wheeze: the annotation says how long
+            dur = np.array([max((u.end_s or 0.0) - (u.start_s or 0.0), 1e-3) for u in sub.units])
+            X = np.concatenate([X, np.log(dur)[su][:, None].astype(X.dtype)], axis=1)
         scoring = _scoring(view, su, len(sub.units), head.score_view)
     return Design(X, unit_y[su], su, unit_y, groups, len(sub.units), scoring, view), skipped
 

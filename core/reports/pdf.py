@@ -113,11 +113,9 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
                                      + (" - verdict" if name == result.primary else "")))
         pdf.set_font("Helvetica", "", 9)
         _para(pdf, 4.5, _latin1(f"Result: {v.text()}. Rule: {v.rule}."))
-        op = h.operating_point()
-        if op.get("validated_on") and op.get("sensitivity") is not None:
+        if h.validated:
             pdf.set_text_color(90, 90, 90)
-            _para(pdf, 4, _latin1(f"Validated per recording: sensitivity {op['sensitivity']:.2f}, specificity "
-                                  f"{op['specificity']:.2f} ({op['validated_on']})."))
+            _para(pdf, 4, _latin1(f"Validated {h.validated}."))
             pdf.set_text_color(0, 0, 0)
             pdf.ln(1)
             continue
