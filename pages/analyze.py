@@ -155,7 +155,7 @@ if track_heads and result.spectrogram is not None:
     default = track_heads.index(analyzer.task.track) if analyzer.task.track in track_heads else 0
     track = st.selectbox("Window track under the spectrogram", track_heads, index=default,
                          format_func=lambda n: result.heads[n].title, key="track")
-    event = st.plotly_chart(spectrogram_with_track(result, result.heads[track]), use_container_width=True,
+    event = st.plotly_chart(spectrogram_with_track(result, result.heads[track]), width="stretch",
                             on_select="rerun", selection_mode="points", key="track_plot")
     picked = [int(p["customdata"]) for p in (event.selection.points if event and event.selection else [])
               if isinstance(p.get("customdata"), (int, float))]
@@ -187,7 +187,7 @@ if placed:
     art = artifact_of(pname)
     people = GROUP_NAMES.get(art.meta.get("data", {}).get("layout", ""), analyzer.task.people)
     st.plotly_chart(pca_placement(result.placements[pname], art.projection, art.meta.get("unit", "unit"), people),
-                    use_container_width=True)
+                    width="stretch")
     st.caption(f"Principal components of the head's scaled training inputs, one point per training "
                f"{art.meta.get('unit', 'unit')} (hover for its {people} id). Being close to a group "
                "is not a diagnosis: these two components keep only part of what the head uses.")

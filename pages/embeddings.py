@@ -56,7 +56,7 @@ if dims == "3-D" and "PC3" in table.columns:
         fig.add_trace(go.Scatter3d(x=[xyz[0]], y=[xyz[1]], z=[xyz[2]], mode="markers+text", text=[clip_name],
                                    marker=dict(size=8, symbol="diamond", color="black"), name=clip_name))
     fig.update_layout(height=620, margin=dict(l=0, r=0, t=10, b=0))
-    st.plotly_chart(fig, use_container_width=True)
+    st.plotly_chart(fig, width="stretch")
     st.caption("Switch to 2-D to select points.")
     st.stop()
 
@@ -68,7 +68,7 @@ for clip_name, xy in overlay:
                              marker=dict(size=14, symbol="star", color="crimson", line=dict(width=1, color="black")),
                              name=clip_name))
 fig.update_layout(height=560, margin=dict(l=10, r=10, t=10, b=10), dragmode="lasso")
-event = st.plotly_chart(fig, use_container_width=True, on_select="rerun", selection_mode=("lasso", "box", "points"),
+event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("lasso", "box", "points"),
                         key="emb_plot")
 st.caption(f"One point per training {unit} ({len(table)}), first principal components of the head's scaled inputs. "
            "Draw a lasso or a box to list the points.")

@@ -116,7 +116,7 @@ def live_view() -> None:
                                    zmin=-80, zmax=0, showscale=False))
         fig.update_layout(height=180, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="last 10 s",
                           yaxis=dict(showticklabels=False))
-        st.plotly_chart(fig, use_container_width=True, key="live_spec")
+        st.plotly_chart(fig, width="stretch", key="live_spec")
     recent = [w for w in state.windows if head in w.probs][-60:]
     if recent:
         track = pd.DataFrame([w.probs[head] for w in recent], columns=list(labels))
@@ -126,7 +126,7 @@ def live_view() -> None:
                          for j, lab in enumerate(labels)])
         fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), yaxis_range=[0, 1],
                           xaxis_title="window end (s)", yaxis_title="probability")
-        st.plotly_chart(fig, use_container_width=True, key="live_track")
+        st.plotly_chart(fig, width="stretch", key="live_track")
 
 
 live_view()

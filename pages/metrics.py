@@ -5,7 +5,7 @@ import streamlit as st
 
 from core.evaluation.metrics import format_with_ci
 from core.evaluation.model_card import RECORD_SPLITS, _at, evaluations, fmt_ci, recording_evaluations
-from core.evaluation.references import OUR_SPLITS, comparison
+from core.evaluation.references import OUR_SPLITS, comparison, cv_is_nested
 from ui.state import head_metrics, sidebar
 
 KEYS = ("balanced_accuracy", "roc_auc", "macro_f1", "SE", "SP", "AS", "HS", "Score")
@@ -95,7 +95,10 @@ if rows:
     st.subheader("SPRSound Score beside the published references")
     st.caption("Not measured on the same data: the published figures are on the official BioCAS 2022 test set as "
                "their sources report it; ours are patient-grouped CV, held-out patients and the intra-patient test "
-               "(same patients as training). Read them side by side, not as a ranking.")
+               "(same patients as training). Read them side by side, not as a ranking. "
+               + ("The CV figure is nested: the decision rule was chosen without the scored patients." if
+                  cv_is_nested(m) else "This head's CV figure is optimistic: its decision rule was chosen on the "
+                  "same out-of-fold predictions it is scored on (not nested)."))
     table = []
     for r in rows:
         ours = {t: format_with_ci(*r[t]) if r[t][0] is not None else "" for _, t in OUR_SPLITS}

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
 from core.evaluation.model_card import RECORD_SPLITS, _at, fmt_ci, model_card, recording_model_card  # noqa: E402
-from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison  # noqa: E402
+from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
 SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -->"
@@ -60,15 +60,22 @@ def sprsound_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> 
     rows = ["| SPRSound task | " + " | ".join(t for _, t in OUR_SPLITS) + " | published (source, system) |",
             "|---" * (len(OUR_SPLITS) + 2) + "|"]
     splits: set[str] = set()
+    chose_itself = False
     for head in HEAD_TASKS:
         f = root / "respiratory" / encoder / head / "metrics.json"
         if not f.is_file():
             continue
-        for row in comparison(json.loads(f.read_text())):
+        m = json.loads(f.read_text())
+        mark = "" if cv_is_nested(m) else " †"
+        chose_itself |= bool(mark)
+        for row in comparison(m):
             splits.update(r["test_split"] for r in row["published"])
             pub = "; ".join(f"{r['score']:.4g} ({r['source']}, {r['system']})" for r in row["published"]) or "–"
-            rows.append(f"| {row['task']} ({head}) | " + " | ".join(_value(row[t]) for _, t in OUR_SPLITS)
-                        + f" | {pub} |")
+            vals = [_value(row[t]) + (mark if i == 0 else "") for i, (_, t) in enumerate(OUR_SPLITS)]
+            rows.append(f"| {row['task']} ({head}) | " + " | ".join(vals) + f" | {pub} |")
+    rows += ["", "Patient-grouped CV is nested (the decision rule chosen without the scored patients)"
+             + ("; † marks a head whose rule was chosen on the same out-of-fold predictions it is scored on, "
+                "so that figure is optimistic." if chose_itself else ".")]
     if splits:
         rows += ["", "Published figures evaluated on: " + "; ".join(sorted(splits)) + "."]
     return "\n".join(rows)

@@ -52,15 +52,20 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
 
 
 def test_upload_respiratory_recording_gets_screening_verdict():
-    from tests.helpers import encode, noise
+    import soundfile as sf
 
+    from core.windows.framing import plan_windows
+    from tests.conftest import data_path
+
+    path = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]  # 8 kHz
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    _upload(at, "breath.wav", encode(noise(6.0, sr=8000, amp=0.02), 8000, "WAV", "PCM_16"))
+    _upload(at, path.name, path.read_bytes(), "audio/flac")
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
     assert labels["Verdict"] in ("Adventitious sounds present", "No adventitious sounds found")
     assert labels["Screen"] in ("positive", "negative") and "P(Asthma-indicative sounds present)" in labels
-    assert at.dataframe[-1].value.shape[0] == 5  # 6 s at hop 1 s
+    n16k = int(round(sf.info(str(path)).duration * 16000))
+    assert at.dataframe[-1].value.shape[0] == len(plan_windows(n16k)[1])  # the app's 2-s windows at hop 1 s
     captions = " ".join(c.value for c in at.caption)
     assert "resampled from 8000 Hz" in captions
     assert "Validated per recording" in captions and "nested patient-grouped" in captions  # at the answer's unit

@@ -39,7 +39,7 @@ def test_one_prediction_per_second_with_latency_and_smoothing():
         st = _wait_until(mon, float(int(received)))
         ends = [w.end_s for w in st.windows]
         # 2-s windows on a one-second grid; fed faster than real time, the monitor may skip stale ones
-        assert ends[0] == 2.0 and all(e.is_integer() for e in ends) and ends == sorted(set(ends))
+        assert ends[0] >= 2.0 and all(e.is_integer() for e in ends) and ends == sorted(set(ends))
         assert all(set(w.probs) == {"pain", "reason"} for w in st.windows)  # window heads only
         assert all(0 <= w.latency_s < 30 for w in st.windows)
         assert st.windows[0].quality.usable
