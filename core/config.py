@@ -50,6 +50,9 @@ class QualityThresholds:
     """Quality-gate limits; defaults follow common practice for auscultation and cry recordings."""
 
     silence_dbfs: float = -50.0  # window RMS below this is treated as silence
+    #: when set, a window is also silence unless it is this many dB above the recording's own noise floor
+    #: (`gate.noise_floor_dbfs`): a quiet phone recording is judged against its own background, not a fixed level
+    above_floor_db: float | None = None
     clip_level: float = 0.999  # |x| at or above this counts as a clipped sample
     max_clip_ratio: float = 0.01  # more than 1 % clipped samples flags the window
     min_clip_seconds: float = 0.25  # shorter clips cannot be analysed at all

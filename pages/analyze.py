@@ -16,7 +16,7 @@ from core.evaluation.model_card import validation_roc
 from core.answers.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
 from core.reports.pdf import analysis_pdf
 from ui.figures import pca_placement, spectrogram_with_track
-from ui.state import AUDIO_TYPES, head_metrics, sidebar
+from ui.state import AUDIO_TYPES, experimental_on, head_metrics, sidebar
 
 
 @st.cache_data(show_spinner=False)
@@ -57,14 +57,15 @@ data = source.getvalue()
 st.audio(data)
 # reruns (a slider, a click on a window) reuse the session's last result: only a new recording is analysed again
 analysis_key = (hashlib.blake2b(data, digest_size=16).hexdigest(), task, analyzer.encoder.info.identity,
-       getattr(source, "name", "recording"))
+                getattr(source, "name", "recording"), experimental_on())
 last = st.session_state.get("analysis")
 try:
     if last is not None and last[0] == analysis_key:
         result = last[1]
     else:
         with st.spinner("Analysing…"):
-            result = analyzer.analyze(data, name=display_name(getattr(source, "name", "recording")))
+            result = analyzer.analyze(data, name=display_name(getattr(source, "name", "recording")),
+                                      experimental=experimental_on())
         st.session_state["analysis"] = (analysis_key, result)  # one result per session: memory stays bounded
 except AudioDecodeError as exc:
     st.error(f"Cannot analyse this file: {exc}")

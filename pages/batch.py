@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.reports.batch import analyze_batch, expand_uploads
 from core.config import Limits
-from ui.state import AUDIO_TYPES, sidebar
+from ui.state import AUDIO_TYPES, experimental_on, sidebar
 
 task, analyzer = sidebar()
 st.title("Batch analysis")
@@ -22,7 +22,7 @@ if not files:
     st.stop()
 
 # the same uploads are not analysed twice when the page reruns (sorting, downloading)
-key = (task, analyzer.encoder.info.identity, tuple((f.name, f.size, f.file_id) for f in files))
+key = (task, analyzer.encoder.info.identity, tuple((f.name, f.size, f.file_id) for f in files), experimental_on())
 if st.session_state.get("batch_key") != key:
     items = expand_uploads((f.name, f.getvalue()) for f in files)
     bar = st.progress(0.0, text=f"Analysing {len(items)} recording(s)…")
@@ -30,7 +30,7 @@ if st.session_state.get("batch_key") != key:
     def progress(done: int, total: int, name: str) -> None:
         bar.progress(done / total, text=f"{done} of {total}: {name}")
 
-    st.session_state["batch_rows"] = analyze_batch(analyzer, items, progress)
+    st.session_state["batch_rows"] = analyze_batch(analyzer, items, progress, experimental=experimental_on())
     st.session_state["batch_key"] = key
     bar.empty()
 rows = st.session_state["batch_rows"]

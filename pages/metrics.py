@@ -6,6 +6,7 @@ import streamlit as st
 from core.evaluation.metrics import format_with_ci
 from core.evaluation.model_card import RECORD_SPLITS, _at, evaluations, fmt_ci, recording_evaluations
 from core.evaluation.references import OUR_SPLITS, comparison, cv_is_nested
+from core.tasks import TASKS
 from ui.state import head_metrics, sidebar
 
 KEYS = ("balanced_accuracy", "roc_auc", "macro_f1", "SE", "SP", "AS", "HS", "Score")
@@ -174,13 +175,24 @@ if ev.get("reliability"):
     st.plotly_chart(fig, width="stretch")
 pg = ev.get("per_group")
 if pg:
-    st.markdown(f"**Per person:** the majority of their units is classified right for **{pg['majority_correct']} of "
-                f"{pg['n_groups']}** people.")
-    st.dataframe(pd.DataFrame([
-        {"person": r["group"], "units": r["n"], "correct": r["correct"], "majority right": r["majority_correct"],
-         **{f"{lab}: right / n": f"{r[lab]['correct']} / {r[lab]['n']}" for lab in labels if lab in r},
-         **{f"{lab}: mean p({lab})": round(r[lab]["mean_probability"], 3) for lab in labels if lab in r}}
-        for r in pg["groups"]]), hide_index=True, width="stretch")
+    st.markdown(f"**Per person** ({ev['split']}): the majority of their units is classified right for "
+                f"**{pg['majority_correct']} of {pg['n_groups']}** people.")
+    rows = [{"person": r["group"], "units": r["n"], "correct": r["correct"], "majority right": r["majority_correct"],
+             **{k: (round(r[k], 3) if r.get(k) is not None else None) for k in ("sensitivity", "specificity", "auc")
+                if k in r},
+             **{f"{lab}: right / n": f"{r[lab]['correct']} / {r[lab]['n']}" for lab in labels if lab in r},
+             **{f"{lab}: mean p({lab})": round(r[lab]["mean_probability"], 3) for lab in labels if lab in r}}
+            for r in pg["groups"]]
+    spread = go.Figure([go.Scatter(x=[r["group"] for r in pg["groups"] if lab in r],
+                                   y=[r[lab]["mean_probability"] for r in pg["groups"] if lab in r],
+                                   mode="markers", name=f"{lab} units: mean p({lab})")
+                        for lab in labels])
+    spread.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), yaxis_range=[0, 1],
+                         title="Spread of scores across people (each person's mean probability of the true class)",
+                         xaxis_title=TASKS[m["task"]].people if m["task"] in TASKS else "person")
+    st.plotly_chart(spread, width="stretch")
+    st.dataframe(pd.DataFrame(rows).rename(columns={"auc": "within-person AUC"}), hide_index=True,
+                 width="stretch")
 
 with st.expander("Model card"):
     st.markdown((paths[head_name] / "MODEL_CARD.md").read_text())

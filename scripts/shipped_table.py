@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
@@ -39,10 +41,11 @@ def table(root: Path = ROOT / "trained") -> str:
         if m.get("kind") == "recording_model":
             continue  # its answers are per recording: the respiratory table below
         h = m["heldout"]
+        few = "; too few for a CI" if h["ci95"].get("roc_auc") is None else ""
         intra = m.get("official_test", {}).get("test_intra")
         tag = " (experimental)" if m.get("experimental") else (" (research)" if m.get("research") else "")
         rows.append(
-            f"| {m['task']} / {m['head']}{tag} ({m['encoder'].split(':')[0]}) | {h['n']} {m['unit']}s ({h['n_groups']}) | "
+            f"| {m['task']} / {m['head']}{tag} ({m['encoder'].split(':')[0]}) | {h['n']} {m['unit']}s ({h['n_groups']}{few}) | "
             f"{_fmt(h, 'balanced_accuracy')} | {_fmt(h, 'roc_auc')} | {_fmt(h, 'Score')} | "
             f"{_fmt(intra, 'Score') if intra else '–'} |"
         )
@@ -82,22 +85,34 @@ def sprsound_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> 
 
 
 def cry_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
-    rows = ["| head | leave-one-infant-out ROC-AUC | leave-one-infant-out balanced acc. | infants with the majority of "
-            "their cries right | grouped CV over all infants: ROC-AUC | high-sensitivity operating point "
-            "(grouped CV) |", "|---|---|---|---|---|---|"]
+    """The cry heads by their nested figures: every infant (family) scored by a procedure fitted without them."""
+    rows = ["| head | split | ROC-AUC | sensitivity at the shipped threshold | specificity | people with the "
+            "majority of their cries right | median within-person AUC |", "|---|---|---|---|---|---|---|"]
     for f in sorted((root / "cry" / encoder).glob("*/metrics.json")):
         m = json.loads(f.read_text())
-        meta = json.loads((f.parent / "meta.json").read_text())
-        logo = m.get("leave_one_group_out")
-        hs = (meta.get("operating_points") or {}).get("high_sensitivity")
-        pg = logo["per_group"] if logo else None
+        nested = m.get("nested_cv")
         tag = " (experimental)" if m.get("experimental") else ""
-        infants = f"{pg['majority_correct']} of {pg['n_groups']}" if pg else "–"
-        op = f"sensitivity {hs['sensitivity']:.2f}, specificity {hs['specificity']:.2f}" if hs else "–"
-        logo_auc = _fmt(logo, "roc_auc") if logo else "– (too many families for one fold each)"
-        logo_bal = _fmt(logo, "balanced_accuracy") if logo else "–"
-        rows.append(f"| {m['head']}{tag} | {logo_auc} | {logo_bal} | {infants} | {_fmt(m['all_groups_cv'], 'roc_auc')} "
-                    f"| {op} |")
+        if not nested:
+            rows.append(f"| {m['head']}{tag} | – (no nested evaluation) | – | – | – | – | – |")
+            continue
+        pg = nested.get("per_group")
+        op = (nested.get("operating_points") or {}).get("balanced")
+        sens = fmt_ci(op["sensitivity"], op["sensitivity_ci"]) if op else "–"
+        spec = fmt_ci(op["specificity"], op["specificity_ci"]) if op else "–"
+        aucs = [r["auc"] for r in pg["groups"] if r.get("auc") is not None] if pg else []
+        rows.append(f"| {m['head']}{tag} | {nested['split']} | {_fmt(nested, 'roc_auc')} | {sens} | {spec} | "
+                    + (f"{pg['majority_correct']} of {pg['n_groups']}" if pg else "–") + " | "
+                    + (f"{float(np.median(aucs)):.3f} ({len(aucs)} with both kinds)" if aucs else "–") + " |")
+    gate = root / "cry" / encoder / "gate.json"
+    if gate.is_file():  # scripts/cry_gate_coverage.py
+        g = json.loads(gate.read_text())
+        rows += ["", "Cry gate: recordings with at least one usable window (a verdict), before and after silence was "
+                     "judged against the recording's own background (`python scripts/cry_gate_coverage.py`):", "",
+                 "| recordings | gate | with a verdict | refused: no crying |", "|---|---|---|---|"]
+        for name, by_gate in g["sets"].items():
+            for gname, v in by_gate.items():
+                rows.append(f"| {name} | {gname} | {v['with_verdict']} of {v['recordings']} "
+                            f"({v['share_with_verdict']:.1%}) | {v['refused_no_crying']} |")
     return "\n".join(rows)
 
 

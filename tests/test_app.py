@@ -105,16 +105,18 @@ def test_metrics_page_shows_every_split_and_the_published_references():
     assert len(at.get("plotly_chart")) >= 4  # confusion, ROC, PR, reliability
 
 
-def test_metrics_page_lists_every_infant_for_the_leave_one_out_evaluation():
+def test_metrics_page_lists_every_infant_for_the_nested_leave_one_out_evaluation():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("pages/metrics.py").run()
     at.sidebar.radio[0].set_value("cry").run()
     assert at.selectbox(key="metrics_head").value == "pain"
-    logo = next(o for o in at.selectbox(key="metrics_split").options if o.startswith("Leave one person out"))
+    logo = at.selectbox(key="metrics_split").options[0]  # the headline
+    assert logo.startswith("Nested leave-one-person-out")
     at.selectbox(key="metrics_split").set_value(logo).run()
     assert not at.exception
     people = at.dataframe[-1].value
-    assert len(people) == 18 and set(people.columns) >= {"person", "majority right"}
+    assert len(people) == 18 and set(people.columns) >= {"person", "majority right", "sensitivity", "specificity",
+                                                         "within-person AUC"}
     assert any("of 18" in m.value for m in at.markdown)
 
 
@@ -176,7 +178,23 @@ def test_reruns_reuse_the_result_and_a_new_recording_is_analysed_again(monkeypat
     at.sidebar.radio[0].set_value("cry").run()
     _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
     assert len(calls) == 1
-    at.selectbox(key="track").set_value("reason").run()  # a widget rerun: no new analysis
+    at.selectbox(key="track").set_value("pain").run()  # a widget rerun: no new analysis
     assert len(calls) == 1 and not at.exception
     _upload(at, "other.wav", encode(cry_like(4.0, f0=400), 16000, "WAV", "PCM_16"))
     assert len(calls) == 2
+
+
+def test_experimental_reason_head_is_hidden_until_switched_on():
+    from tests.helpers import cry_like, encode
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.sidebar.radio[0].set_value("cry").run()
+    assert at.sidebar.toggle(key="experimental").value is False
+    _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
+    page = " ".join(m.value for m in at.markdown) + " ".join(str(m.value) for m in at.metric)
+    assert "Parent-tagged reason" not in page and not at.sidebar.warning
+    at.sidebar.toggle(key="experimental").set_value(True).run()
+    assert not at.exception
+    warned = " ".join(w.value for w in at.sidebar.warning)
+    assert "macro AUC" in warned and "nested" in warned and "never as an answer" in warned  # its figures beside it
+    assert "Parent-tagged reason (experimental)" in " ".join(m.value for m in at.markdown)

@@ -100,8 +100,8 @@ def test_nested_cv_never_lets_the_scored_people_choose_the_threshold():
     from core.tasks import custom_head
 
     rng = np.random.default_rng(0)
-    groups = np.repeat(np.arange(20), 6)
-    y = np.tile([0, 0, 0, 1, 1, 1], 20)
+    groups = np.repeat(np.arange(40), 6)  # more people than LOGO_MAX_GROUPS: grouped folds
+    y = np.tile([0, 0, 0, 1, 1, 1], 40)
     X = rng.normal(0, 1, (len(y), 4)) + y[:, None] * 1.2
     d = Design(X, y, np.arange(len(y)), y, groups, len(y))
     head = custom_head("toy", ("neg", "pos"))
@@ -112,7 +112,36 @@ def test_nested_cv_never_lets_the_scored_people_choose_the_threshold():
     for chose, scores in audit:
         assert chose and scores and not (chose & scores)
         scored |= scores
-    assert scored == set(range(20))  # everyone scored once, by a rule they did not choose
+    assert scored == set(range(40))  # everyone scored once, by a rule they did not choose
     op = res["operating_points"]["balanced"]
     assert len(op["fold_thresholds"]) == 5 and 0.5 < op["sensitivity"] <= 1 and op["sensitivity_ci"] is not None
     assert "nested grouped 5-fold CV" in res["split"] and res["metrics"]["roc_auc"] > 0.8
+
+
+def test_nested_leave_one_infant_out_never_lets_the_tested_infant_choose_the_threshold(monkeypatch):
+    import core.heads.training as training
+    from core.heads.training import Design, nested_cv
+    from core.tasks import custom_head
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(18), 8)  # 18 infants, as in cry_pain
+    y = np.tile([0, 0, 0, 0, 1, 1, 1, 1], 18)
+    voice = rng.normal(0, 1, 18)[groups]  # each infant's own offset: the ranking holds within an infant
+    X = np.c_[rng.normal(0, 1, (len(y), 3)) + y[:, None] * 1.5, voice]
+    d = Design(X, y, np.arange(len(y)), y, groups, len(y))
+    seen: list[int] = []  # how many recordings chose each threshold
+    real = training.choose_decision
+
+    audit: list = []
+    monkeypatch.setattr(training, "choose_decision",
+                        lambda head, yu, pu: (seen.append(len(yu)), real(head, yu, pu))[1])
+    res = nested_cv(d, custom_head("toy", ("neg", "pos")), "logreg", 5, 4, 0, log=lambda s: None, audit=audit)
+    assert len(audit) == 18
+    for chose, scored in audit:
+        assert len(scored) == 1 and len(chose) == 17 and not (chose & scored)  # the tested infant chose nothing
+    assert seen == [17 * 8] * 18  # every threshold chosen on exactly the other 17 infants' recordings
+    assert "nested leave-one-person-out over all 18 people" in res["split"]
+    pg = res["per_group"]
+    assert pg["n_groups"] == 18 and all(r["auc"] is not None and r["sensitivity"] is not None for r in pg["groups"])
+    assert res["ci95"]["roc_auc"] is not None  # 18 infants: enough for a cluster bootstrap
+    assert len(res["operating_points"]["balanced"]["fold_thresholds"]) == 18

@@ -108,3 +108,46 @@ def test_nested_stages_are_counted_once(monkeypatch):
         with t.stage("resample"):
             pass
     assert t.seconds == {"resample": 3.0, "decode": 7.0}
+
+
+def _at_dbfs(x: np.ndarray, dbfs: float) -> np.ndarray:
+    return (x * 10 ** (dbfs / 20) / np.sqrt(np.mean(x.astype(np.float64) ** 2))).astype(np.float32)
+
+
+def test_cry_gate_hears_a_quiet_phone_cry_against_its_own_background():
+    from core.quality.gate import noise_floor_dbfs
+    from core.tasks import CRY
+    from tests.helpers import cry_like
+
+    # a cry at about -58 dBFS over a -85 dBFS background: below the old fixed -50 dBFS silence level
+    x = _at_dbfs(cry_like(6.0, f0=480), -58.0) + _at_dbfs(noise(6.0, seed=3), -85.0)
+    batch, wins = make_windows(x)
+    floor = noise_floor_dbfs(x)
+    assert floor is not None and floor < -70.0  # the pauses between bouts
+    assert not any(q.usable for q in assess_windows(batch, wins, True, QualityThresholds(min_cry_voicing=0.1)))
+    q = assess_windows(batch, wins, True, CRY.quality, floor_dbfs=floor)
+    assert sum(w.usable for w in q) >= 3  # analysed, judged against its own background
+    # the same background alone is silence, whatever its level: nothing stands above the recording's floor
+    bg = _at_dbfs(noise(6.0, seed=4), -40.0)
+    q = assess_windows(*make_windows(bg), True, CRY.quality, floor_dbfs=noise_floor_dbfs(bg))
+    assert all(SILENT in w.flags for w in q)
+    # digital silence stays silence; a clean cry with digital silence between bouts is judged on the fixed level
+    z = np.zeros(6 * 16000, np.float32)
+    assert noise_floor_dbfs(z) == -120.0 and noise_floor_dbfs(z[:100]) is None
+    assert all(SILENT in w.flags for w in assess_windows(*make_windows(z), True, CRY.quality, floor_dbfs=-120.0))
+    clean = cry_like(6.0, f0=480)  # exact zeros between bouts
+    q = assess_windows(*make_windows(clean), True, CRY.quality, floor_dbfs=noise_floor_dbfs(clean))
+    assert all(w.usable for w in q[:4])
+
+
+def test_cry_task_names_no_crying_as_the_reason_for_a_lung_like_recording():
+    from core.answers.analyzer import Analyzer
+    from tests.helpers import encode
+
+    rng = np.random.default_rng(0)
+    breath = (noise(8.0, amp=0.02) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.3 * np.arange(8 * 16000) / 16000))
+              ).astype(np.float32) + 0.001 * rng.standard_normal(8 * 16000).astype(np.float32)
+    r = Analyzer("cry", "acoustic").analyze(encode(breath, 16000, "WAV", "PCM_16"))
+    assert r.verdict.abstained and r.verdict.reason.startswith("no crying detected")
+    silent = Analyzer("cry", "acoustic").analyze(encode(np.zeros(4 * 16000, np.float32), 16000, "WAV", "PCM_16"))
+    assert silent.verdict.abstained and silent.verdict.reason.startswith("too quiet")

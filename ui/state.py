@@ -48,5 +48,26 @@ def sidebar() -> tuple[str, Analyzer | None]:
             st.caption(f"Head `{name}` · {meta['chosen']} · trained {meta['created'][:10]}{tag}")
         for name, why in analyzer.missing.items():
             st.caption(f"Head `{name}` not available: {why}")
+        experimental = {n: a for n, a in analyzer.heads.items() if a.meta.get("experimental")}
+        if experimental:
+            st.toggle("Show experimental heads", key="experimental",
+                      help="Off by default: their labels are not reliable enough for any decision.")
+            if st.session_state.get("experimental"):
+                for name, art in experimental.items():
+                    st.warning(f"Experimental `{name}`: {held_out_text(head_metrics(str(art.path)))}. "
+                               "Shown for research only, never as an answer.")
         st.info(DISCLAIMER)
     return task, analyzer
+
+
+def experimental_on() -> bool:
+    """Whether the user switched on the experimental heads (sidebar); off unless asked for."""
+    return bool(st.session_state.get("experimental", False))
+
+
+def held_out_text(m: dict) -> str:
+    """An experimental head's figures on people it never saw, in words, with the split named."""
+    ev = m.get("nested_cv") or m["heldout"]
+    met = ev["metrics"]
+    return (f"macro AUC {met['roc_auc']:.2f}, balanced accuracy {met['balanced_accuracy']:.2f} "
+            f"(chance {1 / len(ev['labels']):.2f}) on {ev['split']}")

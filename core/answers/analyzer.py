@@ -14,7 +14,8 @@ from core.encoders.cache import EmbeddingCache
 from core.config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
 from core.encoders import EncoderUnavailable, get_encoder, hear_status
 from core.encoders.base import Encoder, EncoderInfo
-from core.quality.gate import NO_CRY, SILENT, ClipQuality, WindowQuality, assess_clip, assess_windows
+from core.quality.gate import (NO_CRY, SILENT, ClipQuality, WindowQuality, assess_clip, assess_windows,
+                               noise_floor_dbfs)
 from core.windows.spectrogram import Spectrogram, display_spectrogram
 from core.tasks import TaskSpec, get_task
 from core.timing import NO_TIMER, StageTimer
@@ -214,9 +215,11 @@ class Analyzer:
         self.hop_s = float(self.heads[main].meta.get("window", {}).get("hop_s", DEFAULT_HOP_SECONDS))
 
     def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording",
-                timer: StageTimer = NO_TIMER) -> AnalysisResult:
+                timer: StageTimer = NO_TIMER, *, experimental: bool = False) -> AnalysisResult:
         """`timer` collects per-stage wall time (decode, resample, windowing, quality, embedding, heads,
-        projection, spectrogram) for the benchmarks."""
+        projection, spectrogram) for the benchmarks. Heads marked experimental (the parent-tagged cry reason, near
+        chance on held-out families) run only when `experimental` is asked for, so their labels never reach an
+        answer, a report or a table unasked."""
         if isinstance(source, DecodedAudio):
             audio = source
         else:
@@ -230,6 +233,8 @@ class Analyzer:
         order = [self.task.primary, *self.task.screening]
         timeline, class_names = None, {}
         for name_, art in sorted(self.heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
+            if art.meta.get("experimental") and not experimental:
+                continue
             if isinstance(art, RecordingModelArtifact):
                 with timer.stage("heads"):
                     outs, timeline, placement = self._run_recording_model(name_, art, emb, usable, quality, windows,
@@ -257,6 +262,7 @@ class Analyzer:
         """Windows are framed, gated and embedded a chunk at a time, so memory beyond the decoded samples stays
         bounded whatever the recording's length (a 30-min file never exists as 1800 x 32000 windows at once)."""
         starts, windows = plan_windows(len(x), self.hop_s)
+        floor = noise_floor_dbfs(x) if self.thresholds.above_floor_db is not None else None
         chunk = max(CHUNK_WINDOWS, int(getattr(self.encoder, "batch_size", 0) or 0))
         quality: list[WindowQuality] = []
         parts = []
@@ -265,7 +271,7 @@ class Analyzer:
                 batch = frame(x, starts[a: a + chunk])
             with timer.stage("quality"):
                 quality += assess_windows(batch, windows[a: a + chunk], clip_has_full_window=len(x) >= WINDOW_SAMPLES,
-                                          th=self.thresholds)
+                                          th=self.thresholds, floor_dbfs=floor)
             with timer.stage("embedding"):
                 parts.append(self.cache.embed(self.encoder, batch))
         return windows, quality, np.concatenate(parts)
@@ -277,7 +283,7 @@ class Analyzer:
                     f"needed)")
         if n_usable == 0:
             reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
-            if set(clip_q.flag_counts) == {NO_CRY}:
+            if NO_CRY in clip_q.flag_counts and set(clip_q.flag_counts) <= {NO_CRY, SILENT}:
                 return f"no crying detected: no window holds a voiced cry at 250-1000 Hz ({reasons})"
             if set(clip_q.flag_counts) == {SILENT}:
                 return f"too quiet: every window is below the silence level ({reasons})"
@@ -353,9 +359,12 @@ class Analyzer:
         return outs, timeline, placement
 
     def report(self, result: AnalysisResult) -> dict:
-        """The analysis plus what produced it: each head's version, decision rule and held-out performance."""
+        """The analysis plus what produced it: each head's version, decision rule and its performance on people it
+        never saw (nested where the head has it: the threshold, too, chosen without them). Only heads that ran."""
         models = {}
         for name, art in self.heads.items():
+            if art.meta.get("experimental") and name not in result.heads:
+                continue
             if isinstance(art, RecordingModelArtifact):
                 models[name] = {
                     "title": art.meta["title"], "trained": art.meta.get("created"), "model": art.meta.get("chosen"),
@@ -365,12 +374,13 @@ class Analyzer:
                     "window_thresholds": art.meta.get("window_thresholds"),
                 }
                 continue
-            held = art.metrics().get("heldout", {})
+            m = art.metrics()
+            held = m.get("nested_cv") or m.get("heldout", {})
             models[name] = {
                 "title": art.meta["title"], "trained": art.meta.get("created"), "model": art.meta.get("chosen"),
                 "encoder": f"{art.meta['encoder']['name']}:{art.meta['encoder']['version']}",
                 "decision": art.meta.get("decision"), "operating_points": art.meta.get("operating_points"),
-                "heldout": {"split": held.get("split"), "metrics": held.get("metrics"), "ci95": held.get("ci95")},
+                "validated": {"split": held.get("split"), "metrics": held.get("metrics"), "ci95": held.get("ci95")},
             }
         return {**result.to_dict(), "models": models}
 

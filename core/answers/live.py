@@ -15,7 +15,7 @@ import numpy as np
 
 from core.answers.analyzer import Analyzer
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
-from core.quality.gate import WindowQuality, assess_windows
+from core.quality.gate import WindowQuality, assess_windows, noise_floor_dbfs
 from core.windows.framing import Window
 
 BUFFER_SECONDS = 30.0  # audio kept (the "save last 30 s" handoff); older audio is dropped
@@ -116,20 +116,22 @@ class LiveMonitor:
                     end = self._next_end + (behind if behind > MAX_BACKLOG else 0) * self.hop
                     offset = len(self._buf) - (self._received - end)
                     window = self._buf[offset - WINDOW_SAMPLES: offset].copy() if offset >= WINDOW_SAMPLES else None
+                    # an adaptive gate judges the window against the buffer's background, as analysis does a file's
+                    floor = noise_floor_dbfs(self._buf[:offset]) if self.analyzer.thresholds.above_floor_db else None
                     arrived = next((t for n, t in self._arrival if n >= end), time.perf_counter())
                     self._next_end = end + self.hop
                 if window is None:
                     continue
                 try:
-                    self._classify(window, end, arrived)
+                    self._classify(window, end, arrived, floor)
                 except Exception as exc:  # reported on the page; the stream keeps running
                     self.error = f"{type(exc).__name__}: {exc}"
 
-    def _classify(self, window: np.ndarray, end: int, arrived: float) -> None:
+    def _classify(self, window: np.ndarray, end: int, arrived: float, floor: float | None = None) -> None:
         an = self.analyzer
         batch = window[None, :]
         w = Window(0, (end - WINDOW_SAMPLES) / SAMPLE_RATE, end / SAMPLE_RATE, WINDOW_SAMPLES / SAMPLE_RATE)
-        q = assess_windows(batch, [w], clip_has_full_window=True, th=an.thresholds)[0]
+        q = assess_windows(batch, [w], clip_has_full_window=True, th=an.thresholds, floor_dbfs=floor)[0]
         emb = an.encoder.embed(batch)
         probs = {name: art.window_probabilities(emb)[0] for name, art in an.heads.items()
                  if art.track_labels is not None}

@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--disk-cache", action="store_true",
                     help="keep embeddings (never audio) on disk, keyed by content, so re-analysing the same files is "
                          "instant; off by default: nothing derived from a recording is written unless asked")
+    ap.add_argument("--experimental", action="store_true",
+                    help="also run heads marked experimental (e.g. the cry reason head, near chance on held-out "
+                         "families); off by default")
     args = ap.parse_args(argv)
     try:
         analyzer = Analyzer(args.task, args.encoder,
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in args.files:
         name = display_name(f.name)
         try:
-            r = analyzer.analyze(f, name=name)
+            r = analyzer.analyze(f, name=name, experimental=args.experimental)
         except AudioDecodeError as exc:
             failed += 1
             print(f"\n== {name}: cannot analyse: {exc}", file=sys.stderr)

@@ -18,6 +18,8 @@ from sklearn.metrics import (
 )
 
 N_BOOT = 1000
+#: fewer people than this get no CI: a cluster bootstrap over 3 infants has at most 10 distinct resamples
+MIN_CI_GROUPS = 10
 CURVE_POINTS = 101
 
 
@@ -183,12 +185,12 @@ def evaluate(
     normal = labels.index(normal_label) if normal_label in labels else None
     point = _point_metrics(y, probs, pred, k, normal)
 
-    # Cluster bootstrap over groups.
+    # Cluster bootstrap over groups (none with too few people for it to mean anything).
     rng = np.random.default_rng(seed)
     ug, inv = np.unique(groups, return_inverse=True)
     members = [np.flatnonzero(inv == g) for g in range(len(ug))]
     boots: dict[str, list[float]] = {key: [] for key in point}
-    for _ in range(n_boot):
+    for _ in range(n_boot if len(ug) >= MIN_CI_GROUPS else 0):
         pick = rng.integers(0, len(ug), len(ug))
         idx = np.concatenate([members[g] for g in pick])
         if len(np.unique(y[idx])) < 2:
@@ -234,7 +236,8 @@ def evaluate(
         "curves": curves,
         "ece": ece,
         "reliability": reliability,
-        "bootstrap": {"resamples": n_boot, "unit": "group (patient/infant/family)"},
+        "bootstrap": {"resamples": n_boot, "unit": "group (patient/infant/family)"} if len(ug) >= MIN_CI_GROUPS
+        else {"resamples": 0, "note": f"no CI: {len(ug)} people are too few for a cluster bootstrap"},
     }
     return out
 
@@ -285,11 +288,15 @@ def binary_operating_points(y: np.ndarray, p_pos: np.ndarray, target_sensitivity
     }
 
 
-def per_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, decision: Decision) -> dict:
+def per_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, decision: Decision,
+              pred: np.ndarray | None = None, positive: str | None = None) -> dict:
     """Per person: how many of their units are classified right, per true label and overall, and whether the
-    majority is. A model can look good on units while failing whole people; this shows it."""
+    majority is; for a binary head also the person's sensitivity, specificity and within-person AUC (does the
+    ranking hold inside one voice even where the threshold does not). A model can look good on units while
+    failing whole people; this shows it. `pred`: decisions made elsewhere (per fold of a nested CV)."""
     labels = list(decision.labels)
-    pred = decision.predict(probs)
+    pred = decision.predict(probs) if pred is None else np.asarray(pred, int)
+    pos = labels.index(positive) if positive in labels else None
     rows = []
     for g in sorted(set(np.asarray(groups).tolist())):
         m = np.asarray(groups) == g
@@ -300,6 +307,11 @@ def per_group(y: np.ndarray, probs: np.ndarray, groups: np.ndarray, decision: De
                 row[lab] = {"n": int(mi.sum()), "correct": int((pred[mi] == i).sum()),
                             "mean_probability": float(probs[mi, i].mean())}
         row["majority_correct"] = row["correct"] * 2 > row["n"]
+        if pos is not None and len(labels) == 2:
+            yp, yn = m & (y == pos), m & (y != pos)
+            row["sensitivity"] = float((pred[yp] == pos).mean()) if yp.any() else None
+            row["specificity"] = float((pred[yn] != pos).mean()) if yn.any() else None
+            row["auc"] = _auc(y[m] == pos, probs[m, pos]) if yp.any() and yn.any() else None
         rows.append(row)
     by_label = {lab: sum(1 for r in rows if lab in r and r[lab]["correct"] * 2 > r[lab]["n"]) for lab in labels}
     with_label = {lab: sum(1 for r in rows if lab in r) for lab in labels}

@@ -56,6 +56,12 @@ def _block(title: str, ev: dict) -> list[str]:
         by = ", ".join(f"{lab} {a} of {b}" for lab, (a, b) in pg["majority_correct_by_label"].items())
         lines += ["", f"Per person: the majority of their units is classified right for "
                       f"{pg['majority_correct']} of {pg['n_groups']} people (by true label: {by})."]
+        if any(r.get("auc") is not None for r in pg["groups"]):
+            lines += ["", "| person | units | right | sensitivity | specificity | within-person AUC |",
+                      "|---|---|---|---|---|---|"]
+            for r in pg["groups"]:
+                lines.append(f"| {r['group']} | {r['n']} | {r['correct']} | {_fmt(r.get('sensitivity'))} | "
+                             f"{_fmt(r.get('specificity'))} | {_fmt(r.get('auc'))} |")
     lines.append("")
     if "task_2_1" in ev:
         lines += _block(f"{title}: SPRSound task 2-1 (Normal / Adventitious / Poor Quality; CAS, DAS and CAS & DAS "
@@ -69,15 +75,20 @@ OFFICIAL_NAMES = {"test_intra": "Official intra-patient test (same patients as t
 
 def evaluations(metrics: dict, include_dev: bool = True) -> list[tuple[str, dict]]:
     """Every evaluation block of a head's metrics.json, titled, headline first (the card and the metrics page)."""
-    out = [("Held-out people (headline)", metrics["heldout"])]
+    nested = metrics.get("nested_cv")
+    if nested and "per_group" in nested:  # a small cohort: every person scored by a procedure fitted without them
+        out = [("Nested leave-one-person-out (headline: model, calibration and threshold chosen on the other "
+                "people only)", nested),
+               (f"Held-out people ({metrics['heldout']['n_groups']}; too few for a headline)", metrics["heldout"])]
+    else:
+        out = [("Held-out people (headline)", metrics["heldout"])]
     if include_dev and "dev_cv" in metrics:
         out.append(("Grouped cross-validation, development people", metrics["dev_cv"]))
-    if "nested_cv" in metrics:
+    if nested and "per_group" not in nested:
         out.append(("Nested grouped cross-validation over all people (threshold chosen without the scored people)",
-                    metrics["nested_cv"]))
-    out.append(("Grouped cross-validation over all people", metrics["all_groups_cv"]))
-    if "leave_one_group_out" in metrics:
-        out.append(("Leave one person out (every person a fold of their own)", metrics["leave_one_group_out"]))
+                    nested))
+    out.append(("Grouped cross-validation over all people (threshold chosen on these predictions)",
+                metrics["all_groups_cv"]))
     for view, ev in metrics.get("all_groups_cv_other_views", {}).items():
         out.append((f"Grouped cross-validation over all people, '{view}' view", ev))
     for split, ev in metrics.get("official_test", {}).items():

@@ -285,38 +285,15 @@ class TrainOutcome:
 LOGO_MAX_GROUPS = 30  # with this few people every person gets a fold of their own
 
 
-def leave_one_group_out(d: Design, head: HeadSpec, name: str, decision: Decision, log) -> dict:
-    """Each person scored by a model fitted on everyone else, calibrated on everyone else's out-of-fold scores:
-    the evaluation a small cohort (18 infants) can afford, with per-person results."""
-    from sklearn.model_selection import LeaveOneGroupOut
-
-    k = len(head.labels)
-    units = np.arange(d.n_units)
-    splits = list(LeaveOneGroupOut().split(units, groups=d.unit_groups))
-    scores = oof_scores(d, units, name, k, 0, 0, splits=splits)
-    samples = d.samples_of(units)
-    sample_group = d.unit_groups[d.sample_unit[samples]]
-    probs = np.zeros_like(scores)
-    for g in np.unique(sample_group):
-        mine = sample_group == g
-        probs[mine] = calibrated(fit_calibrator(scores[~mine], d.y[samples][~mine]), scores[mine], k)
-    p_unit = d.unit_probs(probs, samples, units)
-    n_groups = len(splits)
-    res = evaluate(d.unit_y, p_unit, d.unit_groups, decision, normal_label=head.negative_label,
-                   split=f"leave-one-group-out over all {n_groups} people: each scored by a model fitted and "
-                         f"calibrated on the other {n_groups - 1}; threshold as shipped (from grouped CV)")
-    res["per_group"] = per_group(d.unit_y, p_unit, d.unit_groups, decision)
-    log(f"  leave-one-group-out ({n_groups} people): macro AUC {res['metrics']['roc_auc']:.3f}, balanced acc "
-        f"{res['metrics']['balanced_accuracy']:.3f}; majority of units right for "
-        f"{res['per_group']['majority_correct']} of {n_groups} people")
-    return res
-
-
 def nested_cv(d: Design, head: HeadSpec, name: str, folds: int, inner_folds: int, seed: int,
               log: Callable[[str], None] = print, audit: list | None = None) -> dict:
     """Every unit scored by a model whose calibration and decision rule were chosen on the other folds' people
     only (inner grouped CV inside each outer training part): the honest estimate of the shipped procedure,
-    operating point included. The candidate is fixed beforehand (chosen on the development people)."""
+    operating point included. The candidate is fixed beforehand (chosen on the development people). With at
+    most LOGO_MAX_GROUPS people (18 infants) every person is an outer fold of their own, and the result carries
+    per-person sensitivity, specificity and within-person AUC."""
+    from sklearn.model_selection import LeaveOneGroupOut
+
     k = len(head.labels)
     units = np.arange(d.n_units)
     p_unit = np.zeros((d.n_units, k))
@@ -324,7 +301,10 @@ def nested_cv(d: Design, head: HeadSpec, name: str, folds: int, inner_folds: int
     binary = head.positive is not None and k == 2
     op_pred: dict[str, np.ndarray] = {}
     thresholds: list[dict] = []
-    splits = grouped_folds(d.unit_y, d.unit_groups, folds, seed + 7)
+    n_g = len(np.unique(d.unit_groups))
+    logo = n_g <= LOGO_MAX_GROUPS
+    splits = list(LeaveOneGroupOut().split(units, groups=d.unit_groups)) if logo else \
+        grouped_folds(d.unit_y, d.unit_groups, folds, seed + 7)
     for f, (tr, te) in enumerate(splits):
         scores = oof_scores(d, units[tr], name, k, inner_folds, seed + f)
         s_tr = d.samples_of(units[tr])
@@ -344,12 +324,18 @@ def nested_cv(d: Design, head: HeadSpec, name: str, folds: int, inner_folds: int
             thresholds.append({n: o["threshold"] for n, o in ops.items()})
         log(f"    nested fold {f + 1}/{len(splits)}: rule chosen on {len(np.unique(d.unit_groups[tr]))} people, "
             f"scored on {len(np.unique(d.unit_groups[te]))}")
-    n_g = len(np.unique(d.unit_groups))
-    split = (f"nested grouped {len(splits)}-fold CV over all {n_g} people: each {head.unit} scored by a model, "
-             f"calibration and decision rule chosen on the other folds' people only (inner grouped "
-             f"{inner_folds}-fold CV)")
+    if logo:
+        split = (f"nested leave-one-person-out over all {n_g} people: each person scored by a model, calibration "
+                 f"and threshold chosen on the other {n_g - 1} only (inner grouped {inner_folds}-fold CV)")
+    else:
+        split = (f"nested grouped {len(splits)}-fold CV over all {n_g} people: each {head.unit} scored by a model, "
+                 f"calibration and decision rule chosen on the other folds' people only (inner grouped "
+                 f"{inner_folds}-fold CV)")
     res = evaluate(d.unit_y, p_unit, d.unit_groups, Decision(tuple(head.labels)), normal_label=head.negative_label,
                    split=split, pred=pred)
+    if logo:
+        res["per_group"] = per_group(d.unit_y, p_unit, d.unit_groups, Decision(tuple(head.labels)), pred=pred,
+                                     positive=head.positive)
     if binary:
         res["operating_points"] = {}
         pos = head.labels.index(head.positive)
@@ -418,8 +404,6 @@ def train_head(
         split=f"grouped {folds + 1}-fold CV over all {len(np.unique(d.unit_groups))} groups (out-of-fold; the candidate "
               f"was chosen on the development groups; threshold fitted on these predictions)",
     )
-    logo = leave_one_group_out(d, head, stage.name, decision_all, log) if \
-        len(np.unique(d.unit_groups)) <= LOGO_MAX_GROUPS else None
     other_views = {}
     for view in sorted(set(d.view.tolist()) - {head.score_view}):
         p_view = d.rescored(view).unit_probs(calibrated(cal_all, scores_all, k), s_all, all_units)
@@ -432,8 +416,11 @@ def train_head(
     nested_res = nested_cv(d, head, stage.name, folds + 1, folds, seed, log) if nested else None
     if nested_res is not None:
         m = nested_res["metrics"]
-        log(f"  nested grouped CV: macro AUC {m['roc_auc']:.3f}, balanced acc {m['balanced_accuracy']:.3f}"
-            + (f", Score {m['Score']:.3f}" if "Score" in m else ""))
+        log(f"  nested {'leave-one-person-out' if 'per_group' in nested_res else 'grouped CV'}: macro AUC "
+            f"{m['roc_auc']:.3f}, balanced acc {m['balanced_accuracy']:.3f}"
+            + (f", Score {m['Score']:.3f}" if "Score" in m else "")
+            + (f"; majority right for {nested_res['per_group']['majority_correct']} of "
+               f"{nested_res['per_group']['n_groups']} people" if "per_group" in nested_res else ""))
         # what the app shows beside the shipped threshold: measured on people the rule was not chosen on
         for op_name, op in ops_all.items():
             v = nested_res.get("operating_points", {}).get(op_name)
@@ -451,7 +438,6 @@ def train_head(
         "all_groups_cv": all_cv,
         **({"nested_cv": nested_res} if nested_res is not None else {}),
         "score_view": head.score_view if not head.pooled else None,
-        **({"leave_one_group_out": logo} if logo else {}),
         "all_groups_cv_other_views": other_views,
         "operating_points_dev": stage.operating_points,
         "operating_points": ops_all,

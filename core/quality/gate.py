@@ -54,11 +54,39 @@ def _dbfs(rms: np.ndarray) -> np.ndarray:
     return 20.0 * np.log10(np.maximum(rms, 1e-10))
 
 
+FLOOR_FRAME = 1024  # 64 ms at 16 kHz
+FLOOR_PERCENTILE = 10.0
+
+
+def noise_floor_dbfs(samples: np.ndarray) -> float | None:
+    """The recording's background level: the 10th percentile of its 64-ms frame levels (floored at -120 dBFS, so
+    digital silence between bouts reads as a very low background). Cries come in bouts with breaths between them,
+    so even a recording that is all crying has quiet frames."""
+    x = np.asarray(samples, np.float32)
+    m = len(x) // FLOOR_FRAME
+    if m == 0:
+        return None
+    power = np.mean(np.square(x[: m * FLOOR_FRAME].reshape(m, FLOOR_FRAME), dtype=np.float64), axis=1)
+    levels = 10.0 * np.log10(np.maximum(power, 1e-12))
+    return float(np.percentile(levels, FLOOR_PERCENTILE))
+
+
+def silence_level(th: QualityThresholds, floor_dbfs: float | None) -> float:
+    """The level below which a window is silence: fixed, or relative to the recording's own floor when the task's
+    gate adapts (never below the fixed level)."""
+    if th.above_floor_db is None or floor_dbfs is None:
+        return th.silence_dbfs
+    return max(th.silence_dbfs, floor_dbfs + th.above_floor_db)
+
+
 def assess_windows(
-    batch: np.ndarray, windows: list[Window], clip_has_full_window: bool, th: QualityThresholds | None = None
+    batch: np.ndarray, windows: list[Window], clip_has_full_window: bool, th: QualityThresholds | None = None,
+    floor_dbfs: float | None = None,
 ) -> list[WindowQuality]:
-    """Measure level and clipping on the real-audio part of each window (padding is not counted as silence)."""
+    """Measure level and clipping on the real-audio part of each window (padding is not counted as silence).
+    `floor_dbfs`: the whole recording's `noise_floor_dbfs`, for a gate that adapts to it."""
     th = th or QualityThresholds()
+    silent_below = silence_level(th, floor_dbfs)
     voicing = [None] * len(windows)
     if th.min_cry_voicing is not None and len(windows):
         from core.quality.cry_activity import cry_voicing
@@ -72,7 +100,7 @@ def assess_windows(
         peak = float(np.max(np.abs(seg)))
         clip_ratio = float(np.mean(np.abs(seg) >= th.clip_level))
         flags = []
-        if _dbfs(np.asarray(rms)) < th.silence_dbfs:
+        if _dbfs(np.asarray(rms)) < silent_below:
             flags.append(SILENT)
         if clip_ratio > th.max_clip_ratio:
             flags.append(CLIPPED)

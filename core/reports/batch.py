@@ -137,23 +137,25 @@ def expand_uploads(files: Iterable[tuple[str, bytes]], limits: Limits | None = N
 
 
 def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
-                  progress: Callable[[int, int, str], None] | None = None) -> list[BatchRow]:
+                  progress: Callable[[int, int, str], None] | None = None, *,
+                  experimental: bool = False) -> list[BatchRow]:
+    """One row per file; experimental heads' labels only when asked for (`Analyzer.analyze`)."""
     rows = []
     for i, item in enumerate(items, 1):
-        rows.append(_row(analyzer, item))
+        rows.append(_row(analyzer, item, experimental))
         if progress:
             progress(i, len(items), display_name(item.name))
     return rows
 
 
-def _row(analyzer: Analyzer, item: BatchItem) -> BatchRow:
+def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False) -> BatchRow:
     name = display_name(item.name)
     try:
         data = item.load()
     except BatchItemError as exc:
         return BatchRow(name, None, "", "", None, "", str(exc))
     try:
-        r = analyzer.analyze(data, name=name)
+        r = analyzer.analyze(data, name=name, experimental=experimental)
     except AudioDecodeError as exc:
         return BatchRow(name, None, "", "", None, "", f"cannot analyse: {exc}")
     except EncoderUnavailable as exc:

@@ -119,12 +119,14 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
             pdf.set_text_color(0, 0, 0)
             pdf.ln(1)
             continue
-        held = report.get("models", {}).get(name, {}).get("heldout", {})
-        m = held.get("metrics") or {}
+        held = report.get("models", {}).get(name, {}).get("validated", {})
+        m, ci = held.get("metrics") or {}, held.get("ci95") or {}
         if m:
-            figs = ", ".join(f"{k} {m[k]:.3f}" for k in ("balanced_accuracy", "roc_auc", "Score") if m.get(k) is not None)
+            words = {"roc_auc": "ROC-AUC", "balanced_accuracy": "balanced accuracy", "Score": "SPRSound Score"}
+            figs = ", ".join(f"{w} {m[k]:.2f}" + (f" (95% CI {ci[k][0]:.2f}-{ci[k][1]:.2f})" if ci.get(k) else "")
+                             for k, w in words.items() if m.get(k) is not None)
             pdf.set_text_color(90, 90, 90)
-            _para(pdf, 4, _latin1(f"Held-out performance: {figs} ({held.get('split', '')})."))
+            _para(pdf, 4, _latin1(f"Performance on people the model never saw: {figs} ({held.get('split', '')})."))
             pdf.set_text_color(0, 0, 0)
         pdf.ln(1)
     pdf.set_font("Helvetica", "B", 10)
