@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.evaluation.metrics import format_with_ci
-from core.evaluation.model_card import RECORD_SPLITS, _at, evaluations, fmt_ci, recording_evaluations
+from core.evaluation.model_card import evaluations, fmt_ci, recording_evaluations, recording_splits
 from core.evaluation.references import OUR_SPLITS, comparison, cv_is_nested
 from core.tasks import TASKS
 from ui.state import head_metrics, sidebar
@@ -40,10 +40,7 @@ if recording_model:
     st.subheader("Recording-level answers (what the Analyze page leads with)")
     rows = []
     for key in ("screen", "asthma"):
-        for path, name in RECORD_SPLITS:
-            ev = _at(m, path)
-            if not ev:
-                continue
+        for name, ev in recording_splits(m):
             e = ev["answers"][key]
             rows.append({"answer": list(e["per_class"])[1], "split": name, "recordings": e["n"],
                          "patients": e["n_groups"], "negatives": " + ".join(e["negatives"]),
@@ -54,20 +51,15 @@ if recording_model:
     st.subheader("Window detection (the track under the spectrogram)")
     rows = []
     for c, dsc in m["cv"]["detection"].items():
-        for path, name in RECORD_SPLITS:
-            ev = _at(m, path)
-            if ev:
-                d = ev["detection"][c]
-                rows.append({"class": c, "split": name, "windows": d["n"], "positive": d["n_positive"],
-                             "patients": d["n_groups"], "ROC-AUC": fmt_ci(d["roc_auc"], d["ci95"]["roc_auc"]),
-                             "PR-AUC": fmt_ci(d["average_precision"], d["ci95"]["average_precision"])})
+        for name, ev in recording_splits(m):
+            d = ev["detection"][c]
+            rows.append({"class": c, "split": name, "windows": d["n"], "positive": d["n_positive"],
+                         "patients": d["n_groups"], "ROC-AUC": fmt_ci(d["roc_auc"], d["ci95"]["roc_auc"]),
+                         "PR-AUC": fmt_ci(d["average_precision"], d["ci95"]["average_precision"])})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     st.subheader("Event timeline against the annotated events")
     rows = []
-    for path, name in RECORD_SPLITS:
-        ev = _at(m, path)
-        if not ev:
-            continue
+    for name, ev in recording_splits(m):
         for crit, tl in ev["timeline"].items():
             for c, x in tl["classes"].items():
                 rows.append({"class": c, "split": name, "criterion": crit, "precision": fmt_ci(x["precision"], x["ci95"]["precision"]),

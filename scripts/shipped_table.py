@@ -15,7 +15,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
-from core.evaluation.model_card import RECORD_SPLITS, _at, fmt_ci, model_card, recording_model_card  # noqa: E402
+from core.evaluation.model_card import (answer_rows, fmt_ci, model_card, recording_model_card,  # noqa: E402
+                                        recording_splits)
 from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
@@ -125,31 +126,18 @@ def respiratory_table(root: Path = ROOT / "trained", encoder: str = "acoustic") 
     meta = json.loads((f.parent / "meta.json").read_text())
     rows = ["| answer (per recording) | split | recordings (patients) | sensitivity | specificity | AUC |",
             "|---|---|---|---|---|---|"]
-    for key, a in meta["answers"].items():
-        for path, name in RECORD_SPLITS:
-            ev = _at(m, path)
-            if not ev:
-                continue
-            e = ev["answers"][key]
-            rows.append(f"| {a['title']} | {name} | {e['n']} ({e['n_groups']}) | "
-                        f"{fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | {fmt_ci(e['specificity'], e['specificity_ci'])} "
-                        f"| {fmt_ci(e['metrics']['roc_auc'], e['ci95']['roc_auc'])} |")
+    rows += answer_rows(meta, m, against=False)
     rows += ["", "| SPRSound record task | split | shipped rule | plain argmax (same probabilities) |",
              "|---|---|---|---|"]
     for task, pick in (("2-1", lambda r: r["task_2_1"]), ("2-2", lambda r: r)):
-        for path, name in RECORD_SPLITS:
-            ev = _at(m, path)
-            if ev:
-                rule, arg = pick(ev["record"]["rule"]), pick(ev["record"]["argmax"])
-                rows.append(f"| {task} | {name} | {fmt_ci(rule['metrics']['Score'], rule['ci95']['Score'])} | "
-                            f"{fmt_ci(arg['metrics']['Score'], arg['ci95']['Score'])} |")
+        for name, ev in recording_splits(m):
+            rule, arg = pick(ev["record"]["rule"]), pick(ev["record"]["argmax"])
+            rows.append(f"| {task} | {name} | {fmt_ci(rule['metrics']['Score'], rule['ci95']['Score'])} | "
+                        f"{fmt_ci(arg['metrics']['Score'], arg['ci95']['Score'])} |")
     rows += ["", "| window detector class | split | ROC-AUC (windows) | PR-AUC (prevalence) | timeline event F1 "
              "(overlap) | timeline event F1 (onset within 1 s) |", "|---|---|---|---|---|---|"]
     for c in meta["classes"]:
-        for path, name in RECORD_SPLITS:
-            ev = _at(m, path)
-            if not ev:
-                continue
+        for name, ev in recording_splits(m):
             d = ev["detection"][c]
             tl = {k: v["classes"].get(c) for k, v in ev["timeline"].items()}
             f1 = {k: fmt_ci(v["f1"], v["ci95"]["f1"]) if v else "– (not a timeline type)" for k, v in tl.items()}

@@ -180,14 +180,33 @@ def _at(metrics: dict, path: str) -> dict | None:
     return node
 
 
+def recording_splits(metrics: dict):
+    """(split name, evaluation) for each split the recording model's metrics hold, in reading order."""
+    for path, name in RECORD_SPLITS:
+        ev = _at(metrics, path)
+        if ev:
+            yield name, ev
+
+
+def answer_rows(meta: dict, metrics: dict, against: bool = True) -> list[str]:
+    """One markdown row per recording answer and split: sensitivity, specificity and AUC with their CIs."""
+    rows = []
+    for key, a in meta["answers"].items():
+        for name, ev in recording_splits(metrics):
+            e = ev["answers"][key]
+            title = f"{a['title']} (vs {' + '.join(e['negatives'])} recordings)" if against else a["title"]
+            rows.append(f"| {title} | {name} | {e['n']} ({e['n_groups']}) | "
+                        f"{fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
+                        f"{fmt_ci(e['specificity'], e['specificity_ci'])} | "
+                        f"{fmt_ci(e['metrics']['roc_auc'], e['ci95']['roc_auc'])} |")
+    return rows
+
+
 def recording_evaluations(metrics: dict) -> list[tuple[str, dict]]:
     """Every evaluate()-shaped block of a recording model's metrics.json, titled (the metrics page's table and
     confusion matrices): the screening answers and the record label (rule and plain argmax), per split."""
     out = []
-    for path, name in RECORD_SPLITS:
-        ev = _at(metrics, path)
-        if not ev:
-            continue
+    for name, ev in recording_splits(metrics):
         for key, a in ev["answers"].items():
             out.append((f"{name} · {key}: {a['per_class'] and list(a['per_class'])[1]}", a))
         out.append((f"{name} · record label (shipped rule)", ev["record"]["rule"]))
@@ -248,22 +267,10 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         "answered by the quality rule).", "",
         "| answer | split | recordings (patients) | sensitivity | specificity | AUC |", "|---|---|---|---|---|---|",
     ]
-    for key, a in meta["answers"].items():
-        for path, name in RECORD_SPLITS:
-            ev = _at(metrics, path)
-            if not ev:
-                continue
-            e = ev["answers"][key]
-            lines.append(f"| {a['title']} (vs {' + '.join(e['negatives'])} recordings) | {name} | {e['n']} "
-                         f"({e['n_groups']}) | {fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
-                         f"{fmt_ci(e['specificity'], e['specificity_ci'])} | "
-                         f"{fmt_ci(e['metrics']['roc_auc'], e['ci95']['roc_auc'])} |")
+    lines += answer_rows(meta, metrics)
     lines += ["", "## SPRSound record tasks (2-2: five labels; 2-1: Normal / Adventitious / Poor Quality)", "",
               "| split | rule | 2-2 Score | 2-1 Score | 2-1 SE | 2-1 SP |", "|---|---|---|---|---|---|"]
-    for path, name in RECORD_SPLITS:
-        ev = _at(metrics, path)
-        if not ev:
-            continue
+    for name, ev in recording_splits(metrics):
         for rule in ("rule", "argmax"):
             r = ev["record"][rule]
             t = r["task_2_1"]
@@ -280,10 +287,7 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
               "left out.", "", "| class | split | windows (positive) | patients | ROC-AUC | PR-AUC (prevalence) |",
               "|---|---|---|---|---|---|"]
     for c in meta["classes"]:
-        for path, name in RECORD_SPLITS:
-            ev = _at(metrics, path)
-            if not ev:
-                continue
+        for name, ev in recording_splits(metrics):
             dsc = ev["detection"][c]
             lines.append(f"| {names.get(c, c)} | {name} | {dsc['n']} ({dsc['n_positive']}) | {dsc['n_groups']} | "
                          f"{fmt_ci(dsc['roc_auc'], dsc['ci95']['roc_auc'])} | "
@@ -294,10 +298,7 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
               "is within 1 s of the event's.", "",
               "| class | split | criterion | precision | recall | F1 |", "|---|---|---|---|---|---|"]
     for c in meta["timeline_types"]:
-        for path, name in RECORD_SPLITS:
-            ev = _at(metrics, path)
-            if not ev:
-                continue
+        for name, ev in recording_splits(metrics):
             for crit, tl in ev["timeline"].items():
                 x = tl["classes"][c]
                 lines.append(f"| {names.get(c, c)} | {name} | {crit} | {fmt_ci(x['precision'], x['ci95']['precision'])} "
