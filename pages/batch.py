@@ -38,8 +38,8 @@ df = pd.DataFrame([r.to_dict() for r in rows])
 n_err = int((df["error"] != "").sum())
 n_abstain = int(df["verdict"].str.startswith("no verdict").sum())
 st.write(f"**{len(df)}** recording(s): {len(df) - n_err - n_abstain} with a verdict, {n_abstain} without one "
-         f"(quality), {n_err} that could not be analysed. Primary head: "
-         f"{analyzer.heads[analyzer.task.primary].meta['title']}; encoder: {analyzer.encoder.info.label}.")
+         f"(the reason is in the verdict column), {n_err} that could not be analysed. Model: "
+         f"{analyzer.heads[analyzer.task.main_head].meta['title']}; encoder: {analyzer.encoder.info.label}.")
 st.dataframe(df, hide_index=True, column_config={
     "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
     "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),

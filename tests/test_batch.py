@@ -57,3 +57,19 @@ def test_batch_page_with_a_corrupt_file():
     assert list(table["file"]) == ["good.wav", "bad.wav", "more.zip/one.wav"]
     assert table["error"][1].startswith("cannot analyse") and table["error"][0] == ""
     assert any("could not be analysed" in m.value for m in at.markdown)
+
+
+def test_batch_page_respiratory_rows_carry_the_recording_answers():
+    from tests.conftest import data_path
+
+    path = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/batch.py").run()
+    assert at.sidebar.radio[0].value == "respiratory"
+    at.file_uploader(key="batch_upload").set_value([(path.name, path.read_bytes(), "audio/flac"),
+                                                   ("bad.wav", b"RIFF" + bytes(200), "audio/wav")]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["verdict"][0] in ("Adventitious sounds present", "No adventitious sounds found")
+    assert "Asthma-indicative" in table["screening"][0] and table["error"][1].startswith("cannot analyse")
+    assert any("1 that could not be analysed" in m.value for m in at.markdown)
