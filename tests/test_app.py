@@ -79,7 +79,7 @@ def test_upload_respiratory_recording_gets_screening_verdict():
 
 def test_metrics_page_shows_every_split_and_the_published_references():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/metrics.py").run()
+    at.switch_page("views/metrics.py").run()
     assert not at.exception
     assert at.title[0].value == "Model metrics"
     at.selectbox(key="metrics_head").set_value("recording").run()
@@ -107,7 +107,7 @@ def test_metrics_page_shows_every_split_and_the_published_references():
 
 def test_metrics_page_lists_every_infant_for_the_nested_leave_one_out_evaluation():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/metrics.py").run()
+    at.switch_page("views/metrics.py").run()
     at.sidebar.radio[0].set_value("cry").run()
     assert at.selectbox(key="metrics_head").value == "pain"
     logo = at.selectbox(key="metrics_split").options[0]  # the headline
@@ -124,7 +124,7 @@ def test_embeddings_page_colours_views_and_overlays_a_clip():
     from tests.helpers import cry_like, encode
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/embeddings.py").run()
+    at.switch_page("views/embeddings.py").run()
     assert not at.exception and at.title[0].value == "Embeddings"
     at.selectbox(key="emb_head").set_value("recording").run()
     assert "age" in at.selectbox(key="emb_colour").options  # read from SPRSound ids
@@ -157,7 +157,7 @@ def test_upload_a_real_sprsound_recording():
 
 def test_live_monitor_page_renders_and_hands_audio_to_analyze():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("pages/live.py").run()
+    at.switch_page("views/live.py").run()
     assert not at.exception and at.title[0].value == "Live monitor"
     # AppTest has no server runtime for WebRTC: the page says so instead of failing (the browser test streams)
     assert any("WebRTC player cannot start here" in e.value for e in at.error)
@@ -198,3 +198,18 @@ def test_experimental_reason_head_is_hidden_until_switched_on():
     warned = " ".join(w.value for w in at.sidebar.warning)
     assert "macro AUC" in warned and "nested" in warned and "never as an answer" in warned  # its figures beside it
     assert "Parent-tagged reason (experimental)" in " ".join(m.value for m in at.markdown)
+
+
+def test_task_and_result_survive_moving_between_pages():
+    from tests.helpers import cry_like, encode
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.sidebar.radio(key="task").set_value("cry").run()
+    _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
+    verdict = {m.label: m.value for m in at.metric}["Verdict"]
+    for page in ("views/live.py", "views/batch.py", "views/embeddings.py", "views/metrics.py", "views/analyze.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+        assert at.sidebar.radio(key="task").value == "cry", page  # one source of truth, kept across pages
+    assert at.session_state["analysis"][1].task == "cry"  # the last analysis is kept for the session
+    assert {m.label: m.value for m in at.metric}.get("Verdict", verdict) == verdict

@@ -43,7 +43,7 @@ def test_one_bad_file_does_not_stop_the_others():
 
 def test_batch_page_with_a_corrupt_file():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page("pages/batch.py").run()
+    at.switch_page("views/batch.py").run()
     at.sidebar.radio[0].set_value("cry").run()
     assert at.title[0].value == "Batch analysis"
     z = zip_bytes({"one.wav": encode(cry_like(3.0, f0=500), 16000, "WAV", "PCM_16"), "two.txt": b"x"})
@@ -64,7 +64,7 @@ def test_batch_page_respiratory_rows_carry_the_recording_answers():
 
     path = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.switch_page("pages/batch.py").run()
+    at.switch_page("views/batch.py").run()
     assert at.sidebar.radio[0].value == "respiratory"
     at.file_uploader(key="batch_upload").set_value([(path.name, path.read_bytes(), "audio/flac"),
                                                    ("bad.wav", b"RIFF" + bytes(200), "audio/wav")]).run()

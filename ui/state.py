@@ -30,7 +30,19 @@ def head_metrics(path: str) -> dict:
     return m
 
 
+def current() -> tuple[str, Analyzer | None]:
+    """The task chosen in the sidebar and its loaded Analyzer (None when it cannot be loaded: the sidebar says why).
+    Pages call this; the sidebar itself is drawn once per run by the entry point, so the choice survives page
+    changes."""
+    task = st.session_state.get("task") or next(iter(TASKS))
+    try:
+        return task, get_analyzer(task)
+    except (EncoderUnavailable, ArtifactError):
+        return task, None
+
+
 def sidebar() -> tuple[str, Analyzer | None]:
+    """The widgets every page shares (task, experimental heads), drawn by `app.py` on every run."""
     with st.sidebar:
         task = st.radio("Task", list(TASKS), format_func=lambda t: TASKS[t].title, key="task")
         try:

@@ -13,9 +13,9 @@ from core.config import SAMPLE_RATE
 from core.answers.live import BUFFER_SECONDS, ConnectionWatch, LiveMonitor, smoothed
 from core.windows.spectrogram import display_spectrogram
 from ui.figures import LABEL_COLOURS
-from ui.state import sidebar
+from ui.state import current
 
-task, analyzer = sidebar()
+task, analyzer = current()
 st.title("Live monitor")
 if analyzer is None:
     st.stop()
@@ -141,4 +141,4 @@ if st.button(f"Save the last {BUFFER_SECONDS:.0f} s and open it in Analyze", key
         buf = io.BytesIO()
         sf.write(buf, audio, SAMPLE_RATE, format="WAV", subtype="PCM_16")
         st.session_state["handoff"] = ("live_recording.wav", buf.getvalue())
-        st.switch_page("pages/analyze.py")
+        st.switch_page("views/analyze.py")

@@ -4,9 +4,9 @@ import streamlit as st
 
 from core.reports.batch import analyze_batch, expand_uploads
 from core.config import Limits
-from ui.state import AUDIO_TYPES, experimental_on, sidebar
+from ui.state import AUDIO_TYPES, current, experimental_on
 
-task, analyzer = sidebar()
+task, analyzer = current()
 st.title("Batch analysis")
 if analyzer is None:
     st.stop()

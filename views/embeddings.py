@@ -6,9 +6,9 @@ import streamlit as st
 
 from core.audio.decode import AudioDecodeError
 from ui.figures import LABEL_COLOURS
-from ui.state import AUDIO_TYPES, sidebar
+from ui.state import AUDIO_TYPES, current
 
-task, analyzer = sidebar()
+task, analyzer = current()
 st.title("Embeddings")
 if analyzer is None:
     st.stop()

@@ -16,7 +16,7 @@ from core.evaluation.model_card import validation_roc
 from core.answers.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
 from core.reports.pdf import analysis_pdf
 from ui.figures import pca_placement, spectrogram_with_track
-from ui.state import AUDIO_TYPES, experimental_on, head_metrics, sidebar
+from ui.state import AUDIO_TYPES, current, experimental_on, head_metrics
 
 
 @st.cache_data(show_spinner=False)
@@ -32,7 +32,7 @@ def artifact_of(output: str):
     """The artefact an output came from (one respiratory recording model gives several outputs)."""
     return analyzer.heads[result.heads[output].source or output]
 
-task, analyzer = sidebar()
+task, analyzer = current()
 st.title("Analyze a recording")
 if analyzer is None:
     st.stop()

@@ -7,11 +7,11 @@ from core.evaluation.metrics import format_with_ci
 from core.evaluation.model_card import evaluations, fmt_ci, recording_evaluations, recording_splits
 from core.evaluation.references import OUR_SPLITS, comparison, cv_is_nested
 from core.tasks import TASKS
-from ui.state import head_metrics, sidebar
+from ui.state import current, head_metrics
 
 KEYS = ("balanced_accuracy", "roc_auc", "macro_f1", "SE", "SP", "AS", "HS", "Score")
 
-task, analyzer = sidebar()
+task, analyzer = current()
 st.title("Model metrics")
 if analyzer is None:
     st.stop()
