@@ -256,7 +256,7 @@ def test_analyze_page_gives_a_message_for_each_and_stays_usable():
             shown = [m.value for m in at.metric] + [w.value for w in at.warning]
             assert any(shown), name
     _upload(at, "fine.wav", encode(cry_like(4.0, f0=520, harsh=0.5), 16000, "WAV", "PCM_16"))
-    assert not at.exception and {m.label for m in at.metric} >= {"Verdict", "Confidence"}
+    assert not at.exception and {m.label for m in at.metric} >= {"Verdict", "Probability of this answer"}
     other.sidebar.radio[0].set_value("respiratory").run()
     assert not other.exception and other.title[0].value == "Analyze a recording"
 

@@ -86,7 +86,10 @@ if verdict.abstained:
 else:
     c1, c2, c3 = st.columns(3)
     c1.metric("Verdict", verdict.label)
-    c2.metric("Confidence", f"{verdict.confidence:.0%}")
+    # a thresholded answer is not a "confidence": say what the number is (its probability), and the rule beside it
+    c2.metric("Probability of this answer", f"{verdict.confidence:.0%}",
+              help="The calibrated probability of the answer shown; the answer itself comes from the rule below "
+                   "(a threshold chosen on people the model was validated without), so it can be under 50 %.")
     c3.metric("Usable windows", f"{verdict.usable_windows} / {verdict.total_windows}")
     if verdict.note:
         st.caption(verdict.note)
