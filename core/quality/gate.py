@@ -100,13 +100,16 @@ def assess_windows(
         peak = float(np.max(np.abs(seg)))
         clip_ratio = float(np.mean(np.abs(seg) >= th.clip_level))
         flags = []
-        if _dbfs(np.asarray(rms)) < silent_below:
+        level = float(_dbfs(np.asarray(rms)))
+        if level < th.silence_dbfs:
             flags.append(SILENT)
+        elif level < silent_below:  # sound, but nothing above the recording's own background
+            flags.append(NO_CRY if th.min_cry_voicing is not None else SILENT)
         if clip_ratio > th.max_clip_ratio:
             flags.append(CLIPPED)
         if clip_has_full_window and w.content_s < th.min_window_content_s:
             flags.append(PADDING)
-        if v is not None and v < th.min_cry_voicing and SILENT not in flags:
+        if v is not None and v < th.min_cry_voicing and not {SILENT, NO_CRY} & set(flags):
             flags.append(NO_CRY)
         out.append(WindowQuality(float(_dbfs(np.asarray(rms))), peak, clip_ratio, tuple(flags), v))
     return out
