@@ -28,7 +28,7 @@ def test_one_bad_file_does_not_stop_the_others():
     an = Analyzer("cry", "acoustic")
     items = expand_uploads([("good.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16")),
                             ("corrupt.wav", b"RIFF" + bytes(100)),
-                            ("quiet.flac", encode(noise(3.0, amp=0.0001), 16000, "FLAC", "PCM_16"))])
+                            ("quiet.flac", encode(noise(3.0, amp=0.00002), 16000, "FLAC", "PCM_16"))])
     seen = []
     rows = analyze_batch(an, items, lambda d, t, n: seen.append((d, t, n)))
     assert [r.file for r in rows] == ["good.wav", "corrupt.wav", "quiet.flac"]
