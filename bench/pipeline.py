@@ -16,7 +16,7 @@ import numpy as np
 from core.answers.analyzer import Analyzer
 from core.encoders.cache import EmbeddingCache
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
-from core.quality.gate import assess_windows, noise_floor_dbfs
+from core.quality.gate import assess_windows, recording_floor
 from core.timing import StageTimer
 from core.windows.framing import describe, frame, window_starts
 
@@ -68,10 +68,11 @@ def naive(analyzer: Analyzer, path: Path) -> None:
     starts = window_starts(len(x), SAMPLE_RATE)
     wins = describe(starts, len(x))
     embs = []
+    floor = recording_floor(x, analyzer.thresholds)  # one per recording, as the gate defines it
     for i, s in enumerate(starts):
         w = frame(x, np.array([s]))
         assess_windows(w, [wins[i]], clip_has_full_window=len(x) >= WINDOW_SAMPLES, th=analyzer.thresholds,
-                       floor_dbfs=noise_floor_dbfs(x))
+                       floor_dbfs=floor)
         e = analyzer.encoder.embed(w)
         for art in analyzer.heads.values():
             if not art.pooled:

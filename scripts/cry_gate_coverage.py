@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.audio.decode import AudioDecodeError, decode_audio  # noqa: E402
 from core.config import WINDOW_SAMPLES  # noqa: E402
-from core.quality.gate import NO_CRY, assess_windows, noise_floor_dbfs  # noqa: E402
+from core.quality.gate import NO_CRY, assess_windows, recording_floor  # noqa: E402
 from core.tasks import CRY  # noqa: E402
 from core.windows.framing import make_windows  # noqa: E402
 
@@ -36,7 +36,7 @@ def outcome(path: Path, th) -> tuple[int, int, bool]:
     """(usable windows, windows, every flagged window says no crying or silence with some 'no crying')."""
     x = decode_audio(path).samples
     batch, wins = make_windows(x)
-    q = assess_windows(batch, wins, len(x) >= WINDOW_SAMPLES, th, floor_dbfs=noise_floor_dbfs(x))
+    q = assess_windows(batch, wins, len(x) >= WINDOW_SAMPLES, th, floor_dbfs=recording_floor(x, th))
     return sum(w.usable for w in q), len(q), any(NO_CRY in w.flags for w in q)
 
 

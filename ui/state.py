@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.answers.analyzer import DISCLAIMER, Analyzer
-from core.heads.artifacts import ArtifactError
+from core.heads.artifacts import ArtifactError, validated_evaluation
 from core.encoders import EncoderUnavailable
 from core.tasks import TASKS
 
@@ -41,15 +41,16 @@ def current() -> tuple[str, Analyzer | None]:
         return task, None
 
 
-def sidebar() -> tuple[str, Analyzer | None]:
-    """The widgets every page shares (task, experimental heads), drawn by `app.py` on every run."""
+def sidebar() -> None:
+    """The widgets every page shares (task, experimental heads), drawn by `app.py` on every run; pages read the
+    choice with `current()`."""
     with st.sidebar:
         task = st.radio("Task", list(TASKS), format_func=lambda t: TASKS[t].title, key="task")
         try:
             analyzer = get_analyzer(task)
         except (EncoderUnavailable, ArtifactError) as exc:
             st.error(f"The {TASKS[task].title} model cannot be loaded: {exc}")
-            return task, None
+            return
         info = analyzer.encoder.info
         st.markdown(f"**Encoder:** {info.label}")
         if info.name != "hear":
@@ -69,7 +70,6 @@ def sidebar() -> tuple[str, Analyzer | None]:
                     st.warning(f"Experimental `{name}`: {held_out_text(head_metrics(str(art.path)))}. "
                                "Shown for research only, never as an answer.")
         st.info(DISCLAIMER)
-    return task, analyzer
 
 
 def experimental_on() -> bool:
@@ -79,7 +79,7 @@ def experimental_on() -> bool:
 
 def held_out_text(m: dict) -> str:
     """An experimental head's figures on people it never saw, in words, with the split named."""
-    ev = m.get("nested_cv") or m["heldout"]
+    ev = validated_evaluation(m)
     met = ev["metrics"]
     return (f"macro AUC {met['roc_auc']:.2f}, balanced accuracy {met['balanced_accuracy']:.2f} "
             f"(chance {1 / len(ev['labels']):.2f}) on {ev['split']}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact
+from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact, validated_evaluation
 from core.heads.recording import RecordingModelArtifact, screen_answers
 from core.answers.timeline import Timeline, build_timeline
 from core.audio.decode import AudioSource, DecodedAudio, decode_audio
@@ -15,7 +15,7 @@ from core.config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThre
 from core.encoders import EncoderUnavailable, get_encoder, hear_status
 from core.encoders.base import Encoder, EncoderInfo
 from core.quality.gate import (NO_CRY, SILENT, ClipQuality, WindowQuality, assess_clip, assess_windows,
-                               noise_floor_dbfs)
+                               recording_floor)
 from core.windows.spectrogram import Spectrogram, display_spectrogram
 from core.tasks import TaskSpec, get_task
 from core.timing import NO_TIMER, StageTimer
@@ -262,7 +262,7 @@ class Analyzer:
         """Windows are framed, gated and embedded a chunk at a time, so memory beyond the decoded samples stays
         bounded whatever the recording's length (a 30-min file never exists as 1800 x 32000 windows at once)."""
         starts, windows = plan_windows(len(x), self.hop_s)
-        floor = noise_floor_dbfs(x) if self.thresholds.above_floor_db is not None else None
+        floor = recording_floor(x, self.thresholds)
         chunk = max(CHUNK_WINDOWS, int(getattr(self.encoder, "batch_size", 0) or 0))
         quality: list[WindowQuality] = []
         parts = []
@@ -374,8 +374,7 @@ class Analyzer:
                     "window_thresholds": art.meta.get("window_thresholds"),
                 }
                 continue
-            m = art.metrics()
-            held = m.get("nested_cv") or m.get("heldout", {})
+            held = validated_evaluation(art.metrics())
             models[name] = {
                 "title": art.meta["title"], "trained": art.meta.get("created"), "model": art.meta.get("chosen"),
                 "encoder": f"{art.meta['encoder']['name']}:{art.meta['encoder']['version']}",

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.answers.analyzer import Analyzer
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
-from core.quality.gate import WindowQuality, assess_windows, noise_floor_dbfs
+from core.quality.gate import WindowQuality, assess_windows, recording_floor
 from core.windows.framing import Window
 
 BUFFER_SECONDS = 30.0  # audio kept (the "save last 30 s" handoff); older audio is dropped
@@ -117,7 +117,7 @@ class LiveMonitor:
                     offset = len(self._buf) - (self._received - end)
                     window = self._buf[offset - WINDOW_SAMPLES: offset].copy() if offset >= WINDOW_SAMPLES else None
                     # an adaptive gate judges the window against the buffer's background, as analysis does a file's
-                    floor = noise_floor_dbfs(self._buf[:offset]) if self.analyzer.thresholds.above_floor_db else None
+                    floor = recording_floor(self._buf[:offset], self.analyzer.thresholds)
                     arrived = next((t for n, t in self._arrival if n >= end), time.perf_counter())
                     self._next_end = end + self.hop
                 if window is None:

@@ -12,7 +12,7 @@ from core.encoders.cache import EmbeddingCache
 from core.config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThresholds
 from core.data.datasets import Unit
 from core.encoders.base import Encoder
-from core.quality.gate import WindowQuality, assess_windows, noise_floor_dbfs
+from core.quality.gate import WindowQuality, assess_windows, recording_floor
 from core.windows.framing import Window, describe, frame, span_starts, tile_span, window_starts
 
 #: How an annotated event becomes windows. "context": one 2-s window centred on the event with the sound around
@@ -125,7 +125,7 @@ def file_windows(path: str, idx: list[int], units: list[Unit], views: tuple[str,
     except AudioDecodeError as exc:
         return FileWindows([], [], [(units[i].uid, f"undecodable audio: {exc}") for i in idx])
     n = len(audio.samples)
-    floor = noise_floor_dbfs(audio.samples)  # the gate sees the whole recording, as in analysis
+    floor = recording_floor(audio.samples, thresholds)  # the gate sees the whole recording, as in analysis
     parts, kept, skipped = [], [], []
     for i in idx:
         u = units[i]

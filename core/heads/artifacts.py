@@ -164,6 +164,12 @@ class HeadArtifact:
         return json.loads((self.path / METRICS_FILE).read_text())
 
 
+def validated_evaluation(metrics: dict) -> dict:
+    """The evaluation a head is quoted by outside its model card (report, sidebar): nested, where it was trained
+    with it (its threshold, too, chosen without the scored people), else its held-out people."""
+    return metrics.get("nested_cv") or metrics.get("heldout", {})
+
+
 def save_artifact(
     out: Path,
     *,

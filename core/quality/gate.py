@@ -71,6 +71,12 @@ def noise_floor_dbfs(samples: np.ndarray) -> float | None:
     return float(np.percentile(levels, FLOOR_PERCENTILE))
 
 
+def recording_floor(samples: np.ndarray, th: QualityThresholds | None) -> float | None:
+    """The floor `assess_windows` needs for this recording: measured only when the task's gate adapts to it
+    (`th` None is the default gate, which does not)."""
+    return noise_floor_dbfs(samples) if th is not None and th.above_floor_db is not None else None
+
+
 def silence_level(th: QualityThresholds, floor_dbfs: float | None) -> float:
     """The level below which a window is silence: fixed, or relative to the recording's own floor when the task's
     gate adapts (never below the fixed level)."""
@@ -111,7 +117,7 @@ def assess_windows(
             flags.append(PADDING)
         if v is not None and v < th.min_cry_voicing and not {SILENT, NO_CRY} & set(flags):
             flags.append(NO_CRY)
-        out.append(WindowQuality(float(_dbfs(np.asarray(rms))), peak, clip_ratio, tuple(flags), v))
+        out.append(WindowQuality(level, peak, clip_ratio, tuple(flags), v))
     return out
 
 
