@@ -1,6 +1,7 @@
 """The one analysis call every page, the batch view and the CLI use: audio + task (+ encoder) -> typed result."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from core.encoders.cache import EmbeddingCache
 from core.config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
 from core.encoders import EncoderUnavailable, get_encoder, hear_status
 from core.encoders.base import Encoder, EncoderInfo
+from core.reports.provenance import Provenance, app_version, clean_fields, model_versions, now_utc
 from core.quality.gate import (NO_CRY, SILENT, ClipQuality, WindowQuality, assess_clip, assess_windows,
                                recording_floor)
 from core.windows.spectrogram import Spectrogram, display_spectrogram
@@ -74,6 +76,7 @@ class HeadOutput:
     screening: bool = False  # a binary screening head shown beside the verdict, not the verdict itself
     source: str = ""  # the artefact that produced it (several outputs can come from one recording model)
     validated: str = ""  # its validated performance at its own unit, in words, with the split named
+    requires: str = ""  # another answer that must be positive for this one to be (asthma-indicative needs the screen)
 
     def peak_window(self, quality: list[WindowQuality]) -> tuple[int, float, int] | None:
         """(index, probability) of the usable window most in favour of `positive`, and how many usable windows
@@ -120,6 +123,7 @@ class AnalysisResult:
     spectrogram: Spectrogram | None = None
     timeline: Timeline | None = None  # where the window detector hears each kind of event (respiratory)
     class_names: dict[str, str] = field(default_factory=dict)  # detector class -> words for people
+    provenance: Provenance | None = None  # when, by which app and models, from which audio bytes
 
     @property
     def verdict(self) -> Verdict:
@@ -149,8 +153,52 @@ class AnalysisResult:
                              "reason": h.verdict.reason, "rule": h.verdict.rule, "probabilities": h.verdict.probabilities,
                              "experimental": h.experimental} for n, h in self.heads.items()},
             "primary": self.primary, "windows": self.window_table(), "disclaimer": DISCLAIMER,
+            **({"provenance": self.provenance.to_dict()} if self.provenance else {}),
             **({"timeline": {**self.timeline.to_dict(), "names": self.class_names}} if self.timeline else {}),
         }
+
+
+def apply_thresholds(result: AnalysisResult, thresholds: dict[str, float] | None) -> AnalysisResult:
+    """The result as the user sees it after moving a screening threshold: each moved answer is decided again at
+    its new threshold (and an answer that requires another follows it), its rule says the threshold is no longer the
+    validated one, and the provenance records the thresholds in use, so the page, the PDF and the JSON agree."""
+    moved = {n: float(t) for n, t in (thresholds or {}).items()
+             if n in result.heads and result.heads[n].threshold is not None
+             and abs(float(t) - result.heads[n].threshold) > 1e-9}
+    if not moved:
+        return result
+    heads = dict(result.heads)
+    for name, t in moved.items():
+        h = heads[name]
+        v = h.verdict
+        if v.abstained or h.positive is None:
+            continue
+        negative = next(lab for lab in h.labels if lab != h.positive)
+        label = h.positive if v.probabilities[h.positive] >= t else negative
+        rule = (f"P({h.positive}) >= {t:.2f}: threshold moved by the user from the validated {h.threshold:.2f}, so "
+                "the validated sensitivity and specificity no longer apply")
+        heads[name] = dataclasses.replace(h, verdict=dataclasses.replace(
+            v, label=label, confidence=v.probabilities[label], rule=rule), threshold=t)
+    for name, h in heads.items():  # an answer that needs another positive follows it
+        dep = heads.get(h.requires)
+        if dep is not None and not h.verdict.abstained and dep.verdict.label != dep.positive \
+                and h.verdict.label == h.positive:
+            negative = next(lab for lab in h.labels if lab != h.positive)
+            heads[name] = dataclasses.replace(h, verdict=dataclasses.replace(
+                h.verdict, label=negative, confidence=h.verdict.probabilities[negative],
+                rule=h.verdict.rule + f" (negative because '{dep.title}' is negative at the threshold in use)"))
+    prov = result.provenance
+    if prov is not None:
+        prov = dataclasses.replace(prov, thresholds={**prov.thresholds, **moved})
+    return dataclasses.replace(result, heads=heads, provenance=prov)
+
+
+def with_clinician_fields(result: AnalysisResult, fields: dict[str, str] | None) -> AnalysisResult:
+    """The result stamped with what the clinician typed for the report (never stored, only downloaded)."""
+    if result.provenance is None:
+        return result
+    return dataclasses.replace(result, provenance=dataclasses.replace(result.provenance,
+                                                                      clinician=clean_fields(fields)))
 
 
 @dataclass(frozen=True)
@@ -248,13 +296,17 @@ class Analyzer:
             if placement is not None:
                 placements[name_] = placement
         heads = dict(sorted(heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
+        ran = {h.source or n for n, h in heads.items()}
+        provenance = Provenance(now_utc(), app_version(), audio.sha256,
+                                model_versions({n: a for n, a in self.heads.items() if n in ran}),
+                                self.encoder.info.identity)
         with timer.stage("spectrogram"):
             spectrogram = display_spectrogram(audio.samples, audio.source_rate)
         return AnalysisResult(
             name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
             duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
             clip_quality=clip_q, heads=heads, primary=self.task.primary, placements=placements, embeddings=emb,
-            spectrogram=spectrogram, timeline=timeline, class_names=class_names,
+            spectrogram=spectrogram, timeline=timeline, class_names=class_names, provenance=provenance,
         )
 
     def _embed_windows(self, x: np.ndarray, timer: StageTimer = NO_TIMER
@@ -327,7 +379,8 @@ class Analyzer:
                     f"recordings, AUC {_ci(v.get('auc'), v.get('auc_ci'))} ({v.get('split', 'not validated')})") \
                 if v else ""
             outs[key] = HeadOutput(key, a["title"], labels, False, None, verdict, a["threshold"], labels[1], op,
-                                   "balanced", "recording", key in self.task.screening, name, text)
+                                   "balanced", "recording", key in self.task.screening, name, text,
+                                   requires="" if key == "screen" else "screen")
         labels = tuple(meta["labels"])
         label_probs = {lab: float(v) for lab, v in zip(labels, ra.label_probs)}
         rule = ("SPRSound record label from the same decisions: Poor Quality by the quality rule; Normal when no "
@@ -465,4 +518,4 @@ def analyze(source: AudioSource | DecodedAudio, task: str, encoder: str = "auto"
 
 
 __all__ = ["AnalysisResult", "Analyzer", "DISCLAIMER", "EncoderUnavailable", "HeadOutput", "Placement", "Verdict",
-           "analyze", "choose_encoder"]
+           "analyze", "apply_thresholds", "choose_encoder", "with_clinician_fields"]

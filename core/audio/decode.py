@@ -30,6 +30,8 @@ class DecodedAudio:
     source_channels: int
     source_format: str
     notes: tuple[str, ...] = field(default=())
+    #: SHA-256 of the bytes as given (the file a report names), "" for audio that never was a file (live stream)
+    sha256: str = ""
 
     sample_rate: int = SAMPLE_RATE
 
@@ -240,6 +242,7 @@ def decode_audio(source: AudioSource, *, limits: Limits | None = None,
         source_channels=max(1, out.channels),
         source_format=str(fmt),
         notes=tuple(notes),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 
