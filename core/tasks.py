@@ -21,6 +21,9 @@ RESP_DETECTOR_CLASSES: dict[str, frozenset[str]] = {
 #: how each detector class is named to a clinician
 RESP_CLASS_NAMES = {"Adventitious": "adventitious sounds", "CAS": "continuous sounds (wheeze, rhonchi, stridor)",
                     "DAS": "discontinuous sounds (crackles)"}
+#: the SPRSound record labels in words (the official short names stay the labels, as in the challenge's scoring)
+RESP_LABEL_GLOSSARY = ("CAS = continuous adventitious sounds (wheeze, rhonchi, stridor); DAS = discontinuous "
+                       "adventitious sounds (crackles); Poor Quality = the recording cannot be judged")
 #: the classes the event timeline draws as segments (Adventitious is their union)
 RESP_TIMELINE_TYPES = ("CAS", "DAS")
 #: which detector classes a record label says are present (Poor Quality records carry no event annotation: None)

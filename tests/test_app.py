@@ -75,6 +75,12 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     assert not at.exception
     moved = " ".join(i.value for i in at.info)
     assert "At 0.60" in moved and "sensitivity" in moved and "specificity" in moved
+    import hashlib
+
+    captions = " ".join(c.value for c in at.caption)  # the report's fields, as the PDF and JSON carry them
+    assert "The report uses the threshold(s) you moved: Asthma-indicative" in captions and "at 0.60" in captions
+    assert hashlib.sha256(path.read_bytes()).hexdigest() in captions and "app version" in captions
+    assert " UTC" in captions and "acoustic:acoustic-" in captions
 
 
 def test_metrics_page_shows_every_split_and_the_published_references():

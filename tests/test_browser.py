@@ -88,7 +88,7 @@ def test_microphone_upload_batch_and_metrics_in_chromium(server, shots, tmp_path
         page.wait_for_function("document.body.innerText.includes('Window 1: 1.0')", timeout=30_000)
         assert page.locator("audio").count() >= 2  # the upload's player and the window's
         with page.expect_download(timeout=60_000) as dl:
-            page.get_by_text("Download the one-page report (PDF)").first.click()
+            page.get_by_text("Download the report (PDF)").first.click()
         pdf = dl.value.path().read_bytes()
         assert pdf.startswith(b"%PDF") and b"/Count 1" in pdf
         (shots / "report.pdf").write_bytes(pdf)

@@ -13,8 +13,11 @@ from core.config import SAMPLE_RATE, data_dir
 from core.audio.filenames import display_name
 from core.evaluation.metrics import operating_point_at
 from core.evaluation.model_card import validation_roc
-from core.answers.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
+from core.answers.analyzer import apply_thresholds, with_clinician_fields
+from core.answers.neighbours import load_clip, locate_audio, nearest, training_match, typical_nn_distance
 from core.reports.pdf import analysis_pdf
+from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS
+from core.tasks import RESP_LABEL_GLOSSARY
 from ui.figures import pca_placement, spectrogram_with_track
 from ui.state import AUDIO_TYPES, current, experimental_on, head_metrics
 
@@ -109,6 +112,24 @@ st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")
 st.caption(f"Recording: {result.name} ({result.duration_s:.1f} s) · Quality: {result.clip_quality.summary()}"
            + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))
 
+
+def training_warning() -> None:
+    """A recording the model was trained on is not a test of it: say so before any answer is read as one."""
+    for name in (n for n in result.heads if n in result.placements):
+        art = artifact_of(name)
+        if art.projection is None:
+            continue
+        hit = training_match(art.projection, result.placements[name].clip_coords, result.name,
+                             typical_distance(str(art.path), art.projection))
+        if hit is not None:
+            st.warning(f"**Used to train this model: not a test.** This recording is the training "
+                       f"{art.meta.get('unit', 'unit')} `{hit.uid}` ({hit.how}) of '{art.meta['title']}'; its answer "
+                       "says how well the model fits its own training data, not how it does on a new child.")
+            return
+
+
+training_warning()
+thresholds: dict[str, float] = {}  # screening thresholds the user moved: the PDF and the JSON use them too
 screening = result.screening_heads()
 for screen in screening:
     st.subheader(screen.title)
@@ -125,6 +146,8 @@ for screen in screening:
                           help="Move it to trade sensitivity for specificity; the default is the validated "
                                "operating point.")
         threshold = screen.threshold if abs(moved - default) < 1e-9 else moved  # untouched: the exact validated one
+        if threshold != screen.threshold:
+            thresholds[screen.name] = threshold
     c1, c2, c3 = st.columns(3)
     c1.metric(f"P({screen.positive})", f"{p:.0%}")
     c2.metric("Screen", "positive" if p >= threshold else "negative")
@@ -153,6 +176,10 @@ others = [h for h in result.heads.values() if h.name not in shown]
 for other in others:
     tag = " (experimental)" if other.experimental else ""
     st.write(f"**{other.title}{tag}:** {other.verdict.text()}")
+    if other.name == "record":
+        st.caption(RESP_LABEL_GLOSSARY + ".")
+    if other.validated:
+        st.caption(f"Validated {other.validated}.")
 
 track_heads = [name for name, h in result.heads.items() if h.window_probs is not None]
 if track_heads and result.spectrogram is not None:
@@ -216,15 +243,33 @@ if placed:
                     st.audio(load_clip(ref), sample_rate=SAMPLE_RATE)
     else:
         st.caption("The training audio is not on this machine, so the examples cannot be played.")
-st.dataframe(pd.DataFrame(result.window_table()), hide_index=True)
+with st.expander("Every window: quality and probabilities"):
+    st.dataframe(pd.DataFrame(result.window_display()), hide_index=True, width="stretch")
+    st.caption("Windows that failed the quality gate show no probability: they do not vote.")
+
+st.subheader("Report")
+with st.expander("Optional details for the report (printed in your download only; never stored)"):
+    cols = st.columns(len(CLINICIAN_FIELDS))
+    for col, (key, label) in zip(cols, CLINICIAN_FIELDS.items()):
+        col.text_input(label, key=f"report_{key}", max_chars=MAX_FIELD_CHARS)
+fields = {key: st.session_state.get(f"report_{key}", "") for key in CLINICIAN_FIELDS}
+shown = with_clinician_fields(apply_thresholds(result, thresholds), fields)  # what the page shows, as filed
+if thresholds:
+    st.caption("The report uses the threshold(s) you moved: " + ", ".join(
+        f"{shown.heads[n].title} at {t:.2f}" for n, t in thresholds.items()) + " (marked as not validated).")
+prov = shown.provenance
+st.caption(f"Analysed {prov.analysed_at.replace('T', ' ').replace('Z', ' UTC')} · app version {prov.app_version} · "
+           f"audio SHA-256 {prov.audio_sha256} · models: "
+           + "; ".join(f"{n} ({d})" for n, d in prov.models.items()))
 stem = Path(result.name).stem
 c1, c2 = st.columns(2)
-c1.download_button("Download the one-page report (PDF)", file_name=f"{stem}_report.pdf", mime="application/pdf",
-                   data=lambda: analysis_pdf(result, analyzer.report(result), st.session_state.get("track")),
-                   key="report_pdf", help="Recording details, spectrogram with the window track, verdicts with "
-                                          "their rules, quality notes, models and their held-out performance. Built "
-                                          "only when you click; nothing is kept on the server.")
+c1.download_button("Download the report (PDF)", file_name=f"{stem}_report.pdf", mime="application/pdf",
+                   data=lambda: analysis_pdf(shown, analyzer.report(shown), st.session_state.get("track")),
+                   key="report_pdf", help="The answers with their validated operating points, the spectrogram with "
+                                          "the window track, the event timeline, quality notes, date, app and model "
+                                          "versions and the audio's SHA-256. Built only when you click; nothing is "
+                                          "kept on the server.")
 c2.download_button("Download this analysis (JSON)", file_name=f"{stem}_analysis.json", mime="application/json",
-                   data=lambda: json.dumps(analyzer.report(result), indent=1, default=str), key="report_json",
-                   help="Verdicts, per-window probabilities, quality, and the models' versions and held-out "
-                        "performance. Built only when you click.")
+                   data=lambda: json.dumps(analyzer.report(shown), indent=1, default=str), key="report_json",
+                   help="Answers, per-window probabilities, quality, provenance (time, versions, SHA-256) and the "
+                        "models' held-out performance. Built only when you click.")

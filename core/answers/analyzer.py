@@ -144,6 +144,21 @@ class AnalysisResult:
             rows.append(row)
         return rows
 
+    def window_display(self) -> list[dict]:
+        """The window table for people: named columns, class names spelled out, and no probability shown for a
+        window that failed the quality gate (it does not vote)."""
+        rows = []
+        tracks = [h for h in self.heads.values() if h.window_probs is not None]
+        for i, (w, q) in enumerate(zip(self.windows, self.quality)):
+            row = {"window": i, "from (s)": round(w.start_s, 1), "to (s)": round(w.end_s, 1),
+                   "usable": q.usable, "quality flags": q.reason() or "ok", "level (dBFS)": round(q.rms_dbfs, 1)}
+            for h in tracks:
+                for lab, p in zip(h.labels, h.window_probs[i]):
+                    col = f"P({self.class_names.get(lab, lab)})" + (f" [{h.title}]" if len(tracks) > 1 else "")
+                    row[col] = round(float(p), 2) if q.usable else None
+            rows.append(row)
+        return rows
+
     def to_dict(self) -> dict:
         return {
             "name": self.name, "task": self.task, "encoder": self.encoder.identity, "encoder_label": self.encoder.label,

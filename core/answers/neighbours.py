@@ -40,6 +40,36 @@ def nearest(projection: Projection, point: np.ndarray, k: int = 5) -> list[Neigh
                       str(projection.splits[i]), float(d[i])) for i in order]
 
 
+#: a training unit this close (relative to the typical neighbour distance) is the same audio: distinct recordings
+#: are never within a thousandth of the usual spacing in a 16-component space, re-encodings of one are
+SAME_AUDIO_REL = 1e-3
+
+
+@dataclass(frozen=True)
+class TrainingMatch:
+    uid: str
+    how: str  # "same audio" (identical placement) or "same file name"
+
+
+def training_match(projection: Projection, point: np.ndarray, name: str, typical: float) -> TrainingMatch | None:
+    """The training unit a clip is, if it is one: a clip the model was trained on is not a test of it. Matched by
+    placement (the same audio through the same pipeline lands on its own training point) or by file name (SPRSound
+    and Donate-a-cry names are unique ids)."""
+    stem = Path(str(name).replace("\\", "/")).name
+    for ext in (".wav", ".flac", ".ogg", ".opus", ".mp3", ".webm", ".m4a", ".mp4", ".caf", ".3gp"):
+        if stem.lower().endswith(ext):
+            stem = stem[: -len(ext)]
+            break
+    ids = np.array([u.split("/")[-1].split("#")[0] for u in projection.uids.tolist()])
+    named = np.flatnonzero(ids == stem) if stem else np.zeros(0, int)
+    near = nearest(projection, point, k=1)
+    if near and near[0].distance <= SAME_AUDIO_REL * max(typical, 1e-12):
+        return TrainingMatch(near[0].uid, "same audio")
+    if len(named):
+        return TrainingMatch(str(projection.uids[named[0]]), "same file name")
+    return None
+
+
 def locate_audio(uid: str, layout: str, root: Path) -> AudioRef | None:
     """The file (and, for SPRSound events, the event's span) a training uid came from, if it is under `root`."""
     root = Path(root)

@@ -1,21 +1,29 @@
-"""One-page PDF of an analysis, built in memory only when the user asks for it.
+"""PDF reports a clinician can file: one recording (at most two pages) or one examination (all its sites), built in
+memory only when the user asks for one.
 
-The figure is drawn with numpy and Pillow (no browser or plotting backend on the server): the clip's spectrogram
-and, under it on the same time axis, one column per window coloured by the track head's probability of its
-positive (or most probable non-normal) class, with quality-flagged windows hatched grey.
+Each report leads with the answer and the operating point it was validated at (sensitivity and specificity with
+their 95 % intervals and the split, in words), then the spectrogram with time and frequency axes and the window
+track shown on screen (with the threshold in use), the event timeline, quality notes, and the provenance that
+makes it traceable: date and time, app version, model versions and the SHA-256 of the audio. Clinician fields
+typed in the app are printed here and nowhere else. The figure is drawn with numpy and Pillow (no browser or
+plotting backend on the server).
 """
 from __future__ import annotations
 
 import io
+from typing import Sequence
 
 import numpy as np
 
 from core.answers.analyzer import DISCLAIMER, AnalysisResult, HeadOutput
+from core.reports.provenance import APP_NAME, CLINICIAN_FIELDS, Provenance
 
 # viridis, 9 stops (the page's spectrogram colours)
 _VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
                      [92, 200, 99], [170, 220, 50], [253, 231, 37]], float)
 _BLUES = np.array([[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]], float)
+_GREY = (90, 90, 90)
+MAX_SEGMENTS = 12  # timeline rows printed; the JSON carries all of them
 
 
 def _colour(v: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -25,33 +33,73 @@ def _colour(v: np.ndarray, stops: np.ndarray) -> np.ndarray:
     return (stops[i] * (1 - f) + stops[i + 1] * f).astype(np.uint8)
 
 
-def figure_png(result: AnalysisResult, head: HeadOutput, width: int = 1400, spec_h: int = 300,
-               track_h: int = 60) -> bytes:
-    from PIL import Image
+def _nice_step(span: float, target: int = 8) -> float:
+    raw = max(span / target, 1e-6)
+    mag = 10 ** np.floor(np.log10(raw))
+    return float(next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw))
 
+
+def track_column(head: HeadOutput) -> tuple[int | None, str]:
+    """Which class of a window head the band shows, and its name: the positive class, else 'not <first>'."""
+    if head.positive:
+        return head.labels.index(head.positive), head.positive
+    return None, f"not {head.labels[0]}"
+
+
+def figure_png(result: AnalysisResult, head: HeadOutput, window_threshold: float | None = None,
+               width: int = 1600, spec_h: int = 330, track_h: int = 56) -> bytes:
+    """Spectrogram with a frequency axis (Hz, mel-spaced rows) and, on the same time axis, one band per window
+    coloured by the track's probability; windows at or above `window_threshold` are framed in red, windows that
+    failed the quality gate hatched grey."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=20)
+    left, right, top, gap, bottom = 90, 20, 10, 8, 56
+    plot_w = width - left - right
     spec = result.spectrogram
     db = (np.clip(spec.db, -80.0, 0.0) + 80.0) / 80.0  # [F, T], low frequencies first
-    img = _colour(db[::-1], _VIRIDIS)
-    top = Image.fromarray(img).resize((width, spec_h), Image.BILINEAR)
-    track = np.full((track_h, width, 3), 255, np.uint8)
+    img = Image.fromarray(_colour(db[::-1], _VIRIDIS)).resize((plot_w, spec_h), Image.BILINEAR)
+    track = np.full((track_h, plot_w, 3), 255, np.uint8)
     duration = max(result.duration_s, 1e-6)
-    probs = head.window_probs
-    col = head.labels.index(head.positive) if head.positive else None
+    col, _ = track_column(head)
+    hop = (result.windows[1].start_s - result.windows[0].start_s) if len(result.windows) > 1 else 2.0
+    framed = []
     for i, (w, q) in enumerate(zip(result.windows, result.quality)):
         centre = w.start_s + min(w.end_s - w.start_s, w.content_s) / 2
-        hop = (result.windows[1].start_s - result.windows[0].start_s) if len(result.windows) > 1 else 2.0
-        a = int(max(0.0, centre - hop / 2) / duration * width)
-        b = int(min(duration, centre + hop / 2) / duration * width)
+        a = int(max(0.0, centre - hop / 2) / duration * plot_w)
+        b = max(a + 1, int(min(duration, centre + hop / 2) / duration * plot_w))
         if not q.usable:
             track[:, a:b] = 200
             track[::6, a:b] = 150
             continue
-        p = probs[i]
+        p = head.window_probs[i]
         v = p[col] if col is not None else (1.0 - p[0] if len(p) > 1 else p[0])
         track[:, a:b] = _colour(np.array(v), _BLUES)
-    out = Image.new("RGB", (width, spec_h + track_h + 6), "white")
-    out.paste(top, (0, 0))
-    out.paste(Image.fromarray(track), (0, spec_h + 6))
+        if window_threshold is not None and v >= window_threshold:
+            framed.append((a, b))
+    out = Image.new("RGB", (width, top + spec_h + gap + track_h + bottom), "white")
+    out.paste(img, (left, top))
+    y_track = top + spec_h + gap
+    out.paste(Image.fromarray(track), (left, y_track))
+    draw = ImageDraw.Draw(out)
+    for a, b in framed:
+        draw.rectangle([left + a, y_track, left + b - 1, y_track + track_h - 1], outline=(220, 30, 30), width=3)
+    draw.rectangle([left, top, left + plot_w - 1, top + spec_h - 1], outline="black")
+    draw.rectangle([left, y_track, left + plot_w - 1, y_track + track_h - 1], outline="black")
+    # frequency axis: rows are mel bands, evenly spaced; label five of them in Hz
+    n_f = len(spec.freqs_hz)
+    for j in np.unique(np.linspace(0, n_f - 1, 5).round().astype(int)):
+        y = top + spec_h - 1 - int(j / max(n_f - 1, 1) * (spec_h - 1))
+        draw.line([left - 6, y, left, y], fill="black", width=2)
+        draw.text((left - 10, y), f"{spec.freqs_hz[j]:.0f}", fill="black", font=font, anchor="rm")
+    draw.text((4, top + 2), "Hz", fill="black", font=font)
+    draw.text((left - 10, y_track + track_h // 2), "track", fill="black", font=font, anchor="rm")
+    step = _nice_step(duration)
+    for t in np.arange(0.0, duration + 1e-9, step):
+        x = left + int(t / duration * (plot_w - 1))
+        draw.line([x, y_track + track_h, x, y_track + track_h + 6], fill="black", width=2)
+        draw.text((x, y_track + track_h + 8), f"{t:g}", fill="black", font=font, anchor="mt")
+    draw.text((left + plot_w // 2, y_track + track_h + 32), "time (s)", fill="black", font=font, anchor="mt")
     buf = io.BytesIO()
     out.save(buf, format="PNG")
     return buf.getvalue()
@@ -59,76 +107,188 @@ def figure_png(result: AnalysisResult, head: HeadOutput, width: int = 1400, spec
 
 def _latin1(text: str) -> str:
     """The core PDF fonts are Latin-1: keep the text readable instead of failing on a stray symbol."""
-    return (text.replace("≥", ">=").replace("≤", "<=").replace("–", "-").replace("—", "-").replace("·", "|")
-            .encode("latin-1", "replace").decode("latin-1"))
+    return (str(text).replace("≥", ">=").replace("≤", "<=").replace("–", "-").replace("—", "-")
+            .replace("·", "|").replace("…", "...").encode("latin-1", "replace").decode("latin-1"))
 
 
-def _para(pdf, height: float, text: str) -> None:
-    pdf.multi_cell(0, height, text, new_x="LMARGIN", new_y="NEXT")
+class _Doc:
+    """A thin layer over fpdf2 for the few text styles the reports use."""
+
+    def __init__(self):
+        from fpdf import FPDF
+
+        self.pdf = FPDF(format="A4", unit="mm")
+        self.pdf.set_auto_page_break(True, margin=12)
+        self.pdf.set_margins(12, 10, 12)
+        self.pdf.add_page()
+
+    def text(self, text: str, size: float = 9, style: str = "", h: float = 4.3, colour=(0, 0, 0)) -> None:
+        self.pdf.set_font("Helvetica", style, size)
+        self.pdf.set_text_color(*colour)
+        self.pdf.multi_cell(0, h, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_text_color(0, 0, 0)
+
+    def heading(self, text: str, size: float = 10.5) -> None:
+        self.pdf.ln(1.2)
+        self.text(text, size, "B", h=5.2)
+
+    def table(self, rows: Sequence[Sequence[str]], widths: Sequence[float], size: float = 8.5) -> None:
+        pdf = self.pdf
+        for r, row in enumerate(rows):
+            pdf.set_font("Helvetica", "B" if r == 0 else "", size)
+            for text, w in zip(row, widths):
+                pdf.cell(w, 4.6, _latin1(text)[: int(w * 0.62)], border="B" if r == 0 else 0)
+            pdf.ln(4.6)
+
+    def image(self, png: bytes, w: float) -> None:
+        self.pdf.image(io.BytesIO(png), w=w)
+
+    def bytes(self) -> bytes:
+        return bytes(self.pdf.output())
+
+
+def _ci(v, ci) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.2f}" + (f" (95% CI {ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
+
+
+def answer_lines(result: AnalysisResult, report: dict) -> list[tuple[str, str, str]]:
+    """(title, answer in words, how it was decided and validated) for the answers the report leads with."""
+    lead = [result.heads[result.primary], *result.screening_heads()]
+    out = []
+    thresholds = result.provenance.thresholds if result.provenance else {}
+    for h in lead:
+        v = h.verdict
+        if v.abstained:
+            out.append((h.title, f"No answer: {v.reason}.", ""))
+            continue
+        answer = f"{v.label} (probability {v.confidence:.0%})"
+        op = h.operating_point()
+        if h.name in thresholds:
+            how = (f"Threshold in use {h.threshold:.2f}, moved by the user: not the validated operating point, so "
+                   "no validated sensitivity or specificity applies.")
+        elif op and op.get("sensitivity") is not None:
+            how = (f"Threshold in use {h.threshold:.2f} (the validated operating point). Validated per {h.unit}: "
+                   f"sensitivity {_ci(op.get('sensitivity'), op.get('sensitivity_ci'))}, specificity "
+                   f"{_ci(op.get('specificity'), op.get('specificity_ci'))}"
+                   + (f", on {op['validated_on']}" if op.get("validated_on") else "") + ".")
+        else:
+            how = _validated_words(h, report) or f"Rule: {v.rule}."
+        if v.note:
+            answer += f"; {v.note}"
+        out.append((h.title, answer, how))
+    return out
+
+
+def _validated_words(h: HeadOutput, report: dict) -> str:
+    if h.validated:
+        return f"Validated {h.validated}."
+    held = report.get("models", {}).get(h.source or h.name, {}).get("validated", {})
+    m, ci = held.get("metrics") or {}, held.get("ci95") or {}
+    words = {"roc_auc": "ROC-AUC", "balanced_accuracy": "balanced accuracy", "Score": "SPRSound Score"}
+    figs = ", ".join(f"{w} {_ci(m[k], ci.get(k))}" for k, w in words.items() if m.get(k) is not None)
+    return f"Performance on people the model never saw: {figs} ({held.get('split', '')})." if figs else ""
+
+
+def _clinician(doc: _Doc, prov: Provenance | None) -> None:
+    fields = (prov.clinician if prov else {}) or {}
+    if fields:
+        doc.text("   ".join(f"{CLINICIAN_FIELDS[k]}: {v}" for k, v in fields.items()), 9.5, "B")
+
+
+def _provenance(doc: _Doc, prov: Provenance | None, models: bool = True) -> None:
+    if prov is None:
+        return
+    doc.heading("Provenance", 9.5)
+    lines = prov.lines() if models else prov.lines()[:2]
+    for line in lines:
+        doc.text(line, 7.8, colour=_GREY, h=3.6)
+
+
+def _track_head(result: AnalysisResult, track: str | None) -> HeadOutput | None:
+    if track in result.heads and result.heads[track].window_probs is not None:
+        return result.heads[track]
+    return next((h for h in result.heads.values() if h.window_probs is not None), None)
+
+
+def _window_threshold(result: AnalysisResult, head: HeadOutput, report: dict) -> float | None:
+    """The threshold a window of the track is compared with: the detector's per-class window threshold, or the
+    head's own decision threshold (what the verdict uses, applied to one window)."""
+    col, name = track_column(head)
+    wt = (report.get("models", {}).get(head.source, {}) or {}).get("window_thresholds") if head.source else None
+    if wt:
+        cls = {v: k for k, v in result.class_names.items()}.get(name, name)
+        return wt.get(cls)
+    return head.threshold if col is not None else None
+
+
+def _figure(doc: _Doc, result: AnalysisResult, report: dict, track: str | None, w: float = 186) -> None:
+    head = _track_head(result, track)
+    if head is None or result.spectrogram is None:
+        return
+    th = _window_threshold(result, head, report)
+    doc.image(figure_png(result, head, th), w=w)
+    _, what = track_column(head)
+    doc.text(f"Spectrogram of the recording (frequency in Hz on mel-spaced rows, time in seconds). Track under it: "
+             f"P({what}) per 2-s window from '{head.title}', white = 0, dark blue = 1"
+             + (f"; red frames: windows at or above the window threshold {th:.2f}" if th is not None else "")
+             + "; grey hatched windows failed the quality gate and do not vote.", 7.8, "I", h=3.6)
+
+
+def _timeline(doc: _Doc, result: AnalysisResult) -> None:
+    tl = result.timeline
+    if tl is None:
+        return
+    doc.heading("Event timeline (window detector)", 9.5)
+    doc.text(tl.summary(result.class_names) + ".", 8.5)
+    segs = tl.segments[:MAX_SEGMENTS]
+    if segs:
+        doc.table([("from (s)", "to (s)", "what", "probability")] +
+                  [(f"{s.onset_s:.1f}", f"{s.offset_s:.1f}", result.class_names.get(s.type, s.type),
+                    f"{s.probability:.2f}") for s in segs], (22, 22, 80, 25))
+    if len(tl.segments) > MAX_SEGMENTS:
+        doc.text(f"... and {len(tl.segments) - MAX_SEGMENTS} more segments (in the JSON report).", 8)
+    doc.text("Segments are 1-s frames where the detector's window probability reaches its threshold, merged; "
+             "validated against annotated events (event-based F1 on the Model metrics page), not a diagnosis of each "
+             "event.", 7.5, "I", colour=_GREY, h=3.4)
+
+
+def _details(doc: _Doc, result: AnalysisResult, report: dict) -> None:
+    lead = {result.primary, *(h.name for h in result.screening_heads())}
+    rest = [h for h in result.heads.values() if h.name not in lead and not (h.unit == "window" and h.verdict.abstained)]
+    if not rest:
+        return
+    doc.heading("Finer answers (detail; each validated at its own unit)", 9.5)
+    for h in rest:
+        tag = " (experimental: not reliable enough for any decision)" if h.experimental else ""
+        doc.text(f"{h.title}{tag}: {h.verdict.text()}.", 8.5, "B" if not h.experimental else "")
+        words = _validated_words(h, report)
+        if words:
+            doc.text(words, 7.8, colour=_GREY, h=3.6)
 
 
 def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None) -> bytes:
-    """`report` is `Analyzer.report(result)`: it carries the models' versions and held-out figures."""
-    from fpdf import FPDF
-
-    head = result.heads[track] if track in result.heads and result.heads[track].window_probs is not None else next(
-        (h for h in result.heads.values() if h.window_probs is not None), None)
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_auto_page_break(True, margin=10)
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 14)
-    _para(pdf, 8, _latin1(f"Screening analysis: {result.name}"))
-    pdf.set_font("Helvetica", "", 9)
-    _para(pdf, 4.5, _latin1(
-        f"Task: {result.task}. Duration {result.duration_s:.2f} s. Encoder: {result.encoder.label} "
-        f"({result.encoder.identity}). {result.encoder_note}"))
-    _para(pdf, 4.5, _latin1(f"Quality: {result.clip_quality.summary()}"
-                                   + (f". Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else "")))
-    if head is not None and result.spectrogram is not None:
-        pdf.image(io.BytesIO(figure_png(result, head)), w=190)
-        what = head.positive or f"not {head.labels[0]}"
-        pdf.set_font("Helvetica", "I", 8)
-        _para(pdf, 4, _latin1(f"Spectrogram (0-{result.spectrogram.freqs_hz.max():.0f} Hz, mel scale) and, "
-                                     f"under it, one band per 2-s window: P({what}) from '{head.title}', white = 0, "
-                                     f"dark blue = 1; grey hatched windows failed the quality gate."))
-    pdf.ln(2)
-    if result.timeline is not None:
-        tl = result.timeline
-        pdf.set_font("Helvetica", "B", 10)
-        _para(pdf, 5, "Event timeline (window detector)")
-        pdf.set_font("Helvetica", "", 9)
-        _para(pdf, 4.5, _latin1(tl.summary(result.class_names) + "."))
-        for seg in tl.segments[:20]:
-            _para(pdf, 4, _latin1(f"  {seg.onset_s:.1f}-{seg.offset_s:.1f} s: "
-                                  f"{result.class_names.get(seg.type, seg.type)} (p {seg.probability:.2f})"))
-        if len(tl.segments) > 20:
-            _para(pdf, 4, f"  ... and {len(tl.segments) - 20} more (see the JSON report).")
-        pdf.ln(1)
-    for name, h in result.heads.items():
-        if h.unit == "window" and h.verdict.abstained:
-            continue  # the detector's track is drawn above, its segments listed in the timeline
-        v = h.verdict
-        pdf.set_font("Helvetica", "B", 10)
-        _para(pdf, 5, _latin1(f"{h.title}" + (" (experimental)" if h.experimental else "")
-                                     + (" - verdict" if name == result.primary else "")))
-        pdf.set_font("Helvetica", "", 9)
-        _para(pdf, 4.5, _latin1(f"Result: {v.text()}. Rule: {v.rule}."))
-        if h.validated:
-            pdf.set_text_color(90, 90, 90)
-            _para(pdf, 4, _latin1(f"Validated {h.validated}."))
-            pdf.set_text_color(0, 0, 0)
-            pdf.ln(1)
-            continue
-        held = report.get("models", {}).get(name, {}).get("validated", {})
-        m, ci = held.get("metrics") or {}, held.get("ci95") or {}
-        if m:
-            words = {"roc_auc": "ROC-AUC", "balanced_accuracy": "balanced accuracy", "Score": "SPRSound Score"}
-            figs = ", ".join(f"{w} {m[k]:.2f}" + (f" (95% CI {ci[k][0]:.2f}-{ci[k][1]:.2f})" if ci.get(k) else "")
-                             for k, w in words.items() if m.get(k) is not None)
-            pdf.set_text_color(90, 90, 90)
-            _para(pdf, 4, _latin1(f"Performance on people the model never saw: {figs} ({held.get('split', '')})."))
-            pdf.set_text_color(0, 0, 0)
-        pdf.ln(1)
-    pdf.set_font("Helvetica", "B", 10)
-    _para(pdf, 5, _latin1(DISCLAIMER))
-    return bytes(pdf.output())
+    """`result` as the user sees it (thresholds moved with `apply_thresholds`, clinician fields with
+    `with_clinician_fields`); `report` is `Analyzer.report(result)`, which carries the models' held-out figures."""
+    doc = _Doc()
+    doc.text(f"Screening report: {result.name}", 14, "B", h=7)
+    prov = result.provenance
+    when = prov.analysed_at.replace("T", " ").replace("Z", " UTC") if prov else "n/a"
+    doc.text(f"{APP_NAME} | analysed {when} | version {prov.app_version if prov else 'n/a'} | "
+             f"encoder: {result.encoder.label}", 8.5, colour=_GREY)
+    _clinician(doc, prov)
+    doc.text(f"Recording: {result.duration_s:.1f} s. Quality: {result.clip_quality.summary()}"
+             + (f". Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else "") + ".", 8.5)
+    for title, answer, how in answer_lines(result, report):
+        doc.heading(title)
+        doc.text(answer, 10, "B")
+        if how:
+            doc.text(how, 8.2, colour=_GREY, h=3.8)
+    _figure(doc, result, report, track)
+    _timeline(doc, result)
+    _details(doc, result, report)
+    _provenance(doc, prov)
+    doc.pdf.ln(1)
+    doc.text(DISCLAIMER, 9.5, "B")
+    return doc.bytes()
