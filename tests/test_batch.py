@@ -1,11 +1,17 @@
 """Batch analysis: a row per file, bad files in their own row, zips read safely in memory."""
+import csv
+import hashlib
+import io
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from core.answers.analyzer import Analyzer
-from core.reports.batch import analyze_batch, expand_uploads, expand_zip
+from core.reports.batch import (analyze_batch, batch_records, expand_uploads, expand_zip, recording_ids, window_csv,
+                                window_rows)
 from core.config import Limits
+from core.reports.provenance import app_version
 from tests.helpers import cry_like, encode, noise, zip_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,3 +79,96 @@ def test_batch_page_respiratory_rows_carry_the_recording_answers():
     assert table["verdict"][0] in ("Adventitious sounds present", "No adventitious sounds found")
     assert "Asthma-indicative" in table["screening"][0] and table["error"][1].startswith("cannot analyse")
     assert any("1 that could not be analysed" in m.value for m in at.markdown)
+    assert table["child"][0] == path.name.split("_")[0] and table["site"][0] == path.name.split("_")[3]
+    assert 0 <= table["P(Adventitious sounds present) [screen]"][0] <= 1
+    assert table["audio_sha256"][0] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert table["app_version"][1] == app_version() and not any("[detector]" in c for c in table.columns)
+    assert [b.label for b in at.download_button] == ["Download the table (CSV)"]
+    at.checkbox(key="batch_windows").check().run()
+    assert not at.exception
+    assert [b.label for b in at.download_button] == ["Download the table (CSV)", "Download per-window table (CSV)"]
+
+
+def _respiratory_items():
+    cry = encode(cry_like(8.0, f0=300), 16000, "WAV", "PCM_16")  # answered: every answer has its probabilities
+    hiss = encode(noise(8.0, amp=0.05), 16000, "WAV", "PCM_16")  # poor quality: the screening answers abstain
+    bad = b"RIFF" + bytes(200)
+    files = [("123_4.5_0_p3_7.wav", cry), ("spr.zip", zip_bytes({"set/41112159_4.9_1_p1_153.wav": hiss})),
+             ("bad.wav", bad)]
+    return files, {"123_4.5_0_p3_7.wav": cry, "spr.zip/set/41112159_4.9_1_p1_153.wav": hiss, "bad.wav": bad}
+
+
+def test_respiratory_rows_carry_every_answer_its_probabilities_and_provenance():
+    an = Analyzer("respiratory", "acoustic")
+    files, data = _respiratory_items()
+    rows = analyze_batch(an, expand_uploads(files))
+    assert [r.file for r in rows] == list(data)
+    assert [(r.child, r.site) for r in rows] == [("123", "p3"), ("41112159", "p1"), ("", "")]
+    for row in rows[:2]:
+        ran = an.analyze(data[row.file])
+        answers = [h for h in ran.heads.values() if h.unit != "window"]
+        assert {"screen", "asthma", "record"} <= {h.name for h in answers}
+        for h in answers:
+            v = h.verdict
+            assert row.answers[f"{h.title} [{h.name}]"] == (f"no answer: {v.reason}" if v.abstained else v.label)
+            for lab in h.labels:
+                want = None if v.abstained else round(v.probabilities[lab], 3)
+                assert row.answers[f"P({lab}) [{h.name}]"] == want, (row.file, h.name, lab)
+        assert not any("[detector]" in c for c in row.answers)  # the window track is not a recording answer
+        assert set(ran.timeline.counts()) == {"CAS", "DAS"}
+        assert row.answers["segments: discontinuous sounds (crackles)"] == ran.timeline.counts()["DAS"]
+        assert row.audio_sha256 == hashlib.sha256(data[row.file]).hexdigest()
+        assert row.app_version == app_version() and row.encoder == an.encoder.info.identity
+        assert row.models.startswith("recording: trained ")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT[\d:]{8}Z", row.analysed_at)
+    assert rows[0].answers["P(Adventitious sounds present) [screen]"] is not None
+    assert rows[1].answers["P(Adventitious sounds present) [screen]"] is None  # abstained: no probability shown
+    err = rows[2]
+    assert err.error.startswith("cannot analyse") and err.answers == {}
+    assert err.app_version == app_version() and err.encoder == an.encoder.info.identity and err.analysed_at
+    assert err.audio_sha256 == hashlib.sha256(data["bad.wav"]).hexdigest()
+    table = batch_records(reversed(rows))  # an error row first must not change the layout
+    assert [list(t) for t in table] == [list(table[0])] * 3
+    cols = list(table[0])
+    assert cols[:7] == ["file", "child", "site", "duration_s", "usable_windows", "verdict", "confidence"]
+    assert cols.index("P(Adventitious sounds present) [screen]") < cols.index("error") < cols.index("audio_sha256")
+    assert table[0]["P(Adventitious sounds present) [screen]"] is None and table[0]["app_version"] == app_version()
+
+
+def test_child_and_site_only_from_sprsound_names():
+    assert recording_ids("a.zip/x/y/41112159_4.9_1_p1_153.flac") == ("41112159", "p1")
+    assert recording_ids("41112159_4.9_1_p1_153.wav") == ("41112159", "p1")
+    assert recording_ids("41112159_4.9_1_p1_153_copy.wav") == ("", "")
+    assert recording_ids("41112159_4.9_1_p5_153.wav") == ("", "")
+    assert recording_ids("cry.wav") == ("", "")
+
+
+def test_per_window_rows_one_per_window_only_when_asked():
+    an = Analyzer("respiratory", "acoustic")
+    files, data = _respiratory_items()
+    items = expand_uploads(files)
+    plain = analyze_batch(an, items)
+    assert all(r.windows is None for r in plain) and list(window_rows(plain)) == []
+    rows = analyze_batch(an, items, windows=True)
+    counts = {name: len(an.analyze(b).windows) for name, b in list(data.items())[:2]}
+    out = list(window_rows(rows))
+    assert len(out) == sum(counts.values()) and {r["file"] for r in out} == set(counts)
+    first = [r for r in out if r["file"] == "123_4.5_0_p3_7.wav"]
+    assert [r["window"] for r in first] == list(range(counts["123_4.5_0_p3_7.wav"]))
+    assert first[0]["child"] == "123" and first[0]["start_s"] == 0.0 and first[0]["end_s"] == 2.0
+    probs = [c for c in first[0] if c.startswith("P(")]
+    assert probs and all(c.endswith("[detector]") for c in probs) and all(0 <= first[0][c] <= 1 for c in probs)
+    noisy = [r for r in out if r["child"] == "41112159"]
+    assert all(isinstance(r["usable"], bool) and (r["usable"] or r["flags"]) for r in noisy)
+    parsed = list(csv.DictReader(io.StringIO(window_csv(rows).decode())))
+    assert len(parsed) == len(out) and parsed[0]["file"] == "123_4.5_0_p3_7.wav"
+
+
+def test_experimental_heads_stay_out_of_the_columns_unless_asked():
+    an = Analyzer("cry", "acoustic")
+    items = expand_uploads([("good.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))])
+    plain = analyze_batch(an, items)[0].answers
+    assert "Pain vs discomfort [pain]" in plain and any(c.endswith("[pain]") and c.startswith("P(") for c in plain)
+    assert not any("[reason]" in c for c in plain)
+    asked = analyze_batch(an, items, experimental=True)[0].answers
+    assert "Parent-tagged reason [reason]" in asked

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.reports.batch import analyze_batch, expand_uploads
+from core.reports.batch import analyze_batch, batch_records, expand_uploads, window_csv
 from core.config import Limits
 from ui.state import AUDIO_TYPES, current, experimental_on
 
@@ -14,8 +14,11 @@ if analyzer is None:
 files = st.file_uploader("Recordings, or zip archives of recordings", type=AUDIO_TYPES + ["zip"],
                          accept_multiple_files=True, key="batch_upload")
 limits = Limits()
-st.caption("Files are analysed in memory and nothing is written to disk; the table below is the only output, and "
-           f"you download it only if you want it. Limits: {limits.max_files} files per batch (zip members count), "
+want_windows = st.checkbox("Also prepare a per-window table", key="batch_windows",
+                           help="One row per 2-s window of every file: its time, whether the quality gate let it "
+                                "through (and why not), and each window model's class probabilities.")
+st.caption("Files are analysed in memory and nothing is written to disk; the tables below are the only output, and "
+           f"you download them only if you want it. Limits: {limits.max_files} files per batch (zip members count), "
            f"{limits.max_bytes / 2**20:.0f} MB per file, {limits.max_archive_bytes / 2**30:g} GB unpacked per zip, the "
            f"first {limits.max_seconds / 60:g} min of each recording.")
 if not files:
@@ -23,27 +26,42 @@ if not files:
 
 # the same uploads are not analysed twice when the page reruns (sorting, downloading)
 key = (task, analyzer.encoder.info.identity, tuple((f.name, f.size, f.file_id) for f in files), experimental_on())
-if st.session_state.get("batch_key") != key:
+# turning the per-window table on analyses again (its tracks were not kept); turning it off needs no new analysis
+if st.session_state.get("batch_key") != key or (want_windows and not st.session_state.get("batch_has_windows")):
     items = expand_uploads((f.name, f.getvalue()) for f in files)
     bar = st.progress(0.0, text=f"Analysing {len(items)} recording(s)…")
 
     def progress(done: int, total: int, name: str) -> None:
         bar.progress(done / total, text=f"{done} of {total}: {name}")
 
-    st.session_state["batch_rows"] = analyze_batch(analyzer, items, progress, experimental=experimental_on())
+    st.session_state["batch_rows"] = analyze_batch(analyzer, items, progress, experimental=experimental_on(),
+                                                   windows=want_windows)
     st.session_state["batch_key"] = key
+    st.session_state["batch_has_windows"] = want_windows
     bar.empty()
 rows = st.session_state["batch_rows"]
-df = pd.DataFrame([r.to_dict() for r in rows])
+df = pd.DataFrame(batch_records(rows))
 n_err = int((df["error"] != "").sum())
 n_abstain = int(df["verdict"].str.startswith("no verdict").sum())
 st.write(f"**{len(df)}** recording(s): {len(df) - n_err - n_abstain} with a verdict, {n_abstain} without one "
          f"(the reason is in the verdict column), {n_err} that could not be analysed. Model: "
          f"{analyzer.heads[analyzer.task.main_head].meta['title']}; encoder: {analyzer.encoder.info.label}.")
-st.dataframe(df, hide_index=True, column_config={
+st.dataframe(df, hide_index=True, width="stretch", column_config={
     "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
     "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
+    **{c: st.column_config.NumberColumn(c, format="%.3f", help="probability of this class by the model in brackets")
+       for c in df.columns if c.startswith("P(")},
+    "audio_sha256": st.column_config.TextColumn("audio SHA-256", help="hash of the file's bytes as uploaded"),
 })
+st.caption("Each model's answer has a column `<question> [<model>]`, each of its classes one `P(<class>) [<model>]`. "
+           "`child` and `site` come from SPRSound-style file names (patient_age_gender_location_recording). The "
+           "last columns say when, by which app version, encoder and models each file was analysed.")
 st.download_button("Download the table (CSV)", df.to_csv(index=False).encode(), file_name=f"batch_{task}.csv",
                    mime="text/csv", key="batch_csv")
+if want_windows and st.session_state.get("batch_has_windows"):
+    n_win = sum(len(r.windows) for r in rows if r.windows is not None)
+    # built when clicked, so a large batch's window table is never held beside the page
+    st.download_button("Download per-window table (CSV)", lambda: window_csv(rows),
+                       file_name=f"batch_{task}_windows.csv", mime="text/csv", key="batch_windows_csv",
+                       help=f"{n_win} window(s) in all")
 st.caption("Screening aid for research; not a diagnosis.")

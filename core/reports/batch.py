@@ -1,19 +1,25 @@
 """Many recordings in one go: a row per file, one bad file never stops the others, zips opened safely in memory."""
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
+import sys
 import threading
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import PurePosixPath
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
-from core.answers.analyzer import Analyzer
+import numpy as np
+
+from core.answers.analyzer import AnalysisResult, Analyzer, HeadOutput
 from core.audio.decode import AudioDecodeError
 from core.config import Limits
-from core.data.datasets import AUDIO_EXTS
+from core.data.datasets import AUDIO_EXTS, SPR_NAME
 from core.encoders import EncoderUnavailable
 from core.audio.filenames import display_name
+from core.reports.provenance import app_version, now_utc
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,52 @@ class BatchItemError(ValueError):
     """A batch item that cannot be read; the message is meant for the user."""
 
 
+def prob_column(label: str, head: str) -> str:
+    """The column of one class probability: the class in words, the head's short name to tell heads apart."""
+    return f"P({label}) [{head}]"
+
+
+def answer_column(h: HeadOutput) -> str:
+    return f"{h.title} [{h.name}]"
+
+
+def recording_ids(name: str) -> tuple[str, str]:
+    """(child, site) from an SPRSound-style name `patient_age_gender_location_recording` (zip members by their last
+    path component), so a batch can be grouped by child; empty when the name does not say."""
+    stem = PurePosixPath(str(name).replace("\\", "/").split("/")[-1]).stem
+    m = SPR_NAME.match(stem)
+    return (m["patient"], m["loc"]) if m else ("", "")
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
+class WindowTrack:
+    """One file's per-window rows, kept as arrays rather than dicts (about 40 bytes a window: some 15 MB for the
+    largest batch, 200 files of 30 min), without keeping the analysis or its embeddings."""
+
+    start_s: np.ndarray  # [n] float32
+    end_s: np.ndarray
+    usable: np.ndarray  # [n] bool
+    flags: tuple[str, ...]  # the gate's reasons per window ("" when usable)
+    rms_dbfs: np.ndarray
+    columns: tuple[str, ...]  # probability columns, `P(<class>) [<head>]`
+    probs: np.ndarray  # [n, len(columns)] float32
+
+    @classmethod
+    def from_result(cls, r: AnalysisResult) -> "WindowTrack":
+        heads = [h for h in r.heads.values() if h.window_probs is not None]
+        cols = tuple(prob_column(lab, h.name) for h in heads for lab in h.labels)
+        n = len(r.windows)
+        parts = [np.asarray(h.window_probs, np.float32).reshape(n, len(h.labels)) for h in heads]
+        probs = np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.float32)
+        return cls(np.array([w.start_s for w in r.windows], np.float32),
+                   np.array([w.end_s for w in r.windows], np.float32),
+                   np.array([q.usable for q in r.quality], bool), tuple(sys.intern(q.reason()) for q in r.quality),
+                   np.array([q.rms_dbfs for q in r.quality], np.float32), cols, probs)
+
+    def __len__(self) -> int:
+        return len(self.start_s)
+
+
 @dataclass(frozen=True)
 class BatchRow:
     file: str
@@ -50,9 +102,68 @@ class BatchRow:
     experimental_notes: str = ""
     screening: str = ""  # the other screening answers (respiratory: asthma-indicative)
     timeline: str = ""  # event timeline summary: segments per type and the share of the recording they cover
+    child: str = ""  # patient id and recording site, when the file name carries them (SPRSound naming)
+    site: str = ""
+    #: every head that ran: `<title> [<name>]` -> answer, `P(<class>) [<name>]` -> probability, and the timeline's
+    #: segment count per event type; columns vary by task and heads, so they are not fields
+    answers: dict[str, str | float | int | None] = field(default_factory=dict)
+    analysed_at: str = ""  # provenance, so a downloaded table is traceable without the server
+    app_version: str = ""
+    encoder: str = ""
+    models: str = ""  # each model's training date, encoder and file hash
+    audio_sha256: str = ""
+    windows: WindowTrack | None = field(default=None, compare=False, repr=False)  # only when asked for
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Columns in reading order: who, the answers, their probabilities, what went wrong, then provenance."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("answers", "windows")}
+        head = ("file", "child", "site", "duration_s", "usable_windows", "verdict", "confidence", "screening",
+                "timeline")
+        return {**{k: d.pop(k) for k in head}, **self.answers, **d}
+
+
+def batch_records(rows: Iterable[BatchRow]) -> list[dict]:
+    """The rows as dicts with the same columns in the same order (error rows get empty answer columns), whatever
+    row comes first, so the table and its CSV keep one layout."""
+    rows = list(rows)
+    dicts = [r.to_dict() for r in rows]
+    extra: dict[str, None] = {}
+    for r in rows:
+        extra.update(dict.fromkeys(r.answers))
+    base = [k for k in BatchRow("", None, "", "", None, "", "").to_dict()]
+    cut = base.index("timeline") + 1
+    columns = base[:cut] + list(extra) + base[cut:]
+    return [{c: d.get(c) for c in columns} for d in dicts]
+
+
+def window_rows(rows: Iterable[BatchRow]) -> Iterator[dict]:
+    """One row per window per analysed file (files analysed with `windows=True`): where it lies, whether the
+    quality gate let it through and why not, and every window head's class probabilities. A generator, so a large
+    batch is written out without ever holding all its rows."""
+    for r in rows:
+        t = r.windows
+        if t is None:
+            continue
+        for i in range(len(t)):
+            yield {"file": r.file, "child": r.child, "site": r.site, "window": i,
+                   "start_s": round(float(t.start_s[i]), 3), "end_s": round(float(t.end_s[i]), 3),
+                   "usable": bool(t.usable[i]), "flags": t.flags[i], "rms_dbfs": round(float(t.rms_dbfs[i]), 1),
+                   **{c: round(float(p), 4) for c, p in zip(t.columns, t.probs[i])}}
+
+
+def window_csv(rows: Iterable[BatchRow]) -> bytes:
+    """The per-window table as CSV (columns: the union over files, in first-seen order)."""
+    rows = list(rows)
+    columns: dict[str, None] = dict.fromkeys(["file", "child", "site", "window", "start_s", "end_s", "usable",
+                                              "flags", "rms_dbfs"])
+    for r in rows:
+        if r.windows is not None:
+            columns.update(dict.fromkeys(r.windows.columns))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), restval="")
+    w.writeheader()
+    w.writerows(window_rows(rows))
+    return buf.getvalue().encode()
 
 
 class _Archive:
@@ -138,35 +249,62 @@ def expand_uploads(files: Iterable[tuple[str, bytes]], limits: Limits | None = N
 
 def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
                   progress: Callable[[int, int, str], None] | None = None, *,
-                  experimental: bool = False) -> list[BatchRow]:
-    """One row per file; experimental heads' labels only when asked for (`Analyzer.analyze`)."""
+                  experimental: bool = False, windows: bool = False) -> list[BatchRow]:
+    """One row per file; experimental heads' labels only when asked for (`Analyzer.analyze`); each row's
+    per-window track (`window_rows`) only when `windows` is asked for, since it costs memory per window."""
     rows = []
     for i, item in enumerate(items, 1):
-        rows.append(_row(analyzer, item, experimental))
+        rows.append(_row(analyzer, item, experimental, windows))
         if progress:
             progress(i, len(items), display_name(item.name))
     return rows
 
 
-def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False) -> BatchRow:
+def _head_columns(r: AnalysisResult) -> dict[str, str | float | int | None]:
+    """Every recording-level answer that ran, with its class probabilities (the window detector's track is not an
+    answer: it is in the per-window table), and the timeline's segment count per event type."""
+    out: dict[str, str | float | int | None] = {}
+    for h in r.heads.values():
+        if h.unit == "window" and h.verdict.abstained:
+            continue
+        v = h.verdict
+        out[answer_column(h)] = f"no answer: {v.reason}" if v.abstained else str(v.label)
+        for lab in h.labels:
+            p = v.probabilities.get(lab)
+            out[prob_column(lab, h.name)] = None if p is None else round(float(p), 3)
+    if r.timeline is not None:
+        for t, n in r.timeline.counts().items():
+            out[f"segments: {r.class_names.get(t, t)}"] = n
+    return out
+
+
+def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, windows: bool = False) -> BatchRow:
     name = display_name(item.name)
+    child, site = recording_ids(name)
+
+    def failed(error: str, data: bytes | None = None) -> BatchRow:
+        """A row that says why, still stamped with the app and encoder (and the bytes' hash when they were read)."""
+        return BatchRow(name, None, "", "", None, "", error, child=child, site=site, analysed_at=now_utc(),
+                        app_version=app_version(), encoder=analyzer.encoder.info.identity,
+                        audio_sha256=hashlib.sha256(data).hexdigest() if data is not None else "")
+
     try:
         data = item.load()
     except BatchItemError as exc:
-        return BatchRow(name, None, "", "", None, "", str(exc))
+        return failed(str(exc))
     try:
         r = analyzer.analyze(data, name=name, experimental=experimental)
     except AudioDecodeError as exc:
-        return BatchRow(name, None, "", "", None, "", f"cannot analyse: {exc}")
+        return failed(f"cannot analyse: {exc}", data)
     except EncoderUnavailable as exc:
-        return BatchRow(name, None, "", "", None, "", f"encoder unavailable: {exc}")
+        return failed(f"encoder unavailable: {exc}", data)
     except Exception as exc:  # one file hitting an unforeseen failure must not take the batch down with it
-        return BatchRow(name, None, "", "", None, "", f"analysis failed ({type(exc).__name__}); the other files "
-                                                      "are unaffected")
+        return failed(f"analysis failed ({type(exc).__name__}); the other files are unaffected", data)
     v = r.verdict
     flags = ", ".join(f"{n} {f}" for f, n in r.clip_quality.flag_counts.items() if n)
     notes = "; ".join(f"{h.title}: {h.verdict.text()}" for h in r.heads.values() if h.experimental)
     screens = "; ".join(f"{h.title}: {h.verdict.text()}" for h in r.screening_heads())
+    prov = r.provenance
     return BatchRow(
         file=name, duration_s=round(r.duration_s, 2),
         usable_windows=f"{v.usable_windows}/{v.total_windows}",
@@ -174,4 +312,10 @@ def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False) -> Bat
         confidence=None if v.abstained else round(float(v.confidence), 4),
         flags=flags, error="", experimental_notes=notes, screening=screens,
         timeline=r.timeline.summary(r.class_names) if r.timeline is not None else "",
+        child=child, site=site, answers=_head_columns(r),
+        analysed_at=prov.analysed_at if prov else now_utc(), app_version=prov.app_version if prov else app_version(),
+        encoder=prov.encoder if prov else r.encoder.identity,
+        models="; ".join(f"{n}: {d}" for n, d in prov.models.items()) if prov else "",
+        audio_sha256=prov.audio_sha256 if prov else hashlib.sha256(data).hexdigest(),
+        windows=WindowTrack.from_result(r) if windows else None,
     )
