@@ -12,6 +12,7 @@ from core.encoders import EncoderUnavailable
 from core.config import SAMPLE_RATE, data_dir
 from core.audio.filenames import display_name
 from core.evaluation.metrics import operating_point_at
+from core.evaluation.reference import ReferenceAnnotationError, agreement, parse_reference
 from core.evaluation.model_card import validation_roc
 from core.answers.analyzer import apply_thresholds, with_clinician_fields
 from core.answers.neighbours import load_clip, locate_audio, nearest, training_match, typical_nn_distance
@@ -186,7 +187,16 @@ if track_heads and result.spectrogram is not None:
     default = track_heads.index(analyzer.task.track) if analyzer.task.track in track_heads else 0
     track = st.selectbox("Window track under the spectrogram", track_heads, index=default,
                          format_func=lambda n: result.heads[n].title, key="track")
-    event = st.plotly_chart(spectrogram_with_track(result, result.heads[track]), width="stretch",
+    reference = None
+    if result.timeline is not None:
+        ref_file = st.file_uploader("Reference annotation (optional, for research): SPRSound JSON, or a CSV of onset, "
+                                    "offset (s) and type", type=["json", "csv", "tsv", "txt"], key="reference")
+        if ref_file is not None:
+            try:
+                reference = parse_reference(display_name(ref_file.name), ref_file.getvalue(), result.duration_s)
+            except ReferenceAnnotationError as exc:
+                st.error(str(exc))
+    event = st.plotly_chart(spectrogram_with_track(result, result.heads[track], reference=reference), width="stretch",
                             on_select="rerun", selection_mode="points", key="track_plot")
     picked = [int(p["customdata"]) for p in (event.selection.points if event and event.selection else [])
               if isinstance(p.get("customdata"), (int, float))]
@@ -206,6 +216,17 @@ if track_heads and result.spectrogram is not None:
                          hide_index=True)
         st.caption("Segments are hop-long frames (1 s) where the detector's window probability reaches its "
                    "threshold, merged; validated against the annotated events on the Model metrics page.")
+        if reference is not None:
+            agree = agreement(reference, tl, result.duration_s)
+            st.markdown(f"**Agreement with the reference** `{reference.name}` ({len(reference.adventitious)} "
+                        f"adventitious event(s) annotated" + (f", record label {reference.record_label}"
+                                                               if reference.record_label else "") + ")")
+            st.dataframe(pd.DataFrame(agree.rows(result.class_names)), hide_index=True, width="stretch")
+            for note in (*reference.notes, *agree.notes):
+                st.caption(note)
+            st.caption("Overlap: a detected segment and an annotated event of the same kind overlap in time; onset: "
+                       "their onsets are within 1 s. Each is matched at most once. One recording is an example, not "
+                       "a validation: the validated figures are on the Model metrics page.")
     st.caption("Each column of the track is one 2-s window (hop "
                f"{analyzer.hop_s:g} s), placed at its centre; windows marked with a grey cross failed the quality gate "
                "and do not vote.")
