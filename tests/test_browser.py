@@ -179,3 +179,69 @@ def test_live_monitor_when_webrtc_cannot_connect(shots, tmp_path):
         page.screenshot(path=str(shots / "7_live_cannot_connect.png"))
         _no_traceback(page)
         browser.close()
+
+
+def _pdf_pages_to_png(pdf: Path, prefix: Path) -> list[Path]:
+    """Render a downloaded PDF to PNGs (poppler's pdftoppm) so a person can look at it; [] without poppler."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdftoppm") is None:
+        return []
+    subprocess.run(["pdftoppm", "-r", "80", "-png", str(pdf), str(prefix)], check=True, timeout=120)
+    return sorted(prefix.parent.glob(prefix.name + "*.png"))
+
+
+def test_examination_of_one_sprsound_child_and_a_reference_overlay(server, shots, tmp_path):
+    from tests.conftest import data_path
+
+    intra = data_path("sprsound", "BioCAS2022", "test2022_intra_flac")
+    sites = sorted(intra.glob("40813160_*.flac"))  # one child of the intra-patient test, sites p1-p4
+    assert [f.name.split("_")[3] for f in sites] == ["p1", "p2", "p3", "p4"]
+    fake = write(tmp_path / "silence.wav", cry_like(2.0) * 0, 16000, "PCM_16")
+    with sync_api.sync_playwright() as p:
+        browser = _browser(p, fake)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 2600}, accept_downloads=True)
+        page = ctx.new_page()
+        page.goto(f"{server}/examination")
+        page.get_by_text("Examination of one child").first.wait_for(timeout=120_000)
+        page.locator("input[type=file]").first.set_input_files([str(f) for f in sites])
+        page.get_by_text("The child's answer").first.wait_for(timeout=180_000)
+        _settled(page)
+        _no_traceback(page)
+        body = page.inner_text("body")
+        assert "visit 1" in body and "4 of 4 recording(s) answered" in body
+        assert re.search(r"(Adventitious sounds present \(at p\d|No adventitious sounds found)", body)
+        assert "Validated per child" in body and "nested patient-grouped" in body
+        assert page.locator(".js-plotly-plot").count() >= 2  # the chest diagram and the first site's track
+        page.screenshot(path=str(shots / "5_examination.png"), full_page=True)
+        with page.expect_download(timeout=120_000) as dl:
+            page.get_by_text("Download the examination report (PDF)").first.click()
+        pdf = shots / "examination_report.pdf"
+        pdf.write_bytes(dl.value.path().read_bytes())
+        assert pdf.read_bytes().startswith(b"%PDF")
+        pngs = _pdf_pages_to_png(pdf, shots / "examination_report")
+        assert all(png.stat().st_size > 20_000 for png in pngs)
+
+        # a recording with its reference annotation: reference events drawn above the detected ones
+        rec = sites[0]
+        ann = rec.parent.parent / "test2022_intra_json" / f"{rec.stem}.json"
+        page.goto(server)
+        page.get_by_text("Analyze a recording").first.wait_for(timeout=120_000)
+        page.locator("input[type=file]").first.set_input_files(str(rec))
+        page.get_by_text("Usable windows").first.wait_for(timeout=120_000)
+        page.get_by_text("Reference annotation (optional").first.wait_for(timeout=60_000)
+        page.locator("input[type=file]").nth(1).set_input_files(str(ann))
+        page.get_by_text("Agreement with the reference").first.wait_for(timeout=120_000)
+        _settled(page)
+        _no_traceback(page)
+        assert "reference (annotator)" in page.inner_text("body") or page.locator("text=reference (annotator)").count()
+        page.screenshot(path=str(shots / "6_reference_overlay.png"), full_page=True)
+        with page.expect_download(timeout=60_000) as dl:
+            page.get_by_text("Download the report (PDF)").first.click()
+        single = shots / "recording_report.pdf"
+        single.write_bytes(dl.value.path().read_bytes())
+        pages = int(re.search(rb"/Count (\d+)", single.read_bytes()).group(1))
+        assert 1 <= pages <= 2  # a report a clinician can file: at most two pages
+        _pdf_pages_to_png(single, shots / "recording_report")
+        browser.close()

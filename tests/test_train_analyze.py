@@ -127,7 +127,13 @@ def test_analyze_cli(toy_root, tmp_path, monkeypatch, capsys):
     assert "bad.wav: cannot analyse" in out.err and "Traceback" not in out.err
     rows = (tmp_path / "w.csv").read_text().splitlines()
     assert rows[0].startswith("file,window,start_s,end_s,usable,flags") and len(rows) == 1 + 3
-    assert json.loads((tmp_path / "r.json").read_text())[0]["verdicts"]["pain"]["label"] == "pain"
+    report = json.loads((tmp_path / "r.json").read_text())[0]
+    assert report["verdicts"]["pain"]["label"] == "pain"
+    import hashlib
+
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()  # the same provenance in the JSON and the CSV
+    assert report["provenance"]["audio_sha256"] == digest and report["provenance"]["analysed_at"].endswith("Z")
+    assert rows[0].endswith("audio_sha256,analysed_at,app_version,encoder") and digest in rows[1]
 
 
 def test_analyze_cli_disk_cache_is_opt_in_and_holds_no_audio(toy_root, tmp_path, monkeypatch, capsys):

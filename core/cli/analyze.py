@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print_result(r)
         results.append(r.to_dict())
-        rows += [{"file": name, **row} for row in r.window_table()]
+        prov = r.provenance
+        stamp = {"audio_sha256": prov.audio_sha256, "analysed_at": prov.analysed_at, "app_version": prov.app_version,
+                 "encoder": prov.encoder} if prov else {}
+        rows += [{"file": name, **row, **stamp} for row in r.window_table()]
     if args.csv and rows:
         keys = list(dict.fromkeys(k for row in rows for k in row))
         with args.csv.open("w", newline="") as fh:
