@@ -3,6 +3,7 @@ memory, latency measured."""
 import time
 
 import numpy as np
+import pytest
 
 from core.answers.analyzer import Analyzer
 from core.answers.live import LiveMonitor, smoothed
@@ -112,3 +113,119 @@ def test_bursty_arrival_does_not_drop_windows():
         assert [w.end_s for w in st.windows] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
     finally:
         mon.stop()
+
+
+# -- the "audio received" counter against the wall clock --------------------------------------------------------------
+
+def _stream(mon: LiveMonitor, seconds: float, rate: int = 48000, frame_s: float = 0.02, t0: float = 1000.0,
+            pace: float = 1.0, lose_every: int = 0):
+    """WebRTC-like frames with sender timestamps; `pace` > 1: they arrive slower than real time; `lose_every`: every
+    n-th frame never arrives (its timestamp is skipped, as after packet loss)."""
+    n = int(round(frame_s * rate))
+    x = np.zeros(int(round(seconds * rate)), np.float32)
+    for k, i in enumerate(range(0, len(x), n)):
+        if lose_every and k % lose_every == lose_every - 1:
+            continue
+        mon.push(x[i:i + n], rate, pts_s=i / rate, now=t0 + pace * (i + n) / rate)
+
+
+def test_received_counts_seconds_of_audio_whatever_the_browser_rate():
+    """30 s at 48 kHz in 20-ms frames count as 30 s (the counter is in seconds of audio, not in samples at the
+    analysis rate) and agree with the wall clock: no warning."""
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    _stream(mon, 30.0)
+    st = mon.state()
+    assert abs(st.stream_s - 30.0) < 0.05 and abs(st.elapsed_s - 30.0) < 1e-6
+    assert st.missing_s == 0 and st.shortfall() == ""
+
+
+def test_lost_frames_are_counted_and_explained():
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    _stream(mon, 30.0, lose_every=3)  # a third of the frames never arrive
+    st = mon.state()
+    assert abs(st.stream_s - 20.0) < 0.1 and abs(st.missing_s - 10.0) < 0.05
+    assert abs(st.elapsed_s - 30.0) < 0.05
+    text = st.shortfall()
+    assert text.startswith("Audio received: 20 s in the 30 s") and "10 s of it never reached this server" in text
+    assert "less than real time" not in text
+
+
+def test_audio_slower_than_real_time_is_explained():
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    _stream(mon, 20.0, pace=1.5)  # every frame arrives, but the browser sends 2 s of audio every 3 s
+    st = mon.state()
+    assert st.missing_s == 0 and abs(st.elapsed_s - 30.0) < 0.05
+    text = st.shortfall()
+    assert "20 s in the 30 s" in text and "less than real time" in text and "never reached" not in text
+
+
+def test_short_or_small_lag_is_not_a_shortfall():
+    from core.answers.live import LiveState
+
+    assert LiveState([], 3.0, True, "", elapsed_s=4.5).shortfall() == ""  # too early to tell
+    assert LiveState([], 29.2, True, "", elapsed_s=30.0).shortfall() == ""  # frames in flight, resampler delay
+    assert LiveState([], 24.0, True, "", elapsed_s=30.0).shortfall() != ""
+
+
+def test_elapsed_keeps_running_while_the_worker_runs_and_freezes_when_stopped():
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    mon.start()
+    try:
+        now = time.perf_counter()
+        mon.push(np.zeros(16000, np.float32), 16000, now=now)
+        assert abs(mon.state(now=now + 4.0).elapsed_s - 5.0) < 1e-6  # no audio for 4 s: the clock goes on
+    finally:
+        mon.stop()
+    assert abs(mon.state(now=now + 60.0).elapsed_s - 1.0) < 1e-6  # stopped: frozen at the last audio
+
+
+def test_start_after_stop_is_a_fresh_stream_but_late_frames_belong_to_the_old_one():
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    mon.push(np.full(32000, 0.1, np.float32), 16000, pts_s=0.0, now=10.0)
+    mon.stop()  # STOP pressed
+    mon.push(np.full(320, 0.1, np.float32), 16000, pts_s=2.0, now=10.05)  # a frame still in flight: kept
+    assert abs(mon.state().stream_s - 2.02) < 1e-6
+    mon.push(np.full(16000, 0.2, np.float32), 16000, pts_s=0.0, now=20.0)  # START again, ten seconds later
+    st = mon.state()
+    assert st.stream_s == 1.0 and st.elapsed_s == 1.0 and st.missing_s == 0 and st.windows == []
+    assert np.allclose(mon.last_audio(), 0.2)  # the old stream's audio is gone
+    mon.push(np.full(16000, 0.2, np.float32), 16000, pts_s=1.0, now=21.5)  # a pause mid-stream: no reset
+    assert mon.state().stream_s == 2.0
+
+
+def test_queued_frames_callback_hands_over_every_frame():
+    """The cause of the counter falling behind: streamlit-webrtc gives a per-frame callback only the newest frame of
+    each batch that queued up while the server was busy. The queued callback the page uses gets them all."""
+    import asyncio
+
+    av = pytest.importorskip("av")
+    models = pytest.importorskip("streamlit_webrtc.models")
+    from fractions import Fraction
+
+    from core.answers.live import frames_callback
+
+    def frames(n, start=0):
+        out = []
+        for k in range(start, start + n):
+            f = av.AudioFrame.from_ndarray(np.full((1, 2 * 960), 8192, np.int16), format="s16",
+                                           layout="stereo")
+            f.sample_rate, f.pts, f.time_base = 48000, 960 * k, Fraction(1, 48000)
+            out.append(f)
+        return out
+
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    per_frame = models.CallbackAttachableProcessor(lambda f: (mon.push(np.zeros(960, np.float32), 48000), f)[1],
+                                                   None, None)
+    asyncio.run(per_frame.recv_queued(frames(5)))
+    assert mon.state().stream_s < 0.03  # one frame of five: the other four were dropped
+
+    mon = LiveMonitor(Analyzer("cry", "acoustic"))
+    queued = models.CallbackAttachableProcessor(None, frames_callback(mon), None)
+    batch = frames(5)
+    back = asyncio.run(queued.recv_queued(batch))
+    assert back == batch[-1:]
+    assert asyncio.run(queued.recv_queued(frames(3, start=7))) and abs(mon.state().missing_s - 0.04) < 1e-6
+    st = mon.state()
+    assert abs(st.stream_s - 0.16) < 0.01 and st.error == ""  # eight 20-ms frames (a resampler's few ms held back)
+    audio = mon.last_audio()
+    assert abs(np.median(audio) - 0.25) < 1e-3 and audio.max() < 0.3  # int16 stereo scaled to [-1, 1], mono

@@ -4,15 +4,15 @@ import json
 import os
 import time
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import SAMPLE_RATE
-from core.answers.live import BUFFER_SECONDS, ConnectionWatch, LiveMonitor, smoothed
+from core.answers.live import BUFFER_SECONDS, ConnectionWatch, LiveMonitor, frames_callback, smoothed
 from core.windows.spectrogram import display_spectrogram
 from ui.figures import LABEL_COLOURS
+from ui.live_figures import live_spectrogram
 from ui.state import current
 
 task, analyzer = current()
@@ -29,19 +29,6 @@ key = f"live_monitor:{task}:{analyzer.encoder.info.identity}"
 if key not in st.session_state:
     st.session_state[key] = LiveMonitor(analyzer)
 monitor: LiveMonitor = st.session_state[key]
-
-
-def on_audio(frame):
-    """Runs on the WebRTC thread for every 10-20 ms frame: convert to mono float and hand over; nothing else. The
-    frame is returned and played back muted: aiortc only pulls frames through this callback while the processed
-    track is consumed."""
-    x = frame.to_ndarray()
-    channels = len(frame.layout.channels)
-    if x.dtype == np.int16:
-        x = x.astype(np.float32) / 32768.0
-    x = x.reshape(-1, channels).mean(axis=1) if frame.format.is_packed else x.mean(axis=0)
-    monitor.push(x, frame.sample_rate)
-    return frame
 
 
 def ice_configuration() -> dict:
@@ -62,7 +49,7 @@ def ice_configuration() -> dict:
 
 
 try:
-    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, audio_frame_callback=on_audio,
+    ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, queued_audio_frames_callback=frames_callback(monitor),
                           audio_html_attrs={"autoPlay": True, "controls": False, "muted": True},
                           media_stream_constraints={"audio": True, "video": False},
                           rtc_configuration=ice_configuration())
@@ -95,28 +82,32 @@ def live_view() -> None:
     if problem:
         st.error(problem)
     if state.error:
-        st.error(f"Live analysis stopped on an error: {state.error}")
+        st.error(f"Live analysis error: {state.error}")
     last = state.windows[-1] if state.windows else None
     verdict = smoothed(state.windows, head, labels)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Listening", f"{state.stream_s:.0f} s" if state.running else "stopped")
+    c1.metric("Listening", f"{state.stream_s:.0f} s" if state.running else "stopped",
+              delta=f"of {state.elapsed_s:.0f} s elapsed" if state.elapsed_s else None, delta_color="off",
+              delta_arrow="off",
+              help="Seconds of microphone audio this server has received in this stream, beside the wall-clock "
+                   "time since its first audio arrived. They agree, within a second, when every frame arrives.")
     c2.metric("Windows analysed", len(state.windows))
     c3.metric("Verdict", f"{verdict[0]} {verdict[1]:.0%}" if verdict else "–",
               help="Mean of the last 3 usable windows' probabilities, so one noisy second does not flip it.")
     c4.metric("Latency", f"{last.latency_s * 1000:.0f} ms" if last else "–",
               help="From the arrival of a window's newest sample to its prediction.")
+    shortfall = state.shortfall()
+    if shortfall:
+        st.warning(shortfall)
     if last is not None:
         st.caption(f"Latest window ({last.end_s - 2:.0f}–{last.end_s:.0f} s): "
                    + ("usable" if last.quality.usable else f"not used: {last.quality.reason()}")
                    + f", {last.quality.rms_dbfs:.0f} dBFS")
     audio = monitor.last_audio(10.0)
     if len(audio) >= SAMPLE_RATE // 2:
-        spec = display_spectrogram(audio)
-        fig = go.Figure(go.Heatmap(x=spec.times_s, y=np.arange(len(spec.freqs_hz)), z=spec.db, colorscale="Viridis",
-                                   zmin=-80, zmax=0, showscale=False))
-        fig.update_layout(height=180, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="last 10 s",
-                          yaxis=dict(showticklabels=False))
-        st.plotly_chart(fig, width="stretch", key="live_spec")
+        offset = max(0.0, state.stream_s - len(audio) / SAMPLE_RATE)  # stream time of the shown audio's start
+        st.plotly_chart(live_spectrogram(display_spectrogram(audio), offset), width="stretch", key="live_spec")
+        st.caption("The last 10 s of audio received (log-mel; rows labelled with their centre frequency).")
     recent = [w for w in state.windows if head in w.probs][-60:]
     if recent:
         track = pd.DataFrame([w.probs[head] for w in recent], columns=list(labels))

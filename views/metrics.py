@@ -1,4 +1,8 @@
-"""Model metrics: every evaluation of the task's models, at the unit each answer is about, with its split named."""
+"""Model metrics: every evaluation of the task's models, at the unit each answer is about, with its split named.
+Tables keep to the page's width: short column labels, the row's name pinned, long split descriptions listed under
+the table rather than squeezed into a column."""
+import re
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -10,6 +14,27 @@ from core.tasks import TASKS
 from ui.state import current, head_metrics
 
 KEYS = ("balanced_accuracy", "roc_auc", "macro_f1", "SE", "SP", "AS", "HS", "Score")
+CLASSIFICATION = ("balanced_accuracy", "roc_auc", "macro_f1")
+Text, Num = st.column_config.TextColumn, st.column_config.NumberColumn
+CI = 128  # px: a figure with its interval, "0.902 (0.83–0.93)"
+#: the recording model's split names, shortened for a table cell (the full name and description listed below)
+SHORT_SPLITS = {"Official intra-patient test (same patients, recorded later)": "Intra-patient test (same patients)"}
+
+
+def short_title(title: str) -> str:
+    """An evaluation's title short enough for a pinned table column; the full title and split go in the legend."""
+    t = re.sub(r"^Nested leave-one-person-out \(headline[^)]*\)", "Nested leave-one-out (headline)", title)
+    t = re.sub(r"Held-out people \((\d+); too few for a headline\)", r"Held-out people (only \1)", t)
+    t = t.replace("Official intra-patient test (same patients as training)", "Intra-patient test (same patients)")
+    t = t.replace(" (threshold chosen without the scored people)", "")
+    t = t.replace(" (threshold chosen on these predictions)", ", threshold fitted here")
+    t = t.replace("cross-validation over all people", "CV, all people")
+    return t.replace("cross-validation", "CV").replace("development people", "development")
+
+
+def legend(items) -> None:
+    """What each short row name stands for: the full title and the split, in words."""
+    st.caption("\n".join(f"- **{short}**: {split}" for short, split in items))
 
 task, analyzer = current()
 st.title("Model metrics")
@@ -24,9 +49,15 @@ recording_model = m.get("kind") == "recording_model"
 st.caption(f"{m['encoder_label']} · {m['shipped_model']} · trained in {m['training_seconds']:.0f} s"
            + (" · EXPERIMENTAL" if m.get("experimental") else "")
            + (" · research: scores isolated annotated events, never run on a recording" if m.get("research") else ""))
-st.write("Every split is by person (patient / infant / family); each table names its split, and figures are given "
-         "at the unit the answer is about. Intervals are 95 % cluster-bootstrap intervals over people. The "
-         "official intra-patient test holds the same patients as training, recorded later.")
+blocks = recording_evaluations(m) if recording_model else evaluations(m)
+same_patients = [t for t, ev in blocks if "same patients" in ev.get("split", "")]
+st.write("Each table names its split, and figures are given at the unit the answer is about. Intervals are 95 % "
+         "cluster-bootstrap intervals over people (none where a split holds too few people). "
+         + ("Every split is by person (patient / infant / family), so nobody is in both training and evaluation, "
+            "**except the official intra-patient test**: other recordings of the same patients the model was trained "
+            "on. It shows how the model does on new recordings of known patients, not on new patients."
+            if same_patients else
+            "Every split is by person (patient / infant / family): nobody is in both training and evaluation."))
 
 
 def cell(ev: dict, key: str) -> str:
@@ -42,46 +73,89 @@ if recording_model:
     for key in ("screen", "asthma"):
         for name, ev in recording_splits(m):
             e = ev["answers"][key]
-            rows.append({"answer": list(e["per_class"])[1], "split": name, "recordings": e["n"],
-                         "patients": e["n_groups"], "negatives": " + ".join(e["negatives"]),
+            rows.append({"answer": list(e["per_class"])[1], "split": SHORT_SPLITS.get(name, name),
+                         "recordings": e["n"], "patients": e["n_groups"], "negatives": " + ".join(e["negatives"]),
                          "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
                          "specificity": fmt_ci(e["specificity"], e["specificity_ci"]),
                          "AUC": fmt_ci(e["metrics"]["roc_auc"], e["ci95"]["roc_auc"])})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    answers = pd.DataFrame(rows)
+    negatives = answers["negatives"].unique().tolist()
+    st.dataframe(answers, hide_index=True, width="stretch",
+                 column_order=[c for c in answers.columns if c != "negatives" or len(negatives) > 1],
+                 column_config={"answer": Text(pinned=True, width=215), "split": Text(width=225),
+                                "recordings": Num("rec.", format="%d", width=55, help="recordings"),
+                                "patients": Num(format="%d", width=65), "negatives": Text("vs", width=70),
+                                "sensitivity": Text(width=CI), "specificity": Text(width=CI),
+                                "AUC": Text(width=CI)})
+    if len(negatives) == 1:
+        st.caption(f"Specificity is measured on {negatives[0]} recordings; AUC separates them from the positives.")
     st.subheader("Window detection (the track under the spectrogram)")
     rows = []
     for c, dsc in m["cv"]["detection"].items():
         for name, ev in recording_splits(m):
             d = ev["detection"][c]
-            rows.append({"class": c, "split": name, "windows": d["n"], "positive": d["n_positive"],
-                         "patients": d["n_groups"], "ROC-AUC": fmt_ci(d["roc_auc"], d["ci95"]["roc_auc"]),
+            rows.append({"class": c, "split": SHORT_SPLITS.get(name, name), "windows": d["n"],
+                         "positive": d["n_positive"], "patients": d["n_groups"],
+                         "ROC-AUC": fmt_ci(d["roc_auc"], d["ci95"]["roc_auc"]),
                          "PR-AUC": fmt_ci(d["average_precision"], d["ci95"]["average_precision"])})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"class": Text(pinned=True, width=110), "split": Text(width=225),
+                                "windows": Num(format="%d", width=70), "positive": Num(format="%d", width=70),
+                                "patients": Num(format="%d", width=70), "ROC-AUC": Text(width=CI),
+                                "PR-AUC": Text(width=CI)})
     st.subheader("Event timeline against the annotated events")
     rows = []
     for name, ev in recording_splits(m):
         for crit, tl in ev["timeline"].items():
             for c, x in tl["classes"].items():
-                rows.append({"class": c, "split": name, "criterion": crit, "precision": fmt_ci(x["precision"], x["ci95"]["precision"]),
+                rows.append({"class": c, "split": SHORT_SPLITS.get(name, name), "criterion": crit,
+                             "precision": fmt_ci(x["precision"], x["ci95"]["precision"]),
                              "recall": fmt_ci(x["recall"], x["ci95"]["recall"]), "F1": fmt_ci(x["f1"], x["ci95"]["f1"])})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                 column_config={"class": Text(pinned=True, width=110), "split": Text(width=225),
+                                "criterion": Text(width=80), "precision": Text(width=CI), "recall": Text(width=CI),
+                                "F1": Text(width=CI)})
     st.caption("Event-based, one-to-one: overlap = a segment matches an annotated event of its class it overlaps; "
                "onset = its onset lies within 1 s of the event's.")
-    blocks = recording_evaluations(m)
+    legend([(SHORT_SPLITS.get(n, n), ev["split"]) for n, ev in recording_splits(m)])
     abl = m.get("ablation")
     if abl:
         st.subheader("Ablation: what each design choice bought")
         st.caption(abl.get("note", ""))
-        st.dataframe(pd.DataFrame(abl["rows"]), hide_index=True, width="stretch")
+        # a static table wraps its text: the variants and their paired figures stay readable at any width
+        cols = {"variant": "variant", "cv_screen": "CV screen", "cv_scores": "CV 2-1 / 2-2 Score",
+                "intra_screen": "intra screen", "intra_scores": "intra 2-1 / 2-2 Score",
+                "asthma_cv": "asthma AUC, CV", "asthma_intra": "asthma AUC, intra",
+                "cv_window_auc": "CV window AUC", "seconds": "time (s)"}
+        table = pd.DataFrame(abl["rows"])
+        st.table(table[[c for c in cols if c in table.columns]].rename(columns=cols), hide_index=True)
 else:
-    blocks = evaluations(m)
     rows = []
     for title, ev in blocks:
         for t, e in [(title, ev)] + ([(f"{title} · task 2-1", ev["task_2_1"])] if "task_2_1" in ev else []):
-            rows.append({"evaluation": t, "n": e["n"], "people": e["n_groups"],
-                         **{k: cell(e, k) for k in KEYS if k in e["metrics"]}, "ECE": round(e.get("ece", 0.0), 3),
-                         "split": e["split"]})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            rows.append({"evaluation": short_title(t), "n": e["n"], "people": e["n_groups"],
+                         **{k: cell(e, k) for k in KEYS if k in e["metrics"] and k not in ("AS", "HS")},
+                         **{k: e["metrics"][k] for k in ("AS", "HS") if k in e["metrics"]}, "ECE": e.get("ece"),
+                         "split": e["split"], "title": t})
+    table = pd.DataFrame(rows)
+    first = {"evaluation": Text(pinned=True, width=320), "n": Num(format="%d", width=60),
+             "people": Num(format="%d", width=65)}
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_order=["evaluation", "n", "people", *[k for k in CLASSIFICATION if k in table], "ECE"],
+                 column_config={**first, "balanced_accuracy": Text("balanced acc.", width=CI),
+                                "roc_auc": Text("AUC", width=CI, help="ROC-AUC (macro over classes)"),
+                                "macro_f1": Text("macro F1", width=CI),
+                                "ECE": Num(format="%.3f", width=60, help="expected calibration error (top label)")})
+    if "SE" in table:
+        st.markdown("**SPRSound official scores** (the challenge's sensitivity over adventitious classes, "
+                    "specificity on normal, and Score = mean of their arithmetic and harmonic means)")
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_order=[c for c in ("evaluation", "SE", "SP", "AS", "HS", "Score") if c in table],
+                     column_config={"evaluation": first["evaluation"], "SE": Text(width=CI), "SP": Text(width=CI),
+                                    "AS": Num(format="%.3f", width=65), "HS": Num(format="%.3f", width=65),
+                                    "Score": Text(width=CI)})
+    legend([(r["evaluation"], f"{r['title']} — {r['split']}" if r["evaluation"] != r["title"] else r["split"])
+            for r in rows])
 
 rows = comparison(m)
 if rows:
@@ -96,8 +170,21 @@ if rows:
     for r in rows:
         ours = {t: format_with_ci(*r[t]) if r[t][0] is not None else "" for _, t in OUR_SPLITS}
         pub = "; ".join(f"{p['score']:.4g} — {p['source']} ({p['system']}; {p['test_split']})" for p in r["published"])
-        table.append({"task": r["task"], **ours, "published": pub})
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+        table.append({"task": r["task"], **ours, "published": pub,
+                      "published Scores": " · ".join(f"{p['score']:.4g}" for p in r["published"])})
+    short = {"ours: patient-grouped CV, all training patients": "ours: CV",
+             "ours: held-out patients": "ours: held-out",
+             "ours: official intra-patient test (same patients as training)": "ours: intra (same patients)"}
+    # the full attribution of each published figure is listed under the table, not squeezed into a cell
+    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch",
+                 column_order=["task", *(t for _, t in OUR_SPLITS), "published Scores"],
+                 column_config={"task": Text(pinned=True, width=50),
+                                **{t: Text(short.get(t, t), width=CI + 25, help=t) for _, t in OUR_SPLITS},
+                                "published Scores": Text(width=200, help="official BioCAS 2022 test set, as "
+                                                                        "reported by each source (listed below)")})
+    st.caption("\n".join(f"- task {r['task']}: " + "; ".join(
+        f"{p['score']:.4g}, {p['source']} ({p['system']})" for p in r["published"]) for r in rows)
+        + "\n\nAll published figures: official BioCAS 2022 test set, as reported by their sources.")
 
 meta_ops = {} if recording_model else (head_metrics(str(paths[head_name])).get("operating_points") or {})
 ops = {k: v for k, v in meta_ops.items() if isinstance(v, dict) and "threshold" in v}
@@ -105,11 +192,19 @@ if ops:
     st.subheader("Operating points")
     st.caption("Thresholds chosen on person-grouped out-of-fold predictions; sensitivity and specificity measured "
                "on people the threshold was not chosen on (nested CV) where the model card says so.")
-    st.dataframe(pd.DataFrame([{"operating point": k, "threshold": round(v["threshold"], 3),
-                                "sensitivity": fmt_ci(v["sensitivity"], v.get("sensitivity_ci")),
-                                "specificity": fmt_ci(v["specificity"], v.get("specificity_ci")),
-                                "validated on": v.get("validated_on", "the predictions it was chosen on")}
-                               for k, v in ops.items()]), hide_index=True, width="stretch")
+    table = pd.DataFrame([{"operating point": k.replace("_", " "), "threshold": v["threshold"],
+                           "sensitivity": fmt_ci(v["sensitivity"], v.get("sensitivity_ci")),
+                           "specificity": fmt_ci(v["specificity"], v.get("specificity_ci")),
+                           "validated on": v.get("validated_on", "the predictions it was chosen on")}
+                          for k, v in ops.items()])
+    where = table["validated on"].unique().tolist()
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_order=[c for c in table.columns if c != "validated on" or len(where) > 1],
+                 column_config={"operating point": Text(pinned=True, width=140),
+                                "threshold": Num(format="%.3f", width=80), "sensitivity": Text(width=CI),
+                                "specificity": Text(width=CI), "validated on": Text(width="large")})
+    if len(where) == 1:
+        st.caption(f"Sensitivity and specificity validated on: {where[0]}.")
 
 choices = [t for t, _ in blocks] + [f"{t} · task 2-1" for t, ev in blocks if "task_2_1" in ev]
 pick = st.selectbox("Confusion matrix and per-class recall for", choices, key="metrics_split")
@@ -117,7 +212,7 @@ ev = dict(blocks).get(pick) or dict(blocks)[pick.removesuffix(" · task 2-1")]["
 labels, cm = ev["labels"], ev["confusion_matrix"]
 st.caption("Counts per class: " + " · ".join(f"{lab} {n}" for lab, n in ev["counts"].items()))
 normalise = st.toggle("Normalise each row (recall per true class)", key="metrics_norm")
-c1, c2 = st.columns([3, 2])
+c1, c2 = st.columns([2, 3])
 with c1:
     z = [[v / max(1, sum(row)) for v in row] for row in cm] if normalise else cm
     text = [[f"{v:.2f}" for v in row] for row in z] if normalise else cm
@@ -132,7 +227,11 @@ with c2:
                                             if pc.get("recall_ci") else ""),
                                 "precision": round(pc["precision"], 3), "F1": round(pc["f1"], 3),
                                 "support": pc["support"]}
-                               for lab, pc in ev["per_class"].items()]), hide_index=True, width="stretch")
+                               for lab, pc in ev["per_class"].items()]), hide_index=True, width="stretch",
+                 column_config={"class": Text(pinned=True, width=170), "recall": Num(format="%.3f", width=60),
+                                "95 % CI": Text(width=85, help="of the recall"),
+                                "precision": Num(format="%.3f", width=70), "F1": Num(format="%.3f", width=55),
+                                "support": Num("n", format="%d", width=55, help="units of this class")})
 st.caption(f"Split: {ev['split']}")
 if ev.get("curves"):
     roc_tab, pr_tab = st.tabs(["ROC curves", "Precision-recall curves"])
@@ -183,8 +282,14 @@ if pg:
                          title="Spread of scores across people (each person's mean probability of the true class)",
                          xaxis_title=TASKS[m["task"]].people if m["task"] in TASKS else "person")
     st.plotly_chart(spread, width="stretch")
-    st.dataframe(pd.DataFrame(rows).rename(columns={"auc": "within-person AUC"}), hide_index=True,
-                 width="stretch")
+    people = pd.DataFrame(rows).rename(columns={"auc": "within-person AUC"})
+    st.dataframe(people, hide_index=True, width="stretch",
+                 column_config={"person": Text(pinned=True), "units": Num(format="%d"),
+                                "correct": Num("right", format="%d"), "majority right": st.column_config.CheckboxColumn("majority"),
+                                "sensitivity": Num("sens.", format="%.2f"), "specificity": Num("spec.", format="%.2f"),
+                                "within-person AUC": Num("AUC within", format="%.2f"),
+                                **{f"{lab}: right / n": Text(f"{lab} right/n") for lab in labels},
+                                **{f"{lab}: mean p({lab})": Num(f"mean p({lab})", format="%.2f") for lab in labels}})
 
 with st.expander("Model card"):
     st.markdown((paths[head_name] / "MODEL_CARD.md").read_text())

@@ -22,6 +22,8 @@ BUFFER_SECONDS = 30.0  # audio kept (the "save last 30 s" handoff); older audio 
 HISTORY = 600  # window predictions kept (10 minutes at one per second)
 MAX_BACKLOG = 2  # windows waiting before the monitor skips to the newest one
 IDLE_STOP_S = 15.0  # the worker ends when no audio arrived for this long; START again restarts it
+NEW_STREAM_GAP_S = 1.0  # after stop(), audio arriving after a pause this long starts a fresh stream (START again)
+TIMESTAMP_JITTER_S = 0.005  # gaps between sender timestamps up to this are rounding, not lost audio
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,27 @@ class LiveWindow:
 @dataclass(frozen=True)
 class LiveState:
     windows: list[LiveWindow]
-    stream_s: float  # seconds of audio received
+    stream_s: float  # seconds of audio received (what the windows are cut from)
     running: bool
     error: str
+    elapsed_s: float = 0.0  # wall-clock seconds since the stream's first audio (frozen once it stops)
+    missing_s: float = 0.0  # audio the sender timestamped that never arrived (gaps between frame timestamps)
+
+    def shortfall(self, min_elapsed_s: float = 5.0) -> str:
+        """Why less audio was received than time passed, in words; "" while the two agree. A few hundred ms of
+        lag is normal (frames in flight, the resampler's look-ahead); more means audio was lost or is late."""
+        lag = self.elapsed_s - self.stream_s
+        if self.elapsed_s < min_elapsed_s or lag < max(2.0, 0.1 * self.elapsed_s):
+            return ""
+        text = (f"Audio received: {self.stream_s:.0f} s in the {self.elapsed_s:.0f} s since the stream's first "
+                f"audio arrived.")
+        if self.missing_s >= 0.5:
+            text += (f" {self.missing_s:.0f} s of it never reached this server (gaps in the browser's frame "
+                     "timestamps: packets lost on the network).")
+        if lag - self.missing_s >= 1.0:
+            text += (" The browser sent less than real time (a background tab or a busy device can slow the "
+                     "microphone) or the frames are still in flight.")
+        return text + " Windows are cut from the audio received, so the verdict covers less time than elapsed."
 
 
 class LiveMonitor:
@@ -46,7 +66,12 @@ class LiveMonitor:
         self.hop = int(hop_s * SAMPLE_RATE)
         self._cap = int(buffer_s * SAMPLE_RATE)
         self._buf = np.zeros(0, np.float32)
-        self._received = 0  # samples at 16 kHz since start
+        self._received = 0  # samples at 16 kHz since the stream started
+        self._t0: float | None = None  # wall time of the stream's first sample (its first chunk's arrival - length)
+        self._last_arrival: float | None = None
+        self._pts_next: float | None = None  # the sender's timestamp the next chunk should carry (seconds)
+        self._missing = 0.0  # seconds the sender's timestamps skip
+        self._new_stream = False  # set by stop(): the next audio after a pause starts from zero
         self._arrival: deque[tuple[int, float]] = deque(maxlen=4096)  # (sample count, wall time) per chunk
         self._next_end = WINDOW_SAMPLES
         self._history: deque[LiveWindow] = deque(maxlen=HISTORY)
@@ -59,8 +84,10 @@ class LiveMonitor:
         self.error = ""
 
     # -- producer side (WebRTC thread) --------------------------------------------------------------------------
-    def push(self, samples: np.ndarray, rate: int) -> None:
-        """Mono float32 samples in [-1, 1] at `rate`; resampled continuously (no seams between chunks)."""
+    def push(self, samples: np.ndarray, rate: int, pts_s: float | None = None, now: float | None = None) -> None:
+        """Mono float32 samples in [-1, 1] at `rate`; resampled continuously (no seams between chunks). `pts_s`:
+        the sender's timestamp of the chunk's first sample (WebRTC frame pts x time_base), so audio lost before it
+        reached us is counted; `now` (tests): its arrival time on the perf_counter clock."""
         import soxr
 
         x = np.asarray(samples, np.float32).reshape(-1)
@@ -69,6 +96,11 @@ class LiveMonitor:
         if not rate or rate <= 0 or rate > 768_000:
             self.error = f"the audio stream reports an invalid sample rate ({rate}); frames ignored"
             return
+        now = time.perf_counter() if now is None else now
+        if self._new_stream and (self._last_arrival is None or now - self._last_arrival >= NEW_STREAM_GAP_S):
+            self._reset_stream()  # frames still in flight right after STOP belong to the old stream: kept
+            self._new_stream = False
+        dur = x.size / rate
         if not np.isfinite(x).all():
             x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
         x = np.clip(x, -1.0, 1.0)
@@ -76,12 +108,30 @@ class LiveMonitor:
             if self._resampler is None or self._rate != rate:
                 self._resampler, self._rate = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32"), rate
             x = self._resampler.resample_chunk(x)
-        now = time.perf_counter()
         with self._lock:
+            if self._t0 is None:
+                self._t0 = now - dur
+            self._last_arrival = now
+            if pts_s is not None and np.isfinite(pts_s):
+                gap = pts_s - self._pts_next if self._pts_next is not None else 0.0
+                if TIMESTAMP_JITTER_S < gap < IDLE_STOP_S:  # larger jumps or going back: the sender restarted
+                    self._missing += gap
+                self._pts_next = pts_s + dur
             self._buf = np.concatenate([self._buf, x])[-self._cap:]
             self._received += len(x)
             self._arrival.append((self._received, now))
         self._wake.set()
+
+    def _reset_stream(self) -> None:
+        """START after STOP: a fresh stream (counters, audio and window track from zero)."""
+        with self._lock:
+            self._buf = np.zeros(0, np.float32)
+            self._received, self._next_end, self._missing = 0, WINDOW_SAMPLES, 0.0
+            self._t0 = self._last_arrival = self._pts_next = None
+            self._arrival.clear()
+            self._history.clear()
+            self._resampler = self._rate = None
+            self.error = ""
 
     # -- worker ---------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -92,6 +142,7 @@ class LiveMonitor:
         self._thread.start()
 
     def stop(self) -> None:
+        self._new_stream = True
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -138,15 +189,52 @@ class LiveMonitor:
         self._history.append(LiveWindow(end / SAMPLE_RATE, probs, q, time.perf_counter() - arrived))
 
     # -- consumer side (Streamlit script) -------------------------------------------------------------------------
-    def state(self) -> LiveState:
+    def state(self, now: float | None = None) -> LiveState:
+        """`now` (tests): the perf_counter time to measure the elapsed wall clock at."""
+        running = self._thread is not None and self._thread.is_alive()
         with self._lock:
             stream_s = self._received / SAMPLE_RATE
-        return LiveState(list(self._history), stream_s, self._thread is not None and self._thread.is_alive(),
-                         self.error)
+            if self._t0 is None:
+                elapsed = 0.0
+            else:  # while running the clock keeps going even when no audio comes; once stopped it freezes
+                end = (time.perf_counter() if now is None else now) if running else self._last_arrival
+                elapsed = max(0.0, end - self._t0)
+            missing = self._missing
+        return LiveState(list(self._history), stream_s, running, self.error, elapsed, missing)
 
     def last_audio(self, seconds: float = BUFFER_SECONDS) -> np.ndarray:
         with self._lock:
             return self._buf[-int(seconds * SAMPLE_RATE):].copy()
+
+
+def mono(frame) -> np.ndarray:
+    """One WebRTC (PyAV) audio frame as mono float32 in [-1, 1]: packed or planar, integer or float samples."""
+    x = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if np.issubdtype(x.dtype, np.signedinteger):
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+    return x.reshape(-1, channels).mean(axis=1) if frame.format.is_packed else x.mean(axis=0)
+
+
+def frames_callback(monitor: LiveMonitor):
+    """streamlit-webrtc's queued-frames callback for `monitor`: every frame that arrived since the last call is
+    handed over, with its timestamp so audio lost on the way is counted. A per-frame callback is not enough: in
+    async mode streamlit-webrtc passes it only the newest frame of each batch and silently drops the others
+    whenever the server is busy, which made the audio received fall behind the clock (27 s in 36 s on a loaded
+    2-core machine). Only the newest frame goes back (the page plays it muted: aiortc pulls frames through the
+    processing track only while it is consumed)."""
+
+    async def on_frames(frames):
+        for frame in frames:
+            try:
+                tb = frame.time_base
+                pts_s = float(frame.pts * tb) if frame.pts is not None and tb is not None else None
+                monitor.push(mono(frame), frame.sample_rate, pts_s=pts_s)
+            except Exception as exc:  # an odd frame must not end the stream: the page shows the error
+                monitor.error = f"an audio frame could not be read ({type(exc).__name__}: {exc})"
+        return frames[-1:]
+
+    return on_frames
 
 
 def smoothed(windows: list[LiveWindow], head: str, labels: tuple[str, ...], n: int = 3) -> tuple[str, float] | None:

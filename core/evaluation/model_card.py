@@ -126,6 +126,15 @@ def _decision_lines(meta: dict) -> list[str]:
     return [f"- Decision: {dec['rule']}" + (f" (a = {sr['a']:.1f}, w = {sr['w_normal']:.2f})." if sr else ".")]
 
 
+def _split_note(metrics: dict) -> str:
+    """The sentence above the evaluations: true for every split listed (the intra-patient test is not by person)."""
+    if "test_intra" in metrics.get("official_test", {}):
+        return ("Every split is by person (patient / infant / family), so nobody is on both sides, except the official "
+                "intra-patient test: other recordings of the same patients as training (its split line gives how "
+                "many), a test of new recordings of known patients, not of new patients.")
+    return "Every split is by person (patient / infant / family): nobody is on both sides."
+
+
 def model_card(meta: dict, metrics: dict) -> str:
     data = metrics["data"]
     lines = [
@@ -151,7 +160,7 @@ def model_card(meta: dict, metrics: dict) -> str:
         f"- Label counts (all splits): {', '.join(f'{k} {v}' for k, v in data['labels'].items())}.",
         "",
         "## Performance",
-        "Every split is by person (patient / infant / family): nobody is on both sides.",
+        _split_note(metrics),
         "",
     ]
     for title, ev in evaluations(metrics, include_dev=False):
