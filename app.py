@@ -12,6 +12,7 @@ st.set_page_config(page_title="HeAR screening dashboard", page_icon="🩺", layo
 
 pages = [
     st.Page(HERE / "views" / "analyze.py", title="Analyze", icon="🔎", default=True),
+    st.Page(HERE / "views" / "examination.py", title="Examination", icon="🫁"),
     st.Page(HERE / "views" / "live.py", title="Live monitor", icon="🎙️"),
     st.Page(HERE / "views" / "batch.py", title="Batch", icon="🗂️"),
     st.Page(HERE / "views" / "embeddings.py", title="Embeddings", icon="🧭"),

@@ -15,7 +15,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
-from core.evaluation.model_card import (answer_rows, fmt_ci, model_card, recording_model_card,  # noqa: E402
+from core.evaluation.model_card import (answer_rows, examination_rows, fmt_ci, model_card, recording_model_card,  # noqa: E402
                                         recording_splits)
 from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
 README = ROOT / "README.md"
@@ -24,6 +24,7 @@ SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -
 CRY_START, CRY_END = "<!-- cry-table:start -->", "<!-- cry-table:end -->"
 RESP_START, RESP_END = "<!-- respiratory-table:start -->", "<!-- respiratory-table:end -->"
 ABL_START, ABL_END = "<!-- ablation-table:start -->", "<!-- ablation-table:end -->"
+EXAM_START, EXAM_END = "<!-- examination-table:start -->", "<!-- examination-table:end -->"
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -159,6 +160,14 @@ def ablation_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> 
     return "\n".join(rows)
 
 
+def examination_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
+    f = root / "respiratory" / encoder / "recording" / "metrics.json"
+    if not f.is_file():
+        return "(the respiratory recording model is not trained on this checkout)"
+    rows = examination_rows(json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text()))
+    return "\n".join(rows) or "(this model was trained before child-level scoring: retrain it)"
+
+
 def _splice(text: str, start: str, end: str, body: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
@@ -166,10 +175,10 @@ def _splice(text: str, start: str, end: str, body: str) -> str:
 
 
 def render(readme: str, body: str, spr: str | None = None, cry: str | None = None, resp: str | None = None,
-           abl: str | None = None) -> str:
+           abl: str | None = None, exam: str | None = None) -> str:
     out = _splice(readme, START, END, body)
     for start, end, block in ((SPR_START, SPR_END, spr), (CRY_START, CRY_END, cry), (RESP_START, RESP_END, resp),
-                              (ABL_START, ABL_END, abl)):
+                              (ABL_START, ABL_END, abl), (EXAM_START, EXAM_END, exam)):
         if block is not None and start in out:
             out = _splice(out, start, end, block)
     return out
@@ -192,7 +201,8 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     text = README.read_text()
-    wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table()),
+    wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table(),
+                             examination_table()),
               **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:

@@ -93,9 +93,11 @@ def test_metrics_page_shows_every_split_and_the_published_references():
     answers = at.dataframe[0].value
     assert set(answers["split"]) >= {"Patient-grouped CV (nested)", "Held-out patients"}
     assert answers["sensitivity"].str.contains("–").all()  # every figure with its interval
-    detection = at.dataframe[1].value
+    children = at.dataframe[1].value  # the examination's child-level rule, per child
+    assert set(children["rule"]) == {"shipped: any site", "compared: ≥ 2 sites"} and children["children"].min() >= 100
+    detection = at.dataframe[2].value
     assert set(detection["class"]) == {"Adventitious", "CAS", "DAS"} and "PR-AUC" in detection
-    timeline = at.dataframe[2].value
+    timeline = at.dataframe[3].value
     assert set(timeline["criterion"]) == {"overlap", "onset"}
     refs = next(d.value for d in at.dataframe if "published" in d.value.columns)
     assert list(refs["task"]) == ["2-1", "2-2"]
@@ -213,9 +215,31 @@ def test_task_and_result_survive_moving_between_pages():
     at.sidebar.radio(key="task").set_value("cry").run()
     _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
     verdict = {m.label: m.value for m in at.metric}["Verdict"]
-    for page in ("views/live.py", "views/batch.py", "views/embeddings.py", "views/metrics.py", "views/analyze.py"):
+    for page in ("views/examination.py", "views/live.py", "views/batch.py", "views/embeddings.py",
+                 "views/metrics.py", "views/analyze.py"):
         at.switch_page(page).run()
         assert not at.exception, page
         assert at.sidebar.radio(key="task").value == "cry", page  # one source of truth, kept across pages
+        if page == "views/examination.py":  # the examination is for chest recordings: it says so for a cry task
+            assert any("Respiratory" in i.value for i in at.info)
     assert at.session_state["analysis"][1].task == "cry"  # the last analysis is kept for the session
     assert {m.label: m.value for m in at.metric}.get("Verdict", verdict) == verdict
+
+
+def test_examination_page_gives_per_site_and_child_answers_and_keeps_them_per_session():
+    from tests.conftest import data_path
+
+    files = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("40813160_*.flac"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
+    at.switch_page("views/examination.py").run()
+    at.file_uploader(key="exam_upload").set_value([(f.name, f.read_bytes(), "audio/flac") for f in files]).run()
+    assert not at.exception
+    sites = at.dataframe[0].value  # one row per site, in upload order
+    assert list(sites["site"]) == ["p1", "p2", "p3", "p4"] and set(sites["visit"]) == {"visit 1"}
+    child = {m.label: m.value for m in at.metric}
+    assert any(v.startswith(("Adventitious sounds present (at p", "No adventitious sounds found"))
+               for v in child.values())
+    captions = " ".join(c.value for c in at.caption)
+    assert "Validated per child" in captions and "nested patient-grouped" in captions
+    assert "4 of 4 recording(s) answered" in captions
+    assert len(at.session_state["exam_cache"]) == 4  # analysed once; a site or visit change reuses them

@@ -89,6 +89,34 @@ if recording_model:
                                 "AUC": Text(width=CI)})
     if len(negatives) == 1:
         st.caption(f"Specificity is measured on {negatives[0]} recordings; AUC separates them from the positives.")
+    if m.get("examination"):
+        st.subheader("Examination of one child (per child: what the Examination page leads with)")
+        from core.answers.examination import RULES, SHIPPED_RULE
+        from core.evaluation.examination import SELECTIONS
+
+        rows = []
+        for key in ("screen", "asthma"):
+            for sel in SELECTIONS:
+                for rule in RULES:
+                    for split, name in (("cv", "nested patient-grouped CV"), ("test_intra", "intra-patient test")):
+                        e = m["examination"].get(split, {}).get(key, {}).get(sel, {}).get(rule) or {}
+                        if e.get("sensitivity") is None:
+                            continue
+                        rows.append({"answer": key, "sites": "≤ 4 (earliest per site)" if sel == "examination"
+                                     else "all recordings", "rule": ("shipped: " if rule == SHIPPED_RULE else
+                                                                     "compared: ") + ("any site" if rule == "any_site"
+                                                                                      else "≥ 2 sites"),
+                                     "split": name, "children": e["n_children"], "positive": e["n_positive"],
+                                     "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
+                                     "specificity": fmt_ci(e["specificity"], e["specificity_ci"])})
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                     column_config={"answer": Text(pinned=True, width=70), "sites": Text(width=160),
+                                    "rule": Text(width=150), "split": Text(width=180),
+                                    "children": Num(format="%d", width=70), "positive": Num(format="%d", width=70),
+                                    "sensitivity": Text(width=CI), "specificity": Text(width=CI)})
+        st.caption(f"Child-level rule fixed in advance: {RULES[SHIPPED_RULE]}; the '≥ 2 sites' rows are shown beside "
+                   "it, not chosen on them. Each child's recordings were answered by models fitted without that "
+                   "child (nested CV); intervals: bootstrap over children.")
     st.subheader("Window detection (the track under the spectrogram)")
     rows = []
     for c, dsc in m["cv"]["detection"].items():

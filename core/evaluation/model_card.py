@@ -211,6 +211,36 @@ def answer_rows(meta: dict, metrics: dict, against: bool = True) -> list[str]:
     return rows
 
 
+EXAM_SPLITS = (("cv", "nested patient-grouped CV"), ("test_intra", "intra-patient test (same patients, later)"))
+
+
+def examination_rows(meta: dict, metrics: dict) -> list[str]:
+    """The child-level rule per child (the Examination page's unit): header and one row per answer, recordings
+    chosen, rule and split. The shipped rule is marked; the other is shown beside it, not chosen on it."""
+    ex = metrics.get("examination")
+    if not ex:
+        return []
+    from core.answers.examination import RULES, SHIPPED_RULE
+    from core.evaluation.examination import SELECTIONS
+
+    rows = ["| answer (per child) | recordings per child | rule | split | children (positive) | sensitivity | "
+            "specificity | AUC (highest site) |", "|---|---|---|---|---|---|---|---|"]
+    for key, a in meta["answers"].items():
+        for sel in SELECTIONS:
+            for rule in RULES:
+                for split, name in EXAM_SPLITS:
+                    e = (ex.get(split) or {}).get(key, {}).get(sel, {}).get(rule)
+                    if not e or e.get("sensitivity") is None:
+                        continue
+                    tag = "**shipped**: " if rule == SHIPPED_RULE else "compared: "
+                    rows.append(f"| {a['title'].split(' (')[0]} | {SELECTIONS[sel]} | {tag}{RULES[rule]} | {name} | "
+                                f"{e['n_children']} ({e['n_positive']}) | "
+                                f"{fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
+                                f"{fmt_ci(e['specificity'], e['specificity_ci'])} | "
+                                f"{fmt_ci(e['auc'], e['auc_ci'])} |")
+    return rows
+
+
 def recording_evaluations(metrics: dict) -> list[tuple[str, dict]]:
     """Every evaluate()-shaped block of a recording model's metrics.json, titled (the metrics page's table and
     confusion matrices): the screening answers and the record label (rule and plain argmax), per split."""
@@ -277,6 +307,14 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         "| answer | split | recordings (patients) | sensitivity | specificity | AUC |", "|---|---|---|---|---|---|",
     ]
     lines += answer_rows(meta, metrics)
+    exam = examination_rows(meta, metrics)
+    if exam:
+        lines += ["", "## Examination of one child (child-level answers)",
+                  "The recording answers of a child's sites combined by a rule fixed in advance (no fitted knob), "
+                  "scored per child on the same nested predictions (each child's recordings answered by models that "
+                  "never saw that child) and on the later intra-patient recordings. A child is positive when any of "
+                  "its chosen recordings is annotated with those sounds, negative when all are Normal. Intervals: "
+                  "bootstrap over children.", "", *exam]
     lines += ["", "## SPRSound record tasks (2-2: five labels; 2-1: Normal / Adventitious / Poor Quality)", "",
               "| split | rule | 2-2 Score | 2-1 Score | 2-1 SE | 2-1 SP |", "|---|---|---|---|---|---|"]
     for name, ev in recording_splits(metrics):

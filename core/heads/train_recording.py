@@ -26,6 +26,7 @@ from core.config import QualityThresholds, WINDOW_SECONDS
 from core.data.datasets import scan
 from core.encoders.cache import EmbeddingCache
 from core.evaluation.events import CRITERIA, event_scores, recording_counts
+from core.evaluation.examination import examination_evals, recording_rows
 from core.evaluation.metrics import Decision, detection_scores, evaluate
 from core.evaluation.model_card import recording_model_card
 from core.evaluation.references import references_for
@@ -34,6 +35,7 @@ from core.heads.pipeline import (TrainOptions, embed_for_training, encoder_meta,
                                  same_people_note, skipped_reasons)
 from core.heads.recording import (MAX_GOOD_CALLED_POOR, POOR_QUALITY, RecordingPredictions, RecordingSet,
                                   RespiratoryModel, label_probabilities, nested_predictions, screen_answers)
+from core.answers.examination import RULES, SHIPPED_RULE
 from core.answers.timeline import build_timeline
 from core.tasks import (RECORD_2_1, RECORD_PRESENCE, RESP_CLASS_NAMES, RESP_DETECTOR_CLASSES, RESP_RECORD_LABELS,
                         RESP_TIMELINE_TYPES, HeadSpec)
@@ -190,6 +192,8 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
     cv = evaluate_predictions(rs, nested, cv_split,
                               lambda r: fold_models[rec_fold[r]].decider.window_thresholds, opts.hop)
     log(f"  patient-grouped CV: {_summary(cv)}")
+    rows = {"cv": _recording_rows(rs, nested)}
+    exams = {"cv": examination_evals(rows["cv"], _positives(), cv_split)}
     held = fold_of == 0
     n_held = len(np.unique(rs.groups[train[held]]))
     held_split = (f"held-out patients: the first outer fold, {n_held} patients ({int(held.sum())} recordings) never "
@@ -204,10 +208,13 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
     for split in sorted(set(rs.splits.tolist()) - {"train"}):
         recs = np.flatnonzero(rs.splits == split)
         note = same_people_note(set(rs.groups[recs].tolist()), train_groups)
-        ev = evaluate_predictions(rs, shipped.predict(rs, recs), f"{official_split_name(split)}: {note}",
+        pred = shipped.predict(rs, recs)
+        ev = evaluate_predictions(rs, pred, f"{official_split_name(split)}: {note}",
                                   lambda r: shipped.decider.window_thresholds, opts.hop)
         official[split] = ev
         log(f"  {official_split_name(split)}: {_summary(ev)}")
+        rows[split] = _recording_rows(rs, pred)
+        exams[split] = examination_evals(rows[split], _positives(), ev["split"])
 
     scaler = shipped.detector.models[rs.classes[0]][0]
     Z = np.stack([scaler.transform(rs.X[rs.rec_of == r]).mean(axis=0) for r in train])
@@ -242,6 +249,11 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
         "quality_prior": shipped.decider.quality_model.prior if shipped.decider.quality_model else None,
         "window_labels": {"min_event_fraction": MIN_EVENT_FRACTION, "min_overlap_s": MIN_OVERLAP_S},
         "answers": answers_meta,
+        "examination": {"rule": SHIPPED_RULE, "rule_text": RULES[SHIPPED_RULE],
+                        "validated": {k: v["examination"][SHIPPED_RULE] for k, v in exams["cv"].items()},
+                        "validated_all": {k: v["all"][SHIPPED_RULE] for k, v in exams["cv"].items()},
+                        "intra": ({k: v["examination"][SHIPPED_RULE] for k, v in exams["test_intra"].items()}
+                                  if "test_intra" in exams else None)},
         "record_label": {"validated": _record_validated(cv),
                          "intra": _record_validated(official["test_intra"]) if "test_intra" in official else None},
         "encoder": encoder_meta(encoder), "window": {"hop_s": opts.hop},
@@ -257,6 +269,7 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
         "experimental": False, "research": False, "data": data_meta,
         "protocol": __doc__.strip().split("\n", 1)[1].strip(),
         "cv": cv, "heldout": heldout, "official_test": official,
+        "examination": exams, "recordings": rows,
         "published_references": references_for("recording"),
         "shipped_model": f"window detector and recording rules refitted on all {n_pat} training patients",
         "training_seconds": round(time.time() - t0, 1),
@@ -268,6 +281,18 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
                   card=recording_model_card(meta, metrics))
     log(f"  wrote {out} in {time.time() - t0:.0f} s")
     return out
+
+
+def _recording_rows(rs: RecordingSet, pred: RecordingPredictions) -> list[dict]:
+    """Each recording's decided answers and probabilities, kept so child-level rules can be scored per child."""
+    c = rs.classes
+    probs = {key: pred.probs[:, c.index(a["class"])] for key, a in ANSWERS.items()}
+    return recording_rows(rs.uids[pred.recs], rs.groups[pred.recs], rs.labels[pred.recs], probs,
+                          screen_answers(pred.present, c), pred.poor)
+
+
+def _positives() -> dict[str, tuple[str, ...]]:
+    return {key: a["positives"] for key, a in ANSWERS.items()}
 
 
 def _record_validated(ev: dict) -> dict:

@@ -292,3 +292,81 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
     doc.pdf.ln(1)
     doc.text(DISCLAIMER, 9.5, "B")
     return doc.bytes()
+
+
+def child_validation_text(validated: dict, key: str) -> str:
+    """The child-level rule's figures per child, with the split named (from the recording model's metadata)."""
+    v = (validated.get("validated") or {}).get(key)
+    if not v or v.get("sensitivity") is None:
+        return "The child-level rule has no per-child validation stored with this model (retrain it)."
+    text = (f"Validated per child ({v['n_children']} children, {v['selection_text']}; {v['split']}): sensitivity "
+            f"{_ci(v['sensitivity'], v.get('sensitivity_ci'))}, specificity {_ci(v['specificity'], v.get('specificity_ci'))}")
+    intra = (validated.get("intra") or {}).get(key)
+    if intra and intra.get("sensitivity") is not None:
+        text += (f"; on the later intra-patient recordings ({intra['n_children']} children): sensitivity "
+                 f"{_ci(intra['sensitivity'], intra.get('sensitivity_ci'))}, specificity "
+                 f"{_ci(intra['specificity'], intra.get('specificity_ci'))}")
+    return text + "."
+
+
+def examination_pdf(exam, reports: list[dict | None], clinician: dict[str, str] | None = None,
+                    title: str = "") -> bytes:
+    """One report for every site of an examination (`core.answers.examination.Examination`): the child-level
+    answers per visit with the rule and its per-child validation, a table of the sites, each site's spectrogram with
+    the detector's track, and every recording's SHA-256."""
+    from core.answers.examination import RULES, SITE_NAMES
+    from core.reports.provenance import clean_fields
+
+    doc = _Doc()
+    done = [r for r in exam.results if r is not None]
+    prov = done[0].provenance if done else None
+    doc.text(title or "Examination report: one child, several chest sites", 14, "B", h=7)
+    when = prov.analysed_at.replace("T", " ").replace("Z", " UTC") if prov else "n/a"
+    doc.text(f"{APP_NAME} | analysed {when} | version {prov.app_version if prov else 'n/a'} | encoder: "
+             f"{done[0].encoder.label if done else 'n/a'}", 8.5, colour=_GREY)
+    fields = clean_fields(clinician)
+    if fields:
+        doc.text("   ".join(f"{CLINICIAN_FIELDS[k]}: {v}" for k, v in fields.items()), 9.5, "B")
+    rule = exam.summaries[0].rule if exam.summaries else "any_site"
+    for summary in exam.summaries:
+        doc.heading(f"{summary.visit.capitalize()}: {summary.recordings} recording(s), {summary.answering} with an "
+                    "answer")
+        for key in exam.keys:
+            t, neg, pos = exam.titles[key]
+            doc.text(f"{t}: {summary.text(key, (neg, pos))}", 9.5, "B")
+        if summary.duplicate_sites:
+            doc.text(f"More than one recording of {', '.join(summary.duplicate_sites)} in this visit.", 8)
+    doc.text(f"Child-level rule: {RULES[rule]} (fixed in advance, not fitted); a site without an answer does not "
+             "vote.", 8.2, colour=_GREY, h=3.8)
+    for key in exam.keys:
+        doc.text(f"{exam.titles[key][0]}: {child_validation_text(exam.validated, key)}", 8.2, colour=_GREY, h=3.8)
+    doc.heading("Sites", 9.5)
+    rows = [("site", "visit", "recording", *(exam.titles[k][0].split(" (")[0] for k in exam.keys), "quality")]
+    for s, r in zip(exam.sites, exam.results):
+        cells = [("yes" if s.answers[k] else "no") + f" ({s.probabilities[k]:.2f})" if s.answers[k] is not None
+                 else "no answer" for k in exam.keys]
+        rows.append((f"{s.site} {SITE_NAMES.get(s.site, '')}".strip(), s.visit, s.name, *cells,
+                     r.clip_quality.summary() if r is not None else s.reason))
+    doc.table(rows, (30, 16, 52, 30, 30, 28), size=7.5)
+    for s, r, rep in zip(exam.sites, exam.results, reports):
+        if r is None:
+            continue
+        doc.heading(f"{s.site} ({SITE_NAMES.get(s.site, 'site not given')}), {s.visit}: {s.name}", 9)
+        head = _track_head(r, "detector")
+        if head is not None and r.spectrogram is not None:
+            doc.image(figure_png(r, head, _window_threshold(r, head, rep or {}), spec_h=200, track_h=40), w=150)
+        if r.timeline is not None:
+            doc.text(r.timeline.summary(r.class_names) + ".", 8)
+    doc.text("Figures: spectrogram (Hz on mel-spaced rows, time in s) and the window detector's P(adventitious "
+             "sounds) per 2-s window (white 0, dark blue 1; red frames at or above its window threshold; grey "
+             "hatched windows failed the quality gate).", 7.5, "I", h=3.4)
+    doc.heading("Provenance", 9.5)
+    for s, r in zip(exam.sites, exam.results):
+        if r is not None and r.provenance is not None:
+            doc.text(f"{s.name}: audio SHA-256 {r.provenance.audio_sha256}", 7.5, colour=_GREY, h=3.4)
+    if prov is not None:
+        for line in prov.lines()[2:]:
+            doc.text(line, 7.5, colour=_GREY, h=3.4)
+    doc.pdf.ln(1)
+    doc.text(DISCLAIMER, 9.5, "B")
+    return doc.bytes()

@@ -1,0 +1,144 @@
+"""Examination of one child: several chest-site recordings -> per-site answers on a chest diagram, the event
+timeline per site, and the child's answer per visit under a rule validated per child. Nothing is stored."""
+import hashlib
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.answers.examination import (RULES, SHIPPED_RULE, SITE_NAMES, SITE_UNKNOWN, SITES, ExamRecording,
+                                      default_visits, examine, name_info)
+from core.audio.filenames import display_name
+from core.reports.pdf import child_validation_text, examination_pdf
+from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fields
+from ui.chest import chest_diagram
+from ui.figures import spectrogram_with_track
+from ui.state import AUDIO_TYPES, current
+
+MAX_RECORDINGS = 12  # four sites, up to three visits
+
+task, analyzer = current()
+st.title("Examination of one child")
+if analyzer is None:
+    st.stop()
+if not (analyzer.heads.get(analyzer.task.main_head) and analyzer.heads[analyzer.task.main_head].meta.get("answers")):
+    st.info("An examination combines chest recordings of one child. Choose **Respiratory (pediatric lung sounds)** in "
+            "the sidebar.")
+    st.stop()
+
+st.caption(f"Upload the recordings of one child, one per chest site (SPRSound sites p1–p4: "
+           f"{', '.join(f'{s} {n}' for s, n in SITE_NAMES.items())}). Sites are read from SPRSound file names "
+           "when present; set or correct them below. Give recordings of a later visit another visit name to compare "
+           "the visits side by side. Nothing is stored on the server.")
+files = st.file_uploader("Recordings of one child", type=AUDIO_TYPES, accept_multiple_files=True, key="exam_upload")
+if not files:
+    st.stop()
+if len(files) > MAX_RECORDINGS:
+    st.error(f"{len(files)} files: an examination takes at most {MAX_RECORDINGS} recordings (four sites, up to three "
+             "visits). Use the Batch page for many recordings.")
+    st.stop()
+
+names = [display_name(f.name) for f in files]
+infos = [name_info(n) for n in names]
+children = sorted({i.child for i in infos if i.child})
+if len(children) > 1:
+    st.warning(f"These file names belong to {len(children)} different children ({', '.join(children)}): an "
+               "examination is one child. Remove the others, or use the Batch page.")
+defaults = pd.DataFrame({"recording": names, "site": [i.site for i in infos], "visit": default_visits(names)})
+files_key = hashlib.blake2b(repr([(f.name, f.size, f.file_id) for f in files]).encode(), digest_size=8).hexdigest()
+table = st.data_editor(defaults, key=f"exam_sites_{files_key}", hide_index=True, width="stretch",
+                       disabled=["recording"], column_config={
+                           "recording": st.column_config.TextColumn("recording"),
+                           "site": st.column_config.SelectboxColumn("chest site", options=[*SITES, SITE_UNKNOWN],
+                                                                    required=True),
+                           "visit": st.column_config.TextColumn("visit", max_chars=30, required=True)})
+
+recordings = [ExamRecording(n, f.getvalue(), str(site or SITE_UNKNOWN), str(visit or "visit 1").strip()[:30])
+              for n, f, site, visit in zip(names, files, table["site"], table["visit"])]
+cache = st.session_state.setdefault("exam_cache", {})
+keep = {(hashlib.blake2b(r.data, digest_size=16).hexdigest(), r.name) for r in recordings}
+for stale in [k for k in cache if k not in keep]:  # only this examination's analyses stay in the session
+    del cache[stale]
+with st.spinner(f"Analysing {len(recordings)} recording(s)…"):
+    exam = examine(analyzer, recordings, cache=cache)
+
+keys = exam.keys
+st.subheader("The child's answer")
+st.caption(f"Rule: {RULES[SHIPPED_RULE]}; a site without an answer does not vote. The rule was fixed in advance "
+           "(no fitted knob) and is validated per child, below.")
+cols = st.columns(min(len(exam.summaries), 3))
+for col, summary in zip(cols * 4, exam.summaries):
+    with col:
+        st.markdown(f"#### {summary.visit}")
+        for key in keys:
+            title, neg, pos = exam.titles[key]
+            st.metric(title, summary.text(key, (neg, pos)))
+        mine = [s for s in exam.sites if s.visit == summary.visit]
+        st.plotly_chart(chest_diagram(mine, keys[0], exam.titles[keys[0]][1:],
+                                      f"{exam.titles[keys[0]][0].split(' (')[0]}, seen from behind"),
+                        width="stretch", key=f"chest_{summary.visit}")
+        st.caption(f"{summary.answering} of {summary.recordings} recording(s) answered. Red: positive, green: "
+                   "negative, grey: no answer, open: not recorded.")
+        if summary.duplicate_sites:
+            st.caption(f"More than one recording of {', '.join(summary.duplicate_sites)} in this visit.")
+unknown = [s.name for s in exam.sites if s.site == SITE_UNKNOWN]
+if unknown:
+    st.info(f"No chest site for {', '.join(unknown)}: they vote for the child but are not drawn. Choose their site in "
+            "the table above.")
+for key in keys:
+    st.caption(f"**{exam.titles[key][0]}** — {child_validation_text(exam.validated, key)}")
+
+st.subheader("Each site")
+rows = []
+for s, r in zip(exam.sites, exam.results):
+    row = {"site": s.site, "visit": s.visit, "recording": s.name}
+    for key in keys:
+        row[exam.titles[key][0].split(" (")[0]] = ("yes" if s.answers[key] else "no") if s.answers[key] is not None \
+            else "no answer"
+        row[f"P [{key}]"] = None if s.probabilities[key] is None else round(s.probabilities[key], 2)
+    row["events"] = r.timeline.summary(r.class_names) if r is not None and r.timeline is not None else s.reason
+    rows.append(row)
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+tabs = st.tabs([f"{s.site} · {s.visit}" for s in exam.sites])
+for i, (tab, s, r) in enumerate(zip(tabs, exam.sites, exam.results)):
+    with tab:
+        if r is None:
+            st.error(f"{s.name}: {s.reason}")
+            continue
+        st.caption(f"{s.name} · {r.duration_s:.1f} s · quality: {r.clip_quality.summary()}")
+        for key in keys:
+            h = r.heads[key]
+            st.write(f"**{h.title}:** {h.verdict.text()}")
+        track = r.heads.get(analyzer.task.track)
+        if track is not None and track.window_probs is not None and r.spectrogram is not None:
+            st.plotly_chart(spectrogram_with_track(r, track), width="stretch", key=f"exam_track_{i}")
+        if r.timeline is not None and r.timeline.segments:
+            st.dataframe(pd.DataFrame([{"from (s)": round(sg.onset_s, 1), "to (s)": round(sg.offset_s, 1),
+                                        "what": r.class_names.get(sg.type, sg.type),
+                                        "probability": round(sg.probability, 2)} for sg in r.timeline.segments]),
+                         hide_index=True)
+
+st.subheader("Report")
+with st.expander("Optional details for the report (printed in your download only; never stored)"):
+    fcols = st.columns(len(CLINICIAN_FIELDS))
+    for col, (key, label) in zip(fcols, CLINICIAN_FIELDS.items()):
+        if key != "site":  # each recording has its own site here
+            col.text_input(label, key=f"exam_report_{key}", max_chars=MAX_FIELD_CHARS)
+fields = clean_fields({k: st.session_state.get(f"exam_report_{k}", "") for k in CLINICIAN_FIELDS if k != "site"})
+reports = [analyzer.report(r) if r is not None else None for r in exam.results]
+c1, c2 = st.columns(2)
+c1.download_button("Download the examination report (PDF)", file_name="examination_report.pdf",
+                   mime="application/pdf", key="exam_pdf",
+                   data=lambda: examination_pdf(exam, reports, fields),
+                   help="The child's answers per visit with the rule and its per-child validation, every site's "
+                        "answers, spectrogram and timeline, and each recording's SHA-256. Built only when you click.")
+c2.download_button("Download the examination (JSON)", file_name="examination.json", mime="application/json",
+                   key="exam_json", data=lambda: json.dumps({
+                       "rule": SHIPPED_RULE, "rule_text": RULES[SHIPPED_RULE], "clinician": fields,
+                       "validated": exam.validated,
+                       "visits": [{"visit": s.visit, "answers": s.answers, "positive_sites": s.positive_sites,
+                                   "answering": s.answering, "recordings": s.recordings} for s in exam.summaries],
+                       "sites": [{"site": s.site, "visit": s.visit, "name": s.name, "answers": s.answers,
+                                  "probabilities": s.probabilities, "reason": s.reason,
+                                  "analysis": rep} for s, rep in zip(exam.sites, reports)]},
+                       indent=1, default=str))
