@@ -221,7 +221,7 @@ def test_examination_of_one_sprsound_child_and_a_reference_overlay(server, shots
         pdf.write_bytes(dl.value.path().read_bytes())
         assert pdf.read_bytes().startswith(b"%PDF")
         pngs = _pdf_pages_to_png(pdf, shots / "examination_report")
-        assert all(png.stat().st_size > 20_000 for png in pngs)
+        assert not pngs or (len(pngs) <= 3 and pngs[0].stat().st_size > 50_000)  # four sites on at most 3 pages
 
         # a recording with its reference annotation: reference events drawn above the detected ones
         rec = sites[0]

@@ -16,8 +16,8 @@ def chest_diagram(sites: list[SiteAnswer], key: str, words: tuple[str, str], tit
     the answer's (negative, positive) texts for the hover."""
     fig = go.Figure()
     torso = dict(type="path", path="M -0.55 1.0 Q -0.95 0.95 -0.95 0.7 L -0.88 0.05 L 0.88 0.05 L 0.95 0.7 "
-                                    "Q 0.95 0.95 0.55 1.0 Z", line=dict(color="#555", width=2), fillcolor="#f7f2ec")
-    spine = dict(type="line", x0=0, x1=0, y0=0.08, y1=0.97, line=dict(color="#bbb", width=2, dash="dot"))
+                                    "Q 0.95 0.95 0.55 1.0 Z", line=dict(color="#555", width=2), fillcolor="#f7f2ec", layer="below")
+    spine = dict(type="line", x0=0, x1=0, y0=0.08, y1=0.97, line=dict(color="#bbb", width=2, dash="dot"), layer="below")
     fig.update_layout(shapes=[torso, spine])
     by_site: dict[str, list[SiteAnswer]] = {}
     for s in sites:

@@ -88,7 +88,7 @@ st.subheader(head.title)
 if verdict.abstained:
     st.warning(f"No verdict — {verdict.reason}")
 else:
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = st.columns([2, 1, 1])  # the answer in words needs the room
     c1.metric("Verdict", verdict.label)
     # a thresholded answer is not a "confidence": say what the number is (its probability), and the rule beside it
     c2.metric("Probability of this answer", f"{verdict.confidence:.0%}",

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.answers.analyzer import DISCLAIMER, AnalysisResult, HeadOutput
 from core.reports.provenance import APP_NAME, CLINICIAN_FIELDS, Provenance
+from core.tasks import RESP_LABEL_GLOSSARY
 
 # viridis, 9 stops (the page's spectrogram colours)
 _VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
@@ -137,7 +138,10 @@ class _Doc:
         for r, row in enumerate(rows):
             pdf.set_font("Helvetica", "B" if r == 0 else "", size)
             for text, w in zip(row, widths):
-                pdf.cell(w, 4.6, _latin1(text)[: int(w * 0.62)], border="B" if r == 0 else 0)
+                text = _latin1(text)
+                while len(text) > 3 and pdf.get_string_width(text) > w - 1.5:  # cut to the column, visibly
+                    text = text[:-3] + ".."
+                pdf.cell(w, 4.6, text, border="B" if r == 0 else 0)
             pdf.ln(4.6)
 
     def image(self, png: bytes, w: float) -> None:
@@ -263,6 +267,8 @@ def _details(doc: _Doc, result: AnalysisResult, report: dict) -> None:
     for h in rest:
         tag = " (experimental: not reliable enough for any decision)" if h.experimental else ""
         doc.text(f"{h.title}{tag}: {h.verdict.text()}.", 8.5, "B" if not h.experimental else "")
+        if h.name == "record":
+            doc.text(RESP_LABEL_GLOSSARY + ".", 7.8, colour=_GREY, h=3.6)
         words = _validated_words(h, report)
         if words:
             doc.text(words, 7.8, colour=_GREY, h=3.6)
@@ -347,7 +353,7 @@ def examination_pdf(exam, reports: list[dict | None], clinician: dict[str, str] 
                  else "no answer" for k in exam.keys]
         rows.append((f"{s.site} {SITE_NAMES.get(s.site, '')}".strip(), s.visit, s.name, *cells,
                      r.clip_quality.summary() if r is not None else s.reason))
-    doc.table(rows, (30, 16, 52, 30, 30, 28), size=7.5)
+    doc.table(rows, (29, 14, 48, 30, 28, 37), size=7.5)
     for s, r, rep in zip(exam.sites, exam.results, reports):
         if r is None:
             continue
