@@ -23,12 +23,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict | None = None, timeout_s: float = 120.0):
-    """Yields (url, process) once /_stcore/health answers; the server runs offline on the built-in encoder."""
+def streamlit_server(env: dict | None = None, timeout_s: float = 120.0, script: str | Path = "app.py"):
+    """Yields (url, process) once /_stcore/health answers; the server runs offline on the built-in encoder.
+    `script`: another Streamlit script served the same way (the benchmarks' one-line baseline)."""
     port = free_port()
     env = {**os.environ, "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1", **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -9,6 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+#: printed beside every answer, in the app, every report and the CLI
+DISCLAIMER = "Screening aid for research; not a diagnosis."
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: HeAR's input contract: 2 s of 16 kHz mono float32 in [-1, 1].

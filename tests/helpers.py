@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+ROOT = Path(__file__).resolve().parent.parent
+
 SR = 16_000
 
 
@@ -72,3 +74,21 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
         for name, data in members.items():
             z.writestr(name, data)
     return buf.getvalue()
+
+
+def ready_app(timeout: float = 120):
+    """The app in AppTest once its models are loaded: the first run paints with the models loading behind it
+    (`ui.state`); a user's browser reruns when they are ready, a test waits for them and runs again."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
+    return settle(at)
+
+
+def settle(at):
+    """Wait for the chosen task's models to finish loading, then run the app again (as the page's poll would)."""
+    from ui.state import start_loading  # the same process-wide loader the app uses
+
+    task = at.session_state["task"] if "task" in at.session_state else "respiratory"
+    start_loading(task).exception()
+    return at.run()

@@ -2,12 +2,13 @@
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from tests.helpers import ready_app, settle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_app_starts_and_shows_encoder_honestly():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = ready_app(120)
     assert not at.exception
     assert at.title[0].value == "Analyze a recording"
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
@@ -17,9 +18,42 @@ def test_app_starts_and_shows_encoder_honestly():
     assert any("not a diagnosis" in i.value for i in at.sidebar.info)
 
 
+def test_the_uploader_is_drawn_before_the_models_finish_loading(monkeypatch):
+    """Paint first: with the loader held back, the Analyze page already shows its uploader and says the models are
+    loading; released, the next run shows them (no timing involved: the load is blocked until the test says so)."""
+    import threading
+
+    from core.answers import analyzer as analyzer_module
+    from ui import state
+
+    release = threading.Event()
+    real_init = analyzer_module.Analyzer.__init__
+
+    def held_back(self, *args, **kwargs):
+        assert release.wait(120), "the test never released the loader"
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(analyzer_module.Analyzer, "__init__", held_back)
+    state.reset_loading()  # a fresh server process: nothing loaded yet
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        assert not at.exception
+        assert at.title[0].value == "Analyze a recording"
+        assert at.file_uploader(key="upload") is not None  # usable while the heads are still loading
+        assert not state.models_ready("respiratory")
+        assert any("Loading the encoder and trained heads" in c.value for c in at.sidebar.caption)
+        assert any("Loading the encoder and trained heads" in c.value for c in at.caption)
+        assert not any("Encoder:" in m.value for m in at.sidebar.markdown)
+    finally:
+        release.set()
+    settle(at)
+    assert any("Encoder:" in m.value for m in at.sidebar.markdown)
+    assert not any("Loading the encoder" in c.value for c in at.sidebar.caption)
+
+
 def test_switching_task_loads_the_other_heads():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.sidebar.radio[0].set_value("cry").run()
+    at = ready_app(120)
+    settle(at.sidebar.radio[0].set_value("cry").run())
     assert not at.exception
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Head `pain`" in captions and "experimental" in captions
@@ -33,8 +67,8 @@ def _upload(at: AppTest, name: str, data: bytes, mime: str = "audio/wav") -> App
 def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     from tests.helpers import cry_like, encode
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.sidebar.radio[0].set_value("cry").run()
+    at = ready_app(120)
+    settle(at.sidebar.radio[0].set_value("cry").run())
     _upload(at, "cry.flac", encode(cry_like(5.0, f0=520, harsh=0.8), 16000, "FLAC", "PCM_16"), "audio/flac")
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
@@ -42,8 +76,11 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     assert labels["Usable windows"] == "4 / 4"
     assert any("high-sensitivity" in c.value and "specificity" in c.value for c in at.caption)
     assert any("unlike the training data" in w.value for w in at.warning)  # a synthetic cry is out of distribution
-    assert at.selectbox(key="pca_head").value == "pain"  # the PCA placement among the training infants
     assert at.dataframe[-1].value.shape[0] == 4  # the window table
+    assert not at.get("toggle") or not at.toggle(key="show_placement").value  # the heavy PCA only on demand
+    at.toggle(key="show_placement").set_value(True).run()
+    assert not at.exception
+    assert at.selectbox(key="pca_head").value == "pain"  # the PCA placement among the training infants
     near = at.dataframe[-2].value
     assert len(near) == 5 and list(near.columns[:2]) == ["id", "label"] and near["distance"].is_monotonic_increasing
     _upload(at, "notes.wav", b"this is not audio" * 100)
@@ -58,7 +95,7 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     from tests.conftest import data_path
 
     path = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]  # 8 kHz
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = ready_app(120)
     _upload(at, path.name, path.read_bytes(), "audio/flac")
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
@@ -84,7 +121,7 @@ def test_upload_respiratory_recording_gets_screening_verdict():
 
 
 def test_metrics_page_shows_every_split_and_the_published_references():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = ready_app(120)
     at.switch_page("views/metrics.py").run()
     assert not at.exception
     assert at.title[0].value == "Model metrics"
@@ -114,9 +151,9 @@ def test_metrics_page_shows_every_split_and_the_published_references():
 
 
 def test_metrics_page_lists_every_infant_for_the_nested_leave_one_out_evaluation():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = ready_app(120)
     at.switch_page("views/metrics.py").run()
-    at.sidebar.radio[0].set_value("cry").run()
+    settle(at.sidebar.radio[0].set_value("cry").run())
     assert at.selectbox(key="metrics_head").value == "pain"
     logo = at.selectbox(key="metrics_split").options[0]  # the headline
     assert logo.startswith("Nested leave-one-person-out")
@@ -131,7 +168,7 @@ def test_metrics_page_lists_every_infant_for_the_nested_leave_one_out_evaluation
 def test_embeddings_page_colours_views_and_overlays_a_clip():
     from tests.helpers import cry_like, encode
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = ready_app(120)
     at.switch_page("views/embeddings.py").run()
     assert not at.exception and at.title[0].value == "Embeddings"
     at.selectbox(key="emb_head").set_value("recording").run()
@@ -140,7 +177,7 @@ def test_embeddings_page_colours_views_and_overlays_a_clip():
     assert not at.exception
     at.radio(key="emb_dims").set_value("3-D").run()
     assert not at.exception
-    at.sidebar.radio[0].set_value("cry").run()
+    settle(at.sidebar.radio[0].set_value("cry").run())
     at.radio(key="emb_dims").set_value("2-D").run()
     at.file_uploader(key="emb_clips").set_value([
         ("a.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"), "audio/wav"),
@@ -153,18 +190,19 @@ def test_upload_a_real_sprsound_recording():
     from tests.conftest import data_path
 
     f = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = ready_app(120)
     _upload(at, f.name, f.read_bytes(), "audio/flac")
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
     assert labels["Verdict"] in ("Adventitious sounds present", "No adventitious sounds found")
     assert any("resampled from 8000 Hz" in c.value for c in at.caption)
+    at.toggle(key="show_placement").set_value(True).run()
     assert len(at.dataframe[-2].value) == 5  # nearest training records
     assert not any("unlike the training data" in w.value for w in at.warning)  # a real SPRSound recording
 
 
 def test_live_monitor_page_renders_and_hands_audio_to_analyze():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at = ready_app(120)
     at.switch_page("views/live.py").run()
     assert not at.exception and at.title[0].value == "Live monitor"
     # AppTest has no server runtime for WebRTC: the page says so instead of failing (the browser test streams)
@@ -182,8 +220,8 @@ def test_reruns_reuse_the_result_and_a_new_recording_is_analysed_again(monkeypat
     calls = []
     real = Analyzer.analyze
     monkeypatch.setattr(Analyzer, "analyze", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.sidebar.radio[0].set_value("cry").run()
+    at = ready_app(120)
+    settle(at.sidebar.radio[0].set_value("cry").run())
     _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
     assert len(calls) == 1
     at.selectbox(key="track").set_value("pain").run()  # a widget rerun: no new analysis
@@ -195,8 +233,8 @@ def test_reruns_reuse_the_result_and_a_new_recording_is_analysed_again(monkeypat
 def test_experimental_reason_head_is_hidden_until_switched_on():
     from tests.helpers import cry_like, encode
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.sidebar.radio[0].set_value("cry").run()
+    at = ready_app(120)
+    settle(at.sidebar.radio[0].set_value("cry").run())
     assert at.sidebar.toggle(key="experimental").value is False
     _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
     page = " ".join(m.value for m in at.markdown) + " ".join(str(m.value) for m in at.metric)
@@ -211,8 +249,8 @@ def test_experimental_reason_head_is_hidden_until_switched_on():
 def test_task_and_result_survive_moving_between_pages():
     from tests.helpers import cry_like, encode
 
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.sidebar.radio(key="task").set_value("cry").run()
+    at = ready_app(120)
+    settle(at.sidebar.radio(key="task").set_value("cry").run())
     _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
     verdict = {m.label: m.value for m in at.metric}["Verdict"]
     for page in ("views/examination.py", "views/live.py", "views/batch.py", "views/embeddings.py",
@@ -230,7 +268,7 @@ def test_examination_page_gives_per_site_and_child_answers_and_keeps_them_per_se
     from tests.conftest import data_path
 
     files = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("40813160_*.flac"))
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()
+    at = ready_app(240)
     at.switch_page("views/examination.py").run()
     at.file_uploader(key="exam_upload").set_value([(f.name, f.read_bytes(), "audio/flac") for f in files]).run()
     assert not at.exception

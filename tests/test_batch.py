@@ -13,6 +13,7 @@ from core.reports.batch import (analyze_batch, batch_records, expand_uploads, ex
 from core.config import Limits
 from core.reports.provenance import app_version
 from tests.helpers import cry_like, encode, noise, zip_bytes
+from tests.helpers import ready_app, settle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,9 +49,9 @@ def test_one_bad_file_does_not_stop_the_others():
 
 
 def test_batch_page_with_a_corrupt_file():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at = ready_app(180)
     at.switch_page("views/batch.py").run()
-    at.sidebar.radio[0].set_value("cry").run()
+    settle(at.sidebar.radio[0].set_value("cry").run())
     assert at.title[0].value == "Batch analysis"
     z = zip_bytes({"one.wav": encode(cry_like(3.0, f0=500), 16000, "WAV", "PCM_16"), "two.txt": b"x"})
     at.file_uploader(key="batch_upload").set_value([
@@ -69,7 +70,7 @@ def test_batch_page_respiratory_rows_carry_the_recording_answers():
     from tests.conftest import data_path
 
     path = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at = ready_app(180)
     at.switch_page("views/batch.py").run()
     assert at.sidebar.radio[0].value == "respiratory"
     at.file_uploader(key="batch_upload").set_value([(path.name, path.read_bytes(), "audio/flac"),

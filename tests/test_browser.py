@@ -39,6 +39,22 @@ def _no_traceback(page) -> None:
     assert page.get_by_text("Traceback").count() == 0
 
 
+def _download(page, label: str) -> bytes:
+    """Click a download button and return the file; a rerun that redraws the page can swallow a click, so a click
+    that starts no download within 40 s is repeated (twice at most)."""
+    for attempt in range(3):
+        button = page.get_by_role("button", name=label).first
+        button.wait_for(timeout=60_000)
+        try:
+            with page.expect_download(timeout=40_000) as dl:
+                button.click()
+            return dl.value.path().read_bytes()
+        except sync_api.TimeoutError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _settled(page) -> None:
     """Wait for the charts to draw before a screenshot."""
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
@@ -87,9 +103,7 @@ def test_microphone_upload_batch_and_metrics_in_chromium(server, shots, tmp_path
         page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace .points path").nth(1).click(force=True)
         page.wait_for_function("document.body.innerText.includes('Window 1: 1.0')", timeout=30_000)
         assert page.locator("audio").count() >= 2  # the upload's player and the window's
-        with page.expect_download(timeout=60_000) as dl:
-            page.get_by_text("Download the report (PDF)").first.click()
-        pdf = dl.value.path().read_bytes()
+        pdf = _download(page, "Download the report (PDF)")
         assert pdf.startswith(b"%PDF") and b"/Count 1" in pdf
         (shots / "report.pdf").write_bytes(pdf)
         page.screenshot(path=str(shots / "2_analyze_upload.png"))
@@ -215,10 +229,8 @@ def test_examination_of_one_sprsound_child_and_a_reference_overlay(server, shots
         assert "Validated per child" in body and "nested patient-grouped" in body
         assert page.locator(".js-plotly-plot").count() >= 2  # the chest diagram and the first site's track
         page.screenshot(path=str(shots / "5_examination.png"), full_page=True)
-        with page.expect_download(timeout=120_000) as dl:
-            page.get_by_text("Download the examination report (PDF)").first.click()
         pdf = shots / "examination_report.pdf"
-        pdf.write_bytes(dl.value.path().read_bytes())
+        pdf.write_bytes(_download(page, "Download the examination report (PDF)"))
         assert pdf.read_bytes().startswith(b"%PDF")
         pngs = _pdf_pages_to_png(pdf, shots / "examination_report")
         assert not pngs or (len(pngs) <= 3 and pngs[0].stat().st_size > 50_000)  # four sites on at most 3 pages
@@ -237,10 +249,8 @@ def test_examination_of_one_sprsound_child_and_a_reference_overlay(server, shots
         _no_traceback(page)
         assert "reference (annotator)" in page.inner_text("body") or page.locator("text=reference (annotator)").count()
         page.screenshot(path=str(shots / "6_reference_overlay.png"), full_page=True)
-        with page.expect_download(timeout=60_000) as dl:
-            page.get_by_text("Download the report (PDF)").first.click()
         single = shots / "recording_report.pdf"
-        single.write_bytes(dl.value.path().read_bytes())
+        single.write_bytes(_download(page, "Download the report (PDF)"))
         pages = int(re.search(rb"/Count (\d+)", single.read_bytes()).group(1))
         assert 1 <= pages <= 2  # a report a clinician can file: at most two pages
         _pdf_pages_to_png(single, shots / "recording_report")

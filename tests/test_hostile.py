@@ -21,6 +21,7 @@ from core.audio.filenames import display_name
 from core.reports.pdf import analysis_pdf
 from tests.helpers import cry_like, encode, write, zip_bytes
 from tests.hostile_corpus import Case, corpus, two_hour_flac, zip_bomb
+from tests.helpers import ready_app, settle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = corpus()
@@ -240,9 +241,9 @@ def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
 
 
 def test_analyze_page_gives_a_message_for_each_and_stays_usable():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
-    at.sidebar.radio[0].set_value("cry").run()
-    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()  # another user's session
+    at = ready_app(180)
+    settle(at.sidebar.radio[0].set_value("cry").run())
+    other = ready_app(180)  # another user's session
     picks = ["empty.wav", "header_only.wav", "notes.wav", "photo.wav", "rate_zero.wav", "one_sample.wav",
              "all_zeros.wav", "nan_inf.wav", "录音 🫁 niño.wav", "x" * 400 + ".wav", "name\u202ewav.exe\nnewline.wav"]
     by_name = {c.name: c for c in CORPUS}
@@ -257,7 +258,7 @@ def test_analyze_page_gives_a_message_for_each_and_stays_usable():
             assert any(shown), name
     _upload(at, "fine.wav", encode(cry_like(4.0, f0=520, harsh=0.5), 16000, "WAV", "PCM_16"))
     assert not at.exception and {m.label for m in at.metric} >= {"Verdict", "Probability of this answer"}
-    other.sidebar.radio[0].set_value("respiratory").run()
+    settle(other.sidebar.radio[0].set_value("respiratory").run())
     assert not other.exception and other.title[0].value == "Analyze a recording"
 
 

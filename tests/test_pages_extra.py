@@ -11,14 +11,15 @@ import streamlit
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import cry_like, encode
+from tests.helpers import ready_app, settle  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _app(task: str | None = None, page: str = "views/embeddings.py") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at = ready_app(180)
     if task:
-        at.sidebar.radio(key="task").set_value(task).run()
+        settle(at.sidebar.radio(key="task").set_value(task).run())
     at.switch_page(page).run()
     assert not at.exception
     return at
@@ -63,7 +64,7 @@ def test_colour_fields_with_one_value_are_not_offered_and_many_groups_are_highli
     at.selectbox(key="emb_highlight_group").select_index(len(pick.options) - 1).run()
     at.selectbox(key="emb_head").set_value("reason").run()  # other groups (families): the choice follows
     assert not at.exception and len(at.selectbox(key="emb_highlight_group").options) == 221
-    at.sidebar.radio(key="task").set_value("respiratory").run()
+    settle(at.sidebar.radio(key="task").set_value("respiratory").run())
     assert not at.exception
 
 

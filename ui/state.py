@@ -1,20 +1,77 @@
-"""Cached resources and the sidebar every page shows (task, active encoder and why, head versions)."""
+"""Cached resources and the sidebar every page shows (task, active encoder and why, head versions).
+
+The encoder and the trained heads load in a background thread, one task at a time, so a page paints its title and
+uploader at once: the sidebar says "loading" until they are ready, and only a page that needs a model waits for it
+(then reruns once, so the sidebar shows what was loaded). Nothing heavy is imported before a page has painted.
+"""
 from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import streamlit as st
 
-from core.answers.analyzer import DISCLAIMER, Analyzer
-from core.heads.artifacts import ArtifactError, validated_evaluation
-from core.encoders import EncoderUnavailable
+from core.config import DISCLAIMER
 from core.tasks import TASKS
 
 AUDIO_TYPES = ["wav", "flac", "ogg", "opus", "mp3", "webm", "m4a", "mp4"]
+LOADING = "Loading the encoder and trained heads…"
+POLL_S = 1.0  # how often a page that painted before the models were ready checks on them
+RETRY_S = 30.0  # a failed load is tried again after this long
 
 
-@st.cache_resource(show_spinner="Loading encoder and trained heads…")
-def get_analyzer(task: str, encoder: str = "auto") -> Analyzer:
-    """One Analyzer per (task, encoder) per server process: HeAR and the heads are loaded once."""
-    return Analyzer(task, encoder)
+#: one loader thread per server process: models load one after another, never twice, behind the pages
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
+_LOCK = threading.Lock()
+_FUTURES: dict[tuple[str, str], Future] = {}
+#: what drawing a result needs, imported by the loader once the models are in, so a first upload does not pay it
+RESULT_MODULES = ("pandas", "plotly.graph_objects", "ui.figures", "core.reports.pdf", "core.answers.neighbours",
+                  "core.evaluation.reference", "core.evaluation.model_card")
+
+
+def _load(task: str, encoder: str):
+    import importlib
+
+    from core.answers.analyzer import Analyzer
+
+    analyzer = Analyzer(task, encoder)
+    for name in RESULT_MODULES:
+        importlib.import_module(name)
+    return analyzer
+
+
+def start_loading(task: str, encoder: str = "auto") -> Future:
+    """Start the load if it is not under way (pages call this once they have painted). A load that failed (e.g.
+    heads missing) is tried again once it is RETRY_S old, so an operator's fix is picked up without a restart and a
+    broken install is not reloaded on every rerun."""
+    key = (task, encoder)
+    with _LOCK:
+        future = _FUTURES.get(key)
+        if future is not None and future.done() and future.exception() is not None:
+            future.failed_at = getattr(future, "failed_at", None) or time.monotonic()
+            if time.monotonic() - future.failed_at > RETRY_S:
+                future = None
+        if future is None:
+            future = _FUTURES[key] = _EXECUTOR.submit(_load, task, encoder)
+        return future
+
+
+def models_ready(task: str, encoder: str = "auto") -> bool:
+    """Whether the load has finished (successfully or not); never starts one."""
+    future = _FUTURES.get((task, encoder))
+    return future is not None and future.done()
+
+
+def get_analyzer(task: str, encoder: str = "auto"):
+    """The loaded Analyzer, waiting for it if needed; raises what the load raised."""
+    return start_loading(task, encoder).result()
+
+
+def reset_loading() -> None:
+    """Forget every load (tests: a fresh server process)."""
+    with _LOCK:
+        _FUTURES.clear()
 
 
 @st.cache_data(show_spinner=False)
@@ -30,46 +87,84 @@ def head_metrics(path: str) -> dict:
     return m
 
 
-def current() -> tuple[str, Analyzer | None]:
-    """The task chosen in the sidebar and its loaded Analyzer (None when it cannot be loaded: the sidebar says why).
-    Pages call this; the sidebar itself is drawn once per run by the entry point, so the choice survives page
-    changes."""
-    task = st.session_state.get("task") or next(iter(TASKS))
+def current_task() -> str:
+    """The task chosen in the sidebar (drawn by the entry point, so it survives page changes)."""
+    return st.session_state.get("task") or next(iter(TASKS))
+
+
+def current():
+    """(task, its loaded Analyzer), or (task, None) when it cannot be loaded: the sidebar says why. A page calls this
+    once it has painted what needs no model; if the models are still loading it waits here, then reruns so the
+    sidebar, drawn before the wait, shows them."""
+    from core.encoders import EncoderUnavailable
+    from core.heads.artifacts import ArtifactError
+
+    task = current_task()
+    if not models_ready(task):
+        with st.spinner(LOADING):
+            start_loading(task).exception()  # wait, without raising here
+        st.rerun()
     try:
         return task, get_analyzer(task)
     except (EncoderUnavailable, ArtifactError):
         return task, None
 
 
+def wait_for_models(task: str) -> None:
+    """For a page that painted and has nothing to do until the user acts: say the models are loading, and rerun the
+    app once they are, so the sidebar shows them."""
+    start_loading(task)
+    if models_ready(task):
+        return
+    st.caption(f"{LOADING} (in the background; you can choose a file meanwhile)")
+
+    @st.fragment(run_every=POLL_S)
+    def _poll() -> None:
+        if models_ready(task):
+            st.rerun(scope="app")
+
+    _poll()
+
+
 def sidebar() -> None:
     """The widgets every page shares (task, experimental heads), drawn by `app.py` on every run; pages read the
-    choice with `current()`."""
+    choice with `current()`. Never waits for the models: the page starts loading them once it has painted."""
     with st.sidebar:
         task = st.radio("Task", list(TASKS), format_func=lambda t: TASKS[t].title, key="task")
-        try:
-            analyzer = get_analyzer(task)
-        except (EncoderUnavailable, ArtifactError) as exc:
-            st.error(f"The {TASKS[task].title} model cannot be loaded: {exc}")
-            return
-        info = analyzer.encoder.info
-        st.markdown(f"**Encoder:** {info.label}")
-        if info.name != "hear":
-            st.caption(analyzer.encoder_note)
-        for name, art in analyzer.heads.items():
-            meta = art.meta
-            tag = " · experimental" if meta.get("experimental") else ""
-            st.caption(f"Head `{name}` · {meta['chosen']} · trained {meta['created'][:10]}{tag}")
-        for name, why in analyzer.missing.items():
-            st.caption(f"Head `{name}` not available: {why}")
-        experimental = {n: a for n, a in analyzer.heads.items() if a.meta.get("experimental")}
-        if experimental:
-            st.toggle("Show experimental heads", key="experimental",
-                      help="Off by default: their labels are not reliable enough for any decision.")
-            if st.session_state.get("experimental"):
-                for name, art in experimental.items():
-                    st.warning(f"Experimental `{name}`: {held_out_text(head_metrics(str(art.path)))}. "
-                               "Shown for research only, never as an answer.")
+        if models_ready(task):
+            _models_panel(task)
+        else:
+            st.caption(LOADING)
         st.info(DISCLAIMER)
+
+
+def _models_panel(task: str) -> None:
+    from core.encoders import EncoderUnavailable
+    from core.heads.artifacts import ArtifactError
+
+    try:
+        analyzer = get_analyzer(task)
+    except (EncoderUnavailable, ArtifactError) as exc:
+        st.error(f"The {TASKS[task].title} model cannot be loaded: {exc}")
+        return
+    info = analyzer.encoder.info
+    st.markdown(f"**Encoder:** {info.label}")
+    if info.name != "hear":
+        st.caption(analyzer.encoder_note)
+    for name, art in analyzer.heads.items():
+        meta = art.meta
+        tag = " · experimental" if meta.get("experimental") else ""
+        st.caption(f"Head `{name}` · {meta['chosen']} · trained {meta['created'][:10]}{tag}")
+    for name, why in analyzer.missing.items():
+        st.caption(f"Head `{name}` not available: {why}")
+    experimental = {n: a for n, a in analyzer.heads.items() if a.meta.get("experimental")}
+    if experimental:
+        st.toggle("Show experimental heads", key="experimental",
+                  help="Off by default: their labels are not reliable enough for any decision.")
+        if st.session_state.get("experimental"):
+            for name, art in experimental.items():
+                st.warning(f"Experimental `{name}`: {held_out_text(head_metrics(str(art.path)))}. "
+                           "Shown for research only, never as an answer.")
 
 
 def experimental_on() -> bool:
@@ -79,6 +174,8 @@ def experimental_on() -> bool:
 
 def held_out_text(m: dict) -> str:
     """An experimental head's figures on people it never saw, in words, with the split named."""
+    from core.heads.artifacts import validated_evaluation
+
     ev = validated_evaluation(m)
     met = ev["metrics"]
     return (f"macro AUC {met['roc_auc']:.2f}, balanced accuracy {met['balanced_accuracy']:.2f} "

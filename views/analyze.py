@@ -1,46 +1,15 @@
-"""Analyze one recording: upload or microphone -> verdict, screening, spectrogram with the windows under it."""
+"""Analyze one recording: upload or microphone -> verdict, screening, spectrogram with the windows under it.
+
+The title and the uploader are painted before anything heavy is imported or loaded: the models load behind them
+(`ui.state`), and the analysis waits for them only if they are not ready yet."""
 import hashlib
 import io
-import json
-from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from core.audio.decode import AudioDecodeError, window_audio
-from core.encoders import EncoderUnavailable
-from core.config import SAMPLE_RATE, data_dir
-from core.audio.filenames import display_name
-from core.evaluation.metrics import operating_point_at
-from core.evaluation.reference import ReferenceAnnotationError, agreement, parse_reference
-from core.evaluation.model_card import validation_roc
-from core.answers.analyzer import apply_thresholds, with_clinician_fields
-from core.answers.neighbours import load_clip, locate_audio, nearest, training_match, typical_nn_distance
-from core.reports.pdf import analysis_pdf
-from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS
-from core.tasks import RESP_LABEL_GLOSSARY
-from ui.figures import pca_placement, spectrogram_with_track
-from ui.state import AUDIO_TYPES, current, experimental_on, head_metrics
+from ui.state import AUDIO_TYPES, current, current_task, wait_for_models
 
-
-@st.cache_data(show_spinner=False)
-def typical_distance(path: str, _projection) -> float:
-    """Computed once per artefact (keyed by its path; the projection itself is not hashed)."""
-    return typical_nn_distance(_projection)
-
-
-GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
-
-
-def artifact_of(output: str):
-    """The artefact an output came from (one respiratory recording model gives several outputs)."""
-    return analyzer.heads[result.heads[output].source or output]
-
-task, analyzer = current()
 st.title("Analyze a recording")
-if analyzer is None:
-    st.stop()
-
 src_upload, src_mic = st.tabs(["Upload a file", "Record with the microphone"])
 with src_upload:
     uploaded = st.file_uploader("Recording", type=AUDIO_TYPES, key="upload")
@@ -55,10 +24,62 @@ else:
     source = uploaded or recorded
 if source is None:
     st.caption("Upload a recording or record one to analyse it. Nothing is stored on the server.")
+    wait_for_models(current_task())
     st.stop()
 
+task, analyzer = current()
+if analyzer is None:
+    st.stop()
+
+# painted above; what drawing a result needs is imported only now
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from core.answers.analyzer import apply_thresholds, with_clinician_fields  # noqa: E402
+from core.answers.neighbours import (load_clip, locate_audio, nearest, training_match,  # noqa: E402
+                                     typical_nn_distance)
+from core.audio.decode import AudioDecodeError, window_audio  # noqa: E402
+from core.audio.filenames import display_name  # noqa: E402
+from core.config import SAMPLE_RATE, data_dir  # noqa: E402
+from core.encoders import EncoderUnavailable  # noqa: E402
+from core.evaluation.metrics import operating_point_at  # noqa: E402
+from core.evaluation.model_card import validation_roc  # noqa: E402
+from core.evaluation.reference import ReferenceAnnotationError, agreement, parse_reference  # noqa: E402
+from core.reports.pdf import analysis_pdf  # noqa: E402
+from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS  # noqa: E402
+from core.tasks import RESP_LABEL_GLOSSARY  # noqa: E402
+from ui.figures import pca_placement, spectrogram_with_track  # noqa: E402
+from ui.state import experimental_on, head_metrics  # noqa: E402
+
+GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
+
+
+@st.cache_data(show_spinner=False)
+def typical_distance(path: str, _projection) -> float:
+    """Computed once per artefact (keyed by its path; the projection itself is not hashed)."""
+    return typical_nn_distance(_projection)
+
+
+def cached_figure(key: tuple, build):
+    """A figure built once per analysis (kept in the session beside the result), not on every rerun: a slider or a
+    click redraws the page without recomputing thousands of points."""
+    figures = st.session_state.setdefault("figures", {})
+    if figures.get("_analysis") != analysis_key:  # a new recording: the old figures go
+        figures.clear()
+        figures["_analysis"] = analysis_key
+    if key not in figures:
+        figures[key] = build()
+    return figures[key]
+
+
+def artifact_of(output: str):
+    """The artefact an output came from (one respiratory recording model gives several outputs)."""
+    return analyzer.heads[result.heads[output].source or output]
+
+
 data = source.getvalue()
-st.audio(data)
 # reruns (a slider, a click on a window) reuse the session's last result: only a new recording is analysed again
 analysis_key = (hashlib.blake2b(data, digest_size=16).hexdigest(), task, analyzer.encoder.info.identity,
                 getattr(source, "name", "recording"), experimental_on())
@@ -110,6 +131,7 @@ else:
                        f"(sensitivity {op['sensitivity']:.2f}, specificity {op['specificity']:.2f}).")
     st.caption("Class probabilities: " + " · ".join(f"{lab} {p:.0%}" for lab, p in verdict.probabilities.items()))
 st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")
+st.audio(data)  # after the answer: the player's bytes are not what the user waits for
 st.caption(f"Recording: {result.name} ({result.duration_s:.1f} s) · Quality: {result.clip_quality.summary()}"
            + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))
 
@@ -130,6 +152,24 @@ def training_warning() -> None:
 
 
 training_warning()
+placed = [n for n in result.heads if n in result.placements and artifact_of(n).projection is not None]
+
+
+def unlike_training_warning(name: str) -> None:
+    """Said whether or not the placement is shown: an answer extrapolated from unfamiliar audio must say so."""
+    art = artifact_of(name)
+    neighbours = nearest(art.projection, result.placements[name].clip_coords, k=1)
+    typical = typical_distance(str(art.path), art.projection)
+    if neighbours and neighbours[0].distance > typical:
+        unit = art.meta.get("unit", "unit")
+        st.warning(f"This recording is unlike the training data of '{art.meta['title']}': its nearest training "
+                   f"{unit} is {neighbours[0].distance:.1f} away, while 95 % of training {unit}s have a neighbour "
+                   f"within {typical:.1f}. Treat the answer as an extrapolation (another recording device, setting "
+                   "or kind of sound?).")
+
+
+if placed:
+    unlike_training_warning(result.primary if result.primary in placed else placed[0])
 thresholds: dict[str, float] = {}  # screening thresholds the user moved: the PDF and the JSON use them too
 screening = result.screening_heads()
 for screen in screening:
@@ -196,7 +236,10 @@ if track_heads and result.spectrogram is not None:
                 reference = parse_reference(display_name(ref_file.name), ref_file.getvalue(), result.duration_s)
             except ReferenceAnnotationError as exc:
                 st.error(str(exc))
-    event = st.plotly_chart(spectrogram_with_track(result, result.heads[track], reference=reference), width="stretch",
+    ref_key = (reference.name, repr(reference.events)) if reference is not None else None
+    figure = cached_figure(("track", track, ref_key),
+                           lambda: spectrogram_with_track(result, result.heads[track], reference=reference))
+    event = st.plotly_chart(figure, width="stretch",
                             on_select="rerun", selection_mode="points", key="track_plot")
     picked = [int(p["customdata"]) for p in (event.selection.points if event and event.selection else [])
               if isinstance(p.get("customdata"), (int, float))]
@@ -230,26 +273,22 @@ if track_heads and result.spectrogram is not None:
     st.caption("Each column of the track is one 2-s window (hop "
                f"{analyzer.hop_s:g} s), placed at its centre; windows marked with a grey cross failed the quality gate "
                "and do not vote.")
-placed = [n for n in result.heads if n in result.placements and artifact_of(n).projection is not None]
-if placed:
-    st.subheader("Where this recording lands among the training data")
+@st.fragment
+def placement_section() -> None:
+    """On demand, and redrawn alone: the PCA of the training data (thousands of points) and the nearest examples."""
+    if not st.toggle("Show where this recording lands among the training data (PCA and nearest training examples)",
+                     key="show_placement"):
+        return
     default = placed.index(result.primary) if result.primary in placed else 0
     pname = st.selectbox("Embedding space of head", placed, index=default,
                          format_func=lambda n: result.heads[n].title, key="pca_head")
     art = artifact_of(pname)
     people = GROUP_NAMES.get(art.meta.get("data", {}).get("layout", ""), analyzer.task.people)
-    st.plotly_chart(pca_placement(result.placements[pname], art.projection, art.meta.get("unit", "unit"), people),
-                    width="stretch")
+    st.plotly_chart(pca_figure(pname, people), width="stretch")
     st.caption(f"Principal components of the head's scaled training inputs, one point per training "
                f"{art.meta.get('unit', 'unit')} (hover for its {people} id). Being close to a group "
                "is not a diagnosis: these two components keep only part of what the head uses.")
     neighbours = nearest(art.projection, result.placements[pname].clip_coords, k=5)
-    typical = typical_distance(str(art.path), art.projection)
-    if neighbours and neighbours[0].distance > typical:
-        st.warning(f"This recording is unlike the training data of this head: its nearest training "
-                   f"{art.meta.get('unit', 'unit')} is {neighbours[0].distance:.1f} away, while 95 % of training "
-                   f"{art.meta.get('unit', 'unit')}s have a neighbour within {typical:.1f}. Treat the verdict as an "
-                   "extrapolation (another recording device, setting or kind of sound?).")
     st.markdown(f"**Nearest training {art.meta.get('unit', 'unit')}s** (distance in the head's "
                 f"{art.projection.coords.shape[1]}-component PCA space)")
     st.dataframe(pd.DataFrame([{"id": n.uid, "label": n.label, people: n.group, "distance": round(n.distance, 2)}
@@ -264,6 +303,17 @@ if placed:
                     st.audio(load_clip(ref), sample_rate=SAMPLE_RATE)
     else:
         st.caption("The training audio is not on this machine, so the examples cannot be played.")
+
+
+def pca_figure(name: str, people: str):
+    art = artifact_of(name)
+    return cached_figure(("pca", name), lambda: pca_placement(result.placements[name], art.projection,
+                                                              art.meta.get("unit", "unit"), people))
+
+
+if placed:
+    st.subheader("Where this recording lands among the training data")
+    placement_section()
 with st.expander("Every window: quality and probabilities"):
     st.dataframe(pd.DataFrame(result.window_display()), hide_index=True, width="stretch")
     st.caption("Windows that failed the quality gate show no probability: they do not vote.")

@@ -4,12 +4,9 @@ import streamlit as st
 
 from core.reports.batch import analyze_batch, batch_records, expand_uploads, window_csv
 from core.config import Limits
-from ui.state import AUDIO_TYPES, current, experimental_on
+from ui.state import AUDIO_TYPES, current, current_task, experimental_on, wait_for_models
 
-task, analyzer = current()
 st.title("Batch analysis")
-if analyzer is None:
-    st.stop()
 
 files = st.file_uploader("Recordings, or zip archives of recordings", type=AUDIO_TYPES + ["zip"],
                          accept_multiple_files=True, key="batch_upload")
@@ -22,6 +19,10 @@ st.caption("Files are analysed in memory and nothing is written to disk; the tab
            f"{limits.max_bytes / 2**20:.0f} MB per file, {limits.max_archive_bytes / 2**30:g} GB unpacked per zip, the "
            f"first {limits.max_seconds / 60:g} min of each recording.")
 if not files:
+    wait_for_models(current_task())
+    st.stop()
+task, analyzer = current()
+if analyzer is None:
     st.stop()
 
 # the same uploads are not analysed twice when the page reruns (sorting, downloading)

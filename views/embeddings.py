@@ -48,8 +48,8 @@ def no_crying(result) -> str:
     return ""
 
 
+st.title("Embeddings")  # painted before waiting for the models
 task, analyzer = current()
-st.title("Embeddings")
 if analyzer is None:
     st.stop()
 

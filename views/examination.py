@@ -11,17 +11,16 @@ from core.answers.examination import (RULES, SHIPPED_RULE, SITE_NAMES, SITE_UNKN
 from core.audio.filenames import display_name
 from core.reports.pdf import child_validation_text, examination_pdf
 from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fields
+from core.tasks import TASKS
 from ui.chest import chest_diagram
 from ui.figures import spectrogram_with_track
-from ui.state import AUDIO_TYPES, current
+from ui.state import AUDIO_TYPES, current, current_task, wait_for_models
 
 MAX_RECORDINGS = 12  # four sites, up to three visits
 
-task, analyzer = current()
 st.title("Examination of one child")
-if analyzer is None:
-    st.stop()
-if not (analyzer.heads.get(analyzer.task.main_head) and analyzer.heads[analyzer.task.main_head].meta.get("answers")):
+spec = TASKS[current_task()]
+if spec.head(spec.main_head).kind != "recording_model":  # sites are combined from recording-level answers
     st.info("An examination combines chest recordings of one child. Choose **Respiratory (pediatric lung sounds)** in "
             "the sidebar.")
     st.stop()
@@ -32,6 +31,14 @@ st.caption(f"Upload the recordings of one child, one per chest site (SPRSound si
            "the visits side by side. Nothing is stored on the server.")
 files = st.file_uploader("Recordings of one child", type=AUDIO_TYPES, accept_multiple_files=True, key="exam_upload")
 if not files:
+    wait_for_models(current_task())
+    st.stop()
+task, analyzer = current()
+if analyzer is None:
+    st.stop()
+if not (analyzer.heads.get(analyzer.task.main_head) and analyzer.heads[analyzer.task.main_head].meta.get("answers")):
+    st.info("An examination combines chest recordings of one child. Choose **Respiratory (pediatric lung sounds)** in "
+            "the sidebar.")
     st.stop()
 if len(files) > MAX_RECORDINGS:
     st.error(f"{len(files)} files: an examination takes at most {MAX_RECORDINGS} recordings (four sites, up to three "

@@ -15,8 +15,8 @@ from ui.figures import LABEL_COLOURS
 from ui.live_figures import live_spectrogram
 from ui.state import current
 
+st.title("Live monitor")  # painted before waiting for the models
 task, analyzer = current()
-st.title("Live monitor")
 if analyzer is None:
     st.stop()
 try:

@@ -36,8 +36,8 @@ def legend(items) -> None:
     """What each short row name stands for: the full title and the split, in words."""
     st.caption("\n".join(f"- **{short}**: {split}" for short, split in items))
 
+st.title("Model metrics")  # painted before waiting for the models
 task, analyzer = current()
-st.title("Model metrics")
 if analyzer is None:
     st.stop()
 

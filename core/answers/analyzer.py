@@ -12,7 +12,7 @@ from core.heads.recording import RecordingModelArtifact, screen_answers
 from core.answers.timeline import Timeline, build_timeline
 from core.audio.decode import AudioSource, DecodedAudio, decode_audio
 from core.encoders.cache import EmbeddingCache
-from core.config import DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
+from core.config import DISCLAIMER, DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
 from core.encoders import EncoderUnavailable, get_encoder, hear_status
 from core.encoders.base import Encoder, EncoderInfo
 from core.reports.provenance import Provenance, app_version, clean_fields, model_versions, now_utc
@@ -23,7 +23,6 @@ from core.tasks import TaskSpec, get_task
 from core.timing import NO_TIMER, StageTimer
 from core.windows.framing import Window, frame, plan_windows
 
-DISCLAIMER = "Screening aid for research; not a diagnosis."
 CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
 OPERATING_POINT_TEXT = {
     "balanced": "balanced operating point",
