@@ -23,15 +23,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(env: dict | None = None, timeout_s: float = 120.0, script: str | Path = "app.py"):
+def streamlit_server(env: dict | None = None, timeout_s: float = 120.0, script: str | Path = "app.py",
+                     log: Path | None = None):
     """Yields (url, process) once /_stcore/health answers; the server runs offline on the built-in encoder.
-    `script`: another Streamlit script served the same way (the benchmarks' one-line baseline)."""
+    `script`: another Streamlit script served the same way (the benchmarks' one-line baseline); `log`: a file that
+    receives the server's own output (the browser tests read it for warnings)."""
     port = free_port()
     env = {**os.environ, "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=open(log, "w") if log is not None else subprocess.DEVNULL)  # noqa: SIM115 (closed with the process)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout_s

@@ -19,8 +19,13 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not 
 
 
 @pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as (url, _):
+def server_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("server") / "streamlit.log"
+
+
+@pytest.fixture(scope="module")
+def server(server_log):
+    with streamlit_server(log=server_log) as (url, _):
         yield url
 
 
@@ -255,3 +260,10 @@ def test_examination_of_one_sprsound_child_and_a_reference_overlay(server, shots
         assert 1 <= pages <= 2  # a report a clinician can file: at most two pages
         _pdf_pages_to_png(single, shots / "recording_report")
         browser.close()
+
+
+def test_the_server_log_of_the_walkthrough_is_clean(server, server_log):
+    """After every page above was used: no deprecation warnings, no file-watcher noise, no tracebacks."""
+    text = server_log.read_text(errors="replace")
+    for noise in ("use_container_width", "Inotify", "Traceback", "deprecated"):
+        assert noise not in text, f"{noise!r} in the server log:\n{text[-2000:]}"
