@@ -110,6 +110,19 @@ def current():
         return task, None
 
 
+def analyzer_for(given: bool):
+    """What a page with an uploader calls once it has painted: with nothing given yet, it lets the models load behind
+    the page and stops the run; with input, it returns (task, loaded Analyzer), waiting if needed, or stops when the
+    models cannot be loaded (the sidebar says why)."""
+    if not given:
+        wait_for_models(current_task())
+        st.stop()
+    task, analyzer = current()
+    if analyzer is None:
+        st.stop()
+    return task, analyzer
+
+
 def wait_for_models(task: str) -> None:
     """For a page that painted and has nothing to do until the user acts: say the models are loading, and rerun the
     app once they are, so the sidebar shows them."""

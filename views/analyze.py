@@ -7,7 +7,7 @@ import io
 
 import streamlit as st
 
-from ui.state import AUDIO_TYPES, current, current_task, wait_for_models
+from ui.state import AUDIO_TYPES, analyzer_for
 
 st.title("Analyze a recording")
 src_upload, src_mic = st.tabs(["Upload a file", "Record with the microphone"])
@@ -24,12 +24,7 @@ else:
     source = uploaded or recorded
 if source is None:
     st.caption("Upload a recording or record one to analyse it. Nothing is stored on the server.")
-    wait_for_models(current_task())
-    st.stop()
-
-task, analyzer = current()
-if analyzer is None:
-    st.stop()
+task, analyzer = analyzer_for(source is not None)
 
 # painted above; what drawing a result needs is imported only now
 import json  # noqa: E402

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.reports.batch import analyze_batch, batch_records, expand_uploads, window_csv
 from core.config import Limits
-from ui.state import AUDIO_TYPES, current, current_task, experimental_on, wait_for_models
+from ui.state import AUDIO_TYPES, analyzer_for, experimental_on
 
 st.title("Batch analysis")
 
@@ -18,12 +18,7 @@ st.caption("Files are analysed in memory and nothing is written to disk; the tab
            f"you download them only if you want it. Limits: {limits.max_files} files per batch (zip members count), "
            f"{limits.max_bytes / 2**20:.0f} MB per file, {limits.max_archive_bytes / 2**30:g} GB unpacked per zip, the "
            f"first {limits.max_seconds / 60:g} min of each recording.")
-if not files:
-    wait_for_models(current_task())
-    st.stop()
-task, analyzer = current()
-if analyzer is None:
-    st.stop()
+task, analyzer = analyzer_for(bool(files))
 
 # the same uploads are not analysed twice when the page reruns (sorting, downloading)
 key = (task, analyzer.encoder.info.identity, tuple((f.name, f.size, f.file_id) for f in files), experimental_on())

@@ -14,7 +14,7 @@ from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fie
 from core.tasks import TASKS
 from ui.chest import chest_diagram
 from ui.figures import spectrogram_with_track
-from ui.state import AUDIO_TYPES, current, current_task, wait_for_models
+from ui.state import AUDIO_TYPES, analyzer_for, current_task
 
 MAX_RECORDINGS = 12  # four sites, up to three visits
 
@@ -30,12 +30,7 @@ st.caption(f"Upload the recordings of one child, one per chest site (SPRSound si
            "when present; set or correct them below. Give recordings of a later visit another visit name to compare "
            "the visits side by side. Nothing is stored on the server.")
 files = st.file_uploader("Recordings of one child", type=AUDIO_TYPES, accept_multiple_files=True, key="exam_upload")
-if not files:
-    wait_for_models(current_task())
-    st.stop()
-task, analyzer = current()
-if analyzer is None:
-    st.stop()
+task, analyzer = analyzer_for(bool(files))
 if not (analyzer.heads.get(analyzer.task.main_head) and analyzer.heads[analyzer.task.main_head].meta.get("answers")):
     st.info("An examination combines chest recordings of one child. Choose **Respiratory (pediatric lung sounds)** in "
             "the sidebar.")
