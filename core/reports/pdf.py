@@ -11,13 +11,16 @@ plotting backend on the server).
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from core.answers.analyzer import DISCLAIMER, AnalysisResult, HeadOutput
 from core.reports.provenance import APP_NAME, CLINICIAN_FIELDS, Provenance
 from core.tasks import RESP_LABEL_GLOSSARY
+
+if TYPE_CHECKING:
+    from core.answers.examination import Examination
 
 # viridis, 9 stops (the page's spectrogram colours)
 _VIRIDIS = np.array([[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141], [39, 173, 129],
@@ -315,7 +318,7 @@ def child_validation_text(validated: dict, key: str) -> str:
     return text + "."
 
 
-def examination_pdf(exam, reports: list[dict | None], clinician: dict[str, str] | None = None,
+def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: dict[str, str] | None = None,
                     title: str = "") -> bytes:
     """One report for every site of an examination (`core.answers.examination.Examination`): the child-level
     answers per visit with the rule and its per-child validation, a table of the sites, each site's spectrogram with
