@@ -98,7 +98,8 @@ for s, r in zip(exam.sites, exam.results):
         row[exam.titles[key][0].split(" (")[0]] = ("yes" if s.answers[key] else "no") if s.answers[key] is not None \
             else "no answer"
         row[f"P [{key}]"] = None if s.probabilities[key] is None else round(s.probabilities[key], 2)
-    row["events"] = r.timeline.summary(r.class_names) if r is not None and r.timeline is not None else s.reason
+    row["events"] = r.timeline.summary(r.class_names) if r is not None and r.timeline is not None else ""
+    row["no answer because"] = s.reason
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 tabs = st.tabs([f"{s.site} · {s.visit}" for s in exam.sites])

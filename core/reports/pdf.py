@@ -350,12 +350,13 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
     for key in exam.keys:
         doc.text(f"{exam.titles[key][0]}: {child_validation_text(exam.validated, key)}", 8.2, colour=_GREY, h=3.8)
     doc.heading("Sites", 9.5)
-    rows = [("site", "visit", "recording", *(exam.titles[k][0].split(" (")[0] for k in exam.keys), "quality")]
+    rows = [("site", "visit", "recording", *(exam.titles[k][0].split(" (")[0] for k in exam.keys),
+             "quality / why no answer")]
     for s, r in zip(exam.sites, exam.results):
         cells = [("yes" if s.answers[k] else "no") + f" ({s.probabilities[k]:.2f})" if s.answers[k] is not None
                  else "no answer" for k in exam.keys]
         rows.append((f"{s.site} {SITE_NAMES.get(s.site, '')}".strip(), s.visit, s.name, *cells,
-                     r.clip_quality.summary() if r is not None else s.reason))
+                     s.reason or (r.clip_quality.summary() if r is not None else "")))
     doc.table(rows, (29, 14, 48, 30, 28, 37), size=7.5)
     for s, r, rep in zip(exam.sites, exam.results, reports):
         if r is None:

@@ -22,6 +22,9 @@ class Spectrogram:
         return self.db.shape
 
 
+SILENT_POWER = 1e-6  # mel power of a bin treated as silence when a whole clip is (near) digital silence
+
+
 def display_spectrogram(samples: np.ndarray, source_rate: int | None = None, sr: int = SAMPLE_RATE) -> Spectrogram:
     """Log-mel up to the source's Nyquist frequency (an 8-kHz stethoscope has nothing above 4 kHz to show)."""
     import librosa
@@ -34,7 +37,10 @@ def display_spectrogram(samples: np.ndarray, source_rate: int | None = None, sr:
         samples = np.pad(samples, (0, n_fft - n))
     mel = librosa.feature.melspectrogram(y=np.asarray(samples, np.float32), sr=sr, n_fft=n_fft, hop_length=hop,
                                          n_mels=N_MELS, fmin=20.0, fmax=fmax, center=True)
-    db = librosa.power_to_db(mel, ref=np.max, top_db=80.0).astype(np.float32)
+    # relative to the clip's loudest bin, but never to less than a near-silent floor (about -110 dB re a full-scale
+    # sine): digital silence is drawn dark, not as a uniformly "loud" picture at 0 dB
+    ref = max(float(mel.max()), SILENT_POWER)
+    db = librosa.power_to_db(mel, ref=ref, amin=SILENT_POWER * 1e-8, top_db=80.0).astype(np.float32)
     times = librosa.frames_to_time(np.arange(db.shape[1]), sr=sr, hop_length=hop)
     freqs = librosa.mel_frequencies(n_mels=N_MELS, fmin=20.0, fmax=fmax)
     return Spectrogram(times.astype(np.float32), freqs.astype(np.float32), db)
