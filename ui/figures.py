@@ -8,10 +8,28 @@ from plotly.subplots import make_subplots
 from core.answers.analyzer import AnalysisResult, HeadOutput, Placement
 from core.evaluation.reference import ReferenceAnnotation
 from core.heads.artifacts import Projection
+from core.windows.spectrogram import Spectrogram
 
 
 #: distinct label colours (Streamlit's own plotly theme would draw every class in a shade of blue)
 LABEL_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def mel_heatmap(spec: Spectrogram, offset_s: float = 0.0, colorbar: dict | None = None) -> go.Heatmap:
+    """A display spectrogram as a heatmap whose rows are mel bands, drawn evenly spaced (a log axis would stretch
+    the top band); hover gives each band's frequency in Hz. `offset_s`: the time of its first frame (live stream)."""
+    hz = np.repeat(spec.freqs_hz[:, None], spec.db.shape[1], axis=1)
+    return go.Heatmap(x=spec.times_s + offset_s, y=np.arange(len(spec.freqs_hz)), z=spec.db, customdata=hz,
+                      colorscale="Viridis", zmin=-80, zmax=0, colorbar=colorbar or dict(title="dB"),
+                      name="spectrogram", hovertemplate="%{x:.2f} s · %{customdata:.0f} Hz · %{z:.0f} dB<extra></extra>")
+
+
+def hz_axis(spec: Spectrogram) -> dict:
+    """The y axis of `mel_heatmap`: six of its bands labelled with their centre frequency in Hz."""
+    n = len(spec.freqs_hz)
+    ticks = np.unique(np.linspace(0, n - 1, 6).round().astype(int)) if n else np.zeros(0, int)
+    return dict(title_text="Hz (mel scale)", tickvals=ticks.tolist(),
+                ticktext=[f"{spec.freqs_hz[t]:.0f}" for t in ticks])
 
 
 def spectrogram_with_track(result: AnalysisResult, head: HeadOutput,
@@ -32,14 +50,7 @@ def spectrogram_with_track(result: AnalysisResult, head: HeadOutput,
     else:
         fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.52, 0.16, 0.32])
         track_row = 3
-    # rows are mel bands, drawn evenly spaced (a log axis would stretch the top band) and labelled in Hz
-    bands = np.arange(len(spec.freqs_hz))
-    hz = np.repeat(spec.freqs_hz[:, None], spec.db.shape[1], axis=1)
-    fig.add_trace(go.Heatmap(x=spec.times_s, y=bands, z=spec.db, customdata=hz, colorscale="Viridis", zmin=-80, zmax=0,
-                             colorbar=dict(title="dB", **_beside(fig, 1)), name="spectrogram",
-                             hovertemplate="%{x:.2f} s · %{customdata:.0f} Hz · %{z:.0f} dB<extra></extra>"),
-                  row=1, col=1)
-    ticks = np.unique(np.linspace(0, len(bands) - 1, 6).round().astype(int))
+    fig.add_trace(mel_heatmap(spec, colorbar=dict(title="dB", **_beside(fig, 1))), row=1, col=1)
     text = np.where(np.isnan(shown), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(shown)))
     fig.add_trace(go.Heatmap(x=centres, y=list(head.labels), z=shown, zmin=0, zmax=1, colorscale="Blues",
                              colorbar=dict(title="p", **_beside(fig, track_row)), text=text,
@@ -47,7 +58,7 @@ def spectrogram_with_track(result: AnalysisResult, head: HeadOutput,
                              hovertemplate="window at %{x:.1f} s · %{y}: %{z:.2f}<extra></extra>",
                              name=head.name), row=track_row, col=1)
     # one clickable marker per window along the top of the spectrogram: selecting it plays that 2-s segment
-    fig.add_trace(go.Scatter(x=centres, y=[len(bands) - 3] * len(centres), mode="markers", name="windows",
+    fig.add_trace(go.Scatter(x=centres, y=[len(spec.freqs_hz) - 3] * len(centres), mode="markers", name="windows",
                              marker=dict(symbol="triangle-down", size=11, color="white",
                                          line=dict(width=1, color="black")),
                              customdata=np.arange(len(centres)),
@@ -62,8 +73,7 @@ def spectrogram_with_track(result: AnalysisResult, head: HeadOutput,
     x_max = max(result.duration_s, 2.0)
     if reference is not None:
         _event_lanes(fig, reference, result, x_max, row=2)
-    fig.update_yaxes(title_text="Hz (mel scale)", tickvals=ticks.tolist(),
-                     ticktext=[f"{spec.freqs_hz[t]:.0f}" for t in ticks], row=1, col=1)
+    fig.update_yaxes(**hz_axis(spec), row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=track_row, col=1)
     fig.update_xaxes(title_text="time (s)", range=[0, x_max], row=track_row, col=1)
     fig.update_layout(height=460 if reference is None else 560, margin=dict(l=10, r=10, t=10, b=10),

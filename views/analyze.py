@@ -324,7 +324,7 @@ if thresholds:
     st.caption("The report uses the threshold(s) you moved: " + ", ".join(
         f"{shown.heads[n].title} at {t:.2f}" for n, t in thresholds.items()) + " (marked as not validated).")
 prov = shown.provenance
-st.caption(f"Analysed {prov.analysed_at.replace('T', ' ').replace('Z', ' UTC')} · app version {prov.app_version} · "
+st.caption(f"Analysed {prov.when} · app version {prov.app_version} · "
            f"audio SHA-256 {prov.audio_sha256} · models: "
            + "; ".join(f"{n} ({d})" for n, d in prov.models.items()))
 stem = Path(result.name).stem

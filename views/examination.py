@@ -57,10 +57,7 @@ table = st.data_editor(defaults, key=f"exam_sites_{files_key}", hide_index=True,
 
 recordings = [ExamRecording(n, f.getvalue(), str(site or SITE_UNKNOWN), str(visit or "visit 1").strip()[:30])
               for n, f, site, visit in zip(names, files, table["site"], table["visit"])]
-cache = st.session_state.setdefault("exam_cache", {})
-keep = {(hashlib.blake2b(r.data, digest_size=16).hexdigest(), r.name) for r in recordings}
-for stale in [k for k in cache if k not in keep]:  # only this examination's analyses stay in the session
-    del cache[stale]
+cache = st.session_state.setdefault("exam_cache", {})  # only this examination's analyses stay in the session
 with st.spinner(f"Analysing {len(recordings)} recording(s)…"):
     exam = examine(analyzer, recordings, cache=cache)
 

@@ -92,23 +92,16 @@ if recording_model:
     if m.get("examination"):
         st.subheader("Examination of one child (per child: what the Examination page leads with)")
         from core.answers.examination import RULES, SHIPPED_RULE
-        from core.evaluation.examination import SELECTIONS
+        from core.evaluation.examination import child_level_figures
 
-        rows = []
-        for key in ("screen", "asthma"):
-            for sel in SELECTIONS:
-                for rule in RULES:
-                    for split, name in (("cv", "nested patient-grouped CV"), ("test_intra", "intra-patient test")):
-                        e = m["examination"].get(split, {}).get(key, {}).get(sel, {}).get(rule) or {}
-                        if e.get("sensitivity") is None:
-                            continue
-                        rows.append({"answer": key, "sites": "≤ 4 (earliest per site)" if sel == "examination"
-                                     else "all recordings", "rule": ("shipped: " if rule == SHIPPED_RULE else
-                                                                     "compared: ") + ("any site" if rule == "any_site"
-                                                                                      else "≥ 2 sites"),
-                                     "split": name, "children": e["n_children"], "positive": e["n_positive"],
-                                     "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
-                                     "specificity": fmt_ci(e["specificity"], e["specificity_ci"])})
+        sites = {"examination": "≤ 4 (earliest per site)", "all": "all recordings"}
+        rules = {"any_site": "any site", "two_sites": "≥ 2 sites"}
+        rows = [{"answer": key, "sites": sites[sel],
+                 "rule": ("shipped: " if rule == SHIPPED_RULE else "compared: ") + rules[rule],
+                 "split": name, "children": e["n_children"], "positive": e["n_positive"],
+                 "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
+                 "specificity": fmt_ci(e["specificity"], e["specificity_ci"])}
+                for key, sel, rule, _, name, e in child_level_figures(m, ("screen", "asthma"))]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={"answer": Text(pinned=True, width=70), "sites": Text(width=160),
                                     "rule": Text(width=150), "split": Text(width=180),

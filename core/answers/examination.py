@@ -11,17 +11,17 @@ p4 right lateral (the diagram on the Examination page follows it).
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Sequence
 
+from core.audio.filenames import recording_stem
 from core.data.datasets import SPR_NAME
 
 SITES = ("p1", "p2", "p3", "p4")
 SITE_NAMES = {"p1": "left posterior", "p2": "left lateral", "p3": "right posterior", "p4": "right lateral"}
 SITE_UNKNOWN = "unknown"
-_EXTS = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".webm", ".m4a", ".mp4", ".json", ".csv"}
 #: the shipped child-level rule, and the one it is compared with (neither is chosen on data)
 RULES = {
     "any_site": "positive when at least one answering site is positive",
@@ -42,10 +42,7 @@ class NameInfo:
 
 
 def name_info(name: str) -> NameInfo:
-    stem = PurePosixPath(str(name).replace("\\", "/")).name
-    suffix = PurePosixPath(stem).suffix
-    if suffix.lower() in _EXTS:  # "41112159_4.9_1_p1_153": the age's dot is not an extension
-        stem = stem[: -len(suffix)]
+    stem = recording_stem(name)
     m = SPR_NAME.match(stem)
     if m:
         return NameInfo(m["loc"], m["patient"], m["age"], int(m["rec"]))
@@ -161,9 +158,8 @@ def examine(analyzer, recordings: Sequence[ExamRecording], rule: str = SHIPPED_R
             cache: dict | None = None) -> Examination:
     """Analyse each recording with the respiratory recording model and combine the sites per visit. A file that
     cannot be analysed becomes a site with no answer and its reason (it never stops the others). `cache` (content
-    hash -> result or error text, e.g. the user's session) spares re-analysing when only a site or visit changes."""
-    import hashlib
-
+    hash -> result or error text, e.g. the user's session) spares re-analysing when only a site or visit changes;
+    it keeps only this examination's entries, so a session holds one examination's analyses at a time."""
     from core.audio.decode import AudioDecodeError
 
     art = analyzer.heads.get(analyzer.task.main_head)
@@ -173,9 +169,10 @@ def examine(analyzer, recordings: Sequence[ExamRecording], rule: str = SHIPPED_R
     keys = tuple(answers)
     titles = {k: (a["title"], a["negative"], a["positive"]) for k, a in answers.items()}
     cache = {} if cache is None else cache
-    sites, results = [], []
+    sites, results, used = [], [], set()
     for rec in recordings:
         key = (hashlib.blake2b(rec.data, digest_size=16).hexdigest(), rec.name)
+        used.add(key)
         if key not in cache:
             try:
                 cache[key] = analyzer.analyze(rec.data, name=rec.name)
@@ -189,5 +186,7 @@ def examine(analyzer, recordings: Sequence[ExamRecording], rule: str = SHIPPED_R
         else:
             sites.append(site_answer(r, rec, keys))
             results.append(r)
+    for stale in [k for k in cache if k not in used]:
+        del cache[stale]
     return Examination(sites, results, summarise(sites, keys, rule), keys, titles,
                        art.meta.get("examination") or {})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio.filenames import recording_stem
 from core.heads.artifacts import Projection
 from core.data.datasets import _spr_audio, _spr_pairs, _spr_split
 
@@ -55,11 +56,7 @@ def training_match(projection: Projection, point: np.ndarray, name: str, typical
     """The training unit a clip is, if it is one: a clip the model was trained on is not a test of it. Matched by
     placement (the same audio through the same pipeline lands on its own training point) or by file name (SPRSound
     and Donate-a-cry names are unique ids)."""
-    stem = Path(str(name).replace("\\", "/")).name
-    for ext in (".wav", ".flac", ".ogg", ".opus", ".mp3", ".webm", ".m4a", ".mp4", ".caf", ".3gp"):
-        if stem.lower().endswith(ext):
-            stem = stem[: -len(ext)]
-            break
+    stem = recording_stem(name)
     ids = np.array([u.split("/")[-1].split("#")[0] for u in projection.uids.tolist()])
     named = np.flatnonzero(ids == stem) if stem else np.zeros(0, int)
     near = nearest(projection, point, k=1)

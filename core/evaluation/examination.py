@@ -60,7 +60,8 @@ def child_level(rows: list[dict], answer: str, positives: Sequence[str], split: 
     AUC ranks children by their highest answering-site probability (the score the "any site" rule thresholds)."""
     y, pred, score, ids = [], [], [], []
     left_out = {"all poor quality (annotated)": 0, "no answering site": 0}
-    for patient, rs in _select(rows, selection).items():
+    chosen = _select(rows, selection)
+    for patient, rs in chosen.items():
         good = [r for r in rs if r["label"] != "Poor Quality"]
         if not good:
             left_out["all poor quality (annotated)"] += 1
@@ -85,14 +86,30 @@ def child_level(rows: list[dict], answer: str, positives: Sequence[str], split: 
     ev = evaluate(np.asarray(y), np.stack([1 - p, p], axis=1), np.asarray(ids), Decision(names), split=split,
                   pred=np.asarray(pred))
     pc = ev["per_class"]
-    recs = _select(rows, selection)
     return {"split": split, "rule": rule, "rule_text": RULES[rule], "selection": selection,
             "selection_text": SELECTIONS[selection], "n_children": len(y), "n_positive": int(sum(y)),
             "n_negative": int(len(y) - sum(y)),
-            "recordings_per_child": float(np.median([len(recs[i]) for i in ids])),
+            "recordings_per_child": float(np.median([len(chosen[i]) for i in ids])),
             "sensitivity": pc[names[1]]["recall"], "sensitivity_ci": pc[names[1]]["recall_ci"],
             "specificity": pc[names[0]]["recall"], "specificity_ci": pc[names[0]]["recall_ci"],
             "auc": ev["metrics"]["roc_auc"], "auc_ci": ev["ci95"]["roc_auc"], "left_out": left_out}
+
+
+#: the splits the child-level figures are stored for in metrics.json, and their names in tables
+EXAM_SPLITS = (("cv", "nested patient-grouped CV"), ("test_intra", "intra-patient test (same patients, later)"))
+
+
+def child_level_figures(metrics: dict, answers: Sequence[str]):
+    """(answer, selection, rule, split key, split name, figures) for every stored child-level evaluation with a
+    figure, in table order: what the model card, the README and the Metrics page each print."""
+    ex = metrics.get("examination") or {}
+    for answer in answers:
+        for sel in SELECTIONS:
+            for rule in RULES:
+                for split, name in EXAM_SPLITS:
+                    e = (ex.get(split) or {}).get(answer, {}).get(sel, {}).get(rule)
+                    if e and e.get("sensitivity") is not None:
+                        yield answer, sel, rule, split, name, e
 
 
 def examination_evals(rows: list[dict], answers: dict[str, Sequence[str]], split: str) -> dict:

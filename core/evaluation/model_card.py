@@ -211,34 +211,21 @@ def answer_rows(meta: dict, metrics: dict, against: bool = True) -> list[str]:
     return rows
 
 
-EXAM_SPLITS = (("cv", "nested patient-grouped CV"), ("test_intra", "intra-patient test (same patients, later)"))
-
-
 def examination_rows(meta: dict, metrics: dict) -> list[str]:
     """The child-level rule per child (the Examination page's unit): header and one row per answer, recordings
     chosen, rule and split. The shipped rule is marked; the other is shown beside it, not chosen on it."""
-    ex = metrics.get("examination")
-    if not ex:
-        return []
     from core.answers.examination import RULES, SHIPPED_RULE
-    from core.evaluation.examination import SELECTIONS
+    from core.evaluation.examination import SELECTIONS, child_level_figures
 
-    rows = ["| answer (per child) | recordings per child | rule | split | children (positive) | sensitivity | "
-            "specificity | AUC (highest site) |", "|---|---|---|---|---|---|---|---|"]
-    for key, a in meta["answers"].items():
-        for sel in SELECTIONS:
-            for rule in RULES:
-                for split, name in EXAM_SPLITS:
-                    e = (ex.get(split) or {}).get(key, {}).get(sel, {}).get(rule)
-                    if not e or e.get("sensitivity") is None:
-                        continue
-                    tag = "**shipped**: " if rule == SHIPPED_RULE else "compared: "
-                    rows.append(f"| {a['title'].split(' (')[0]} | {SELECTIONS[sel]} | {tag}{RULES[rule]} | {name} | "
-                                f"{e['n_children']} ({e['n_positive']}) | "
-                                f"{fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
-                                f"{fmt_ci(e['specificity'], e['specificity_ci'])} | "
-                                f"{fmt_ci(e['auc'], e['auc_ci'])} |")
-    return rows
+    rows = [f"| {meta['answers'][key]['title'].split(' (')[0]} | {SELECTIONS[sel]} | "
+            f"{'**shipped**: ' if rule == SHIPPED_RULE else 'compared: '}{RULES[rule]} | {name} | "
+            f"{e['n_children']} ({e['n_positive']}) | {fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
+            f"{fmt_ci(e['specificity'], e['specificity_ci'])} | {fmt_ci(e['auc'], e['auc_ci'])} |"
+            for key, sel, rule, _, name, e in child_level_figures(metrics, list(meta["answers"]))]
+    if not rows:
+        return []
+    return ["| answer (per child) | recordings per child | rule | split | children (positive) | sensitivity | "
+            "specificity | AUC (highest site) |", "|---|---|---|---|---|---|---|---|", *rows]
 
 
 def recording_evaluations(metrics: dict) -> list[tuple[str, dict]]:

@@ -16,7 +16,8 @@ import numpy as np
 from core.answers.analyzer import AnalysisResult, Analyzer, HeadOutput
 from core.audio.decode import AudioDecodeError
 from core.config import Limits
-from core.data.datasets import AUDIO_EXTS, SPR_NAME
+from core.answers.examination import name_info
+from core.data.datasets import AUDIO_EXTS
 from core.encoders import EncoderUnavailable
 from core.audio.filenames import display_name
 from core.reports.provenance import app_version, now_utc
@@ -56,9 +57,8 @@ def answer_column(h: HeadOutput) -> str:
 def recording_ids(name: str) -> tuple[str, str]:
     """(child, site) from an SPRSound-style name `patient_age_gender_location_recording` (zip members by their last
     path component), so a batch can be grouped by child; empty when the name does not say."""
-    stem = PurePosixPath(str(name).replace("\\", "/").split("/")[-1]).stem
-    m = SPR_NAME.match(stem)
-    return (m["patient"], m["loc"]) if m else ("", "")
+    info = name_info(name)
+    return (info.child, info.site) if info.child else ("", "")
 
 
 @dataclass(frozen=True, eq=False)  # holds arrays: compared by identity

@@ -204,12 +204,11 @@ def _clinician(doc: _Doc, prov: Provenance | None) -> None:
         doc.text("   ".join(f"{CLINICIAN_FIELDS[k]}: {v}" for k, v in fields.items()), 9.5, "B")
 
 
-def _provenance(doc: _Doc, prov: Provenance | None, models: bool = True) -> None:
+def _provenance(doc: _Doc, prov: Provenance | None) -> None:
     if prov is None:
         return
     doc.heading("Provenance", 9.5)
-    lines = prov.lines() if models else prov.lines()[:2]
-    for line in lines:
+    for line in prov.lines():
         doc.text(line, 7.8, colour=_GREY, h=3.6)
 
 
@@ -283,7 +282,7 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
     doc = _Doc()
     doc.text(f"Screening report: {result.name}", 14, "B", h=7)
     prov = result.provenance
-    when = prov.analysed_at.replace("T", " ").replace("Z", " UTC") if prov else "n/a"
+    when = prov.when if prov else "n/a"
     doc.text(f"{APP_NAME} | analysed {when} | version {prov.app_version if prov else 'n/a'} | "
              f"encoder: {result.encoder.label}", 8.5, colour=_GREY)
     _clinician(doc, prov)
@@ -330,7 +329,7 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
     done = [r for r in exam.results if r is not None]
     prov = done[0].provenance if done else None
     doc.text(title or "Examination report: one child, several chest sites", 14, "B", h=7)
-    when = prov.analysed_at.replace("T", " ").replace("Z", " UTC") if prov else "n/a"
+    when = prov.when if prov else "n/a"
     doc.text(f"{APP_NAME} | analysed {when} | version {prov.app_version if prov else 'n/a'} | encoder: "
              f"{done[0].encoder.label if done else 'n/a'}", 8.5, colour=_GREY)
     fields = clean_fields(clinician)
@@ -375,7 +374,7 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
         if r is not None and r.provenance is not None:
             doc.text(f"{s.name}: audio SHA-256 {r.provenance.audio_sha256}", 7.5, colour=_GREY, h=3.4)
     if prov is not None:
-        for line in prov.lines()[2:]:
+        for line in prov.model_lines():
             doc.text(line, 7.5, colour=_GREY, h=3.4)
     doc.pdf.ln(1)
     doc.text(DISCLAIMER, 9.5, "B")

@@ -66,13 +66,18 @@ class Provenance:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def when(self) -> str:
+        """The analysis time for people: "2026-11-24 09:31:36 UTC"."""
+        return self.analysed_at.replace("T", " ").replace("Z", " UTC")
+
+    def model_lines(self) -> list[str]:
+        return [f"Model {name}: {desc}" for name, desc in self.models.items()]
+
     def lines(self) -> list[str]:
         """The provenance as short lines for a printed report."""
-        out = [f"Analysed {self.analysed_at.replace('T', ' ').replace('Z', ' UTC')} by {APP_NAME} "
-               f"version {self.app_version}; encoder {self.encoder}.",
-               f"Audio SHA-256: {self.audio_sha256 or 'n/a (live audio)'}"]
-        out += [f"Model {name}: {desc}" for name, desc in self.models.items()]
-        return out
+        return [f"Analysed {self.when} by {APP_NAME} version {self.app_version}; encoder {self.encoder}.",
+                f"Audio SHA-256: {self.audio_sha256 or 'n/a (live audio)'}", *self.model_lines()]
 
 
 def model_versions(heads: dict) -> dict[str, str]:
