@@ -78,3 +78,13 @@ def rss_mb(pid: int) -> float:
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
     return total / 1024
+
+
+RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+
+
+def wait_idle(page, timeout_s: float = 120.0) -> None:
+    """Wait until the app's current run has finished (Streamlit's running indicator is gone), as a user waits for
+    the page to settle: a download clicked mid-rerun points at a file the rerun has already replaced, and an upload
+    timed mid-rerun would time the rerun too."""
+    page.locator(RUNNING).first.wait_for(state="detached", timeout=timeout_s * 1000)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.app_server import CHROMIUM, launch_chromium, streamlit_server
+from bench.app_server import CHROMIUM, launch_chromium, streamlit_server, wait_idle
 from tests.helpers import cry_like, write
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed (apt-get install chromium)")
@@ -44,18 +44,11 @@ def _no_traceback(page) -> None:
     assert page.get_by_text("Traceback").count() == 0
 
 
-def _idle(page) -> None:
-    """Wait until the app's current run has finished (Streamlit's running indicator is gone), as a user waits for
-    the page to settle: a download button clicked mid-rerun points at a file the rerun has already replaced."""
-    page.locator('[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]') \
-        .first.wait_for(state="detached", timeout=120_000)
-
-
 def _download(page, label: str) -> bytes:
     """Click a download button once the page has settled and return the file; a click that still starts no download
     within 40 s is repeated (twice at most)."""
     for attempt in range(3):
-        _idle(page)
+        wait_idle(page)
         button = page.get_by_role("button", name=label).first
         button.wait_for(timeout=60_000)
         try:
