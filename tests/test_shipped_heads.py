@@ -196,3 +196,21 @@ def test_pdf_report_is_one_page_with_the_figure(analyzers):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     pdf = analysis_pdf(r, an.report(r), "detector")
     assert pdf.startswith(b"%PDF") and b"/Count 1" in pdf  # a PDF of exactly one page
+
+
+def test_warm_up_leaves_nothing_for_the_first_upload_to_import_and_keeps_nothing(tmp_path):
+    """In a fresh interpreter (the server's loader): after warm_up() the first real analysis imports no module (the
+    ~1 s of librosa and numba a first upload used to pay) and the analyzer's cache is as empty as before."""
+    import subprocess
+    import sys
+
+    from tests.helpers import write
+
+    clip = write(tmp_path / "cry.flac", cry_like(6.0, f0=480, seed=2), 16000)
+    probe = ("import sys; from core.answers.analyzer import Analyzer; a = Analyzer('cry', 'acoustic'); "
+             "r = a.warm_up(); assert not r.verdict.abstained, r.verdict.reason; assert len(a.cache._mem) == 0; "
+             f"before = set(sys.modules); a.analyze({str(clip)!r}); print(sorted(set(sys.modules) - before))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         env={"PATH": "", "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
