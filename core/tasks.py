@@ -73,6 +73,8 @@ class TaskSpec:
     screening: tuple[str, ...] = ()  # binary outputs shown as a screening answer with their operating point
     track: str | None = None  # window output drawn under the spectrogram by default
     people: str = "person"  # what a group is, in the UI ("patient", "infant")
+    #: feature blocks appended to the encoder's window embedding for this task, in training and analysis alike
+    window_features: tuple[str, ...] = ()
 
     @property
     def main_head(self) -> str:
@@ -145,6 +147,9 @@ CRY = TaskSpec(
     # background (6 dB above its noise floor) down to -80 dBFS, so a quiet phone recording with a visible cry is
     # analysed (scripts/cry_gate_coverage.py measures it on Donate-a-cry).
     quality=QualityThresholds(min_cry_voicing=0.1, silence_dbfs=-80.0, above_floor_db=6.0),
+    # jitter, shimmer, HNR, sub-harmonics, CPP (core/encoders/voice_quality.py): the pain cues of the source study;
+    # they lifted the nested leave-one-infant-out figures of the pain head (scripts/cry_ablation.py)
+    window_features=("voice_quality",),
     heads=(
         HeadSpec(
             name="pain",

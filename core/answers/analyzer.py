@@ -243,7 +243,8 @@ class Analyzer:
         self.task = get_task(task)
         self.root = root or trained_dir()
         choice = choose_encoder(self.task, encoder, self.root)
-        self.encoder: Encoder = get_encoder(choice.name, allow_download=encoder == "hear")
+        self.encoder: Encoder = get_encoder(choice.name, allow_download=encoder == "hear",
+                                            window_features=self.task.window_features)
         self.encoder_note = choice.note
         self.cache = cache or EmbeddingCache()
         self.thresholds = thresholds or self.task.quality

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         heads = [task.head(h) for h in wanted]
         thresholds = task.quality
     try:
-        encoder = get_encoder(args.encoder)
+        encoder = get_encoder(args.encoder, window_features=get_task(task_name).window_features)
     except EncoderUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

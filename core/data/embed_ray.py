@@ -34,10 +34,10 @@ class _EmbedFiles:
     """A Ray Data actor: the encoder is loaded once per worker (HeAR: once per GPU)."""
 
     def __init__(self, encoder_name: str, cache_folder: str, units: list[Unit], views: tuple[str, ...],
-                 hop_s: float, thresholds: QualityThresholds | None):
+                 hop_s: float, thresholds: QualityThresholds | None, window_features: tuple[str, ...] = ()):
         from core.encoders import get_encoder
 
-        self.encoder = get_encoder(encoder_name, allow_download=False)
+        self.encoder = get_encoder(encoder_name, allow_download=False, window_features=window_features)
         self.cache = EmbeddingCache(Path(cache_folder))
         self.units, self.views, self.hop_s, self.thresholds = units, views, hop_s, thresholds
 
@@ -62,9 +62,10 @@ class _EmbedFiles:
 
 def embed_with_ray(units: list[Unit], encoder_name: str, cache_folder: Path, *, hop_s: float,
                    thresholds: QualityThresholds | None, views: tuple[str, ...] = ("context",),
-                   address: str | None = None, workers: int | None = None) -> RayEmbedReport:
-    """Fill `cache_folder` with the embeddings `embed_units` will ask for. Ray starts in-process unless `address`
-    names a cluster."""
+                   address: str | None = None, workers: int | None = None,
+                   window_features: tuple[str, ...] = ()) -> RayEmbedReport:
+    """Fill `cache_folder` with the embeddings `embed_units` will ask for (the same encoder, with the task's
+    `window_features`). Ray starts in-process unless `address` names a cluster."""
     import ray
 
     if not ray.is_initialized():
@@ -81,7 +82,8 @@ def embed_with_ray(units: list[Unit], encoder_name: str, cache_folder: Path, *, 
     workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     ds = ray.data.from_items([{"path": p, "idx": idx} for p, idx in files.items()])
     out = ds.map_batches(_EmbedFiles, batch_size=1, concurrency=workers, num_cpus=1,
-                         fn_constructor_args=(encoder_name, str(cache_folder), units, views, hop_s, thresholds))
+                         fn_constructor_args=(encoder_name, str(cache_folder), units, views, hop_s, thresholds,
+                                              window_features))
     rows = out.take_all()
     count = {s: sum(r["status"] == s for r in rows) for s in ("computed", "cached", "no windows")}
     return RayEmbedReport(len(files), count["computed"], count["cached"], count["no windows"],

@@ -18,10 +18,31 @@ class HearStatus:
     reason: str  # why not, or where it comes from
 
 
-def get_encoder(name: str, *, allow_download: bool = True) -> Encoder:
-    """Return the process-wide encoder; HeAR failures raise EncoderUnavailable with an actionable message."""
+#: feature blocks a task can append to every encoder's window embedding (`TaskSpec.window_features`)
+WINDOW_FEATURES = ("voice_quality",)
+
+
+def get_encoder(name: str, *, allow_download: bool = True, window_features: tuple[str, ...] = ()) -> Encoder:
+    """Return the process-wide encoder, with the task's `window_features` appended to its embedding (the cry task's
+    voice-quality block); HeAR failures raise EncoderUnavailable with an actionable message."""
     if name not in ENCODER_NAMES:
         raise ValueError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODER_NAMES)}")
+    unknown = set(window_features) - set(WINDOW_FEATURES)
+    if unknown:
+        raise ValueError(f"unknown window feature block(s) {sorted(unknown)}; choose from {WINDOW_FEATURES}")
+    base = _base_encoder(name, allow_download)
+    if "voice_quality" not in window_features:
+        return base
+    from .voice_quality import WithVoiceQuality
+
+    key = f"{name}+voice_quality"
+    with _lock:
+        if key not in _instances or _instances[key].base is not base:
+            _instances[key] = WithVoiceQuality(base)
+        return _instances[key]
+
+
+def _base_encoder(name: str, allow_download: bool) -> Encoder:
     with _lock:
         if name not in _instances:
             if name == "acoustic":

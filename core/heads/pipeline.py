@@ -65,7 +65,8 @@ def embed_for_training(units, encoder, cache: EmbeddingCache, opts: TrainOptions
         from core.data.embed_ray import embed_with_ray
 
         r = embed_with_ray(units, encoder.info.name, cache.folder, hop_s=opts.hop, thresholds=thresholds,
-                           views=views, address=opts.ray_address)
+                           views=views, address=opts.ray_address,
+                           window_features=getattr(encoder, "window_features", ()))
         log(f"  Ray: {r.files} files, {r.computed} embedded now, {r.already_cached} already in the cache, "
             f"{r.no_windows} without windows; {r.windows} windows")
     return embed_units(units, encoder, cache, hop_s=opts.hop, thresholds=thresholds,
