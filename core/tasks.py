@@ -159,6 +159,11 @@ CRY = TaskSpec(
             pooled=False,
             dataset="cry_pain",
             positive="pain",
+            # a pain screen's requirement is sensitivity >= 0.90: its threshold is the highest reaching that on the
+            # other infants' out-of-fold predictions; nested leave-one-infant-out it held at 0.92-0.93 sensitivity
+            # with 0.87-0.89 specificity over three inner-fold seeds, where the balanced point's sensitivity fell
+            # to 0.89 for two of them (scripts/cry_ablation.py)
+            operating_point="high_sensitivity",
             description="Cry sequences recorded at vaccination (pain) vs bath time (discomfort).",
         ),
         HeadSpec(

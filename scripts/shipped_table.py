@@ -15,8 +15,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
-from core.evaluation.model_card import (answer_rows, examination_rows, fmt_ci, model_card, recording_model_card,  # noqa: E402
-                                        recording_splits)
+from core.evaluation.model_card import (ablation_rows, answer_rows, examination_rows, fmt_ci,  # noqa: E402
+                                        model_card, recording_model_card, recording_splits)
 from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
@@ -24,6 +24,7 @@ SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -
 CRY_START, CRY_END = "<!-- cry-table:start -->", "<!-- cry-table:end -->"
 RESP_START, RESP_END = "<!-- respiratory-table:start -->", "<!-- respiratory-table:end -->"
 ABL_START, ABL_END = "<!-- ablation-table:start -->", "<!-- ablation-table:end -->"
+CRY_ABL_START, CRY_ABL_END = "<!-- cry-ablation-table:start -->", "<!-- cry-ablation-table:end -->"
 EXAM_START, EXAM_END = "<!-- examination-table:start -->", "<!-- examination-table:end -->"
 
 
@@ -148,16 +149,13 @@ def respiratory_table(root: Path = ROOT / "trained", encoder: str = "acoustic") 
     return "\n".join(rows)
 
 
-def ablation_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
-    f = root / "respiratory" / encoder / "recording" / "ablation.json"
+def ablation_table(root: Path = ROOT / "trained", encoder: str = "acoustic", task: str = "respiratory",
+                   head: str = "recording") -> str:
+    f = root / task / encoder / head / "ablation.json"
     if not f.is_file():
-        return "(not measured on this checkout: `python scripts/respiratory_ablation.py`)"
+        return f"(not measured on this checkout: `python scripts/{task}_ablation.py`)"
     a = json.loads(f.read_text())
-    rows = [a["note"], "", "| variant | CV: screen sensitivity / specificity (AUC) | CV: 2-1 / 2-2 Score | "
-            "intra: screen sensitivity / specificity (AUC) | intra: 2-1 / 2-2 Score |", "|---|---|---|---|---|"]
-    rows += [f"| {r['variant']} | {r['cv_screen']} | {r['cv_scores']} | {r['intra_screen']} | {r['intra_scores']} |"
-             for r in a["rows"]]
-    return "\n".join(rows)
+    return "\n".join([a["note"], "", *ablation_rows(a)])
 
 
 def examination_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
@@ -175,10 +173,11 @@ def _splice(text: str, start: str, end: str, body: str) -> str:
 
 
 def render(readme: str, body: str, spr: str | None = None, cry: str | None = None, resp: str | None = None,
-           abl: str | None = None, exam: str | None = None) -> str:
+           abl: str | None = None, exam: str | None = None, cry_abl: str | None = None) -> str:
     out = _splice(readme, START, END, body)
     for start, end, block in ((SPR_START, SPR_END, spr), (CRY_START, CRY_END, cry), (RESP_START, RESP_END, resp),
-                              (ABL_START, ABL_END, abl), (EXAM_START, EXAM_END, exam)):
+                              (ABL_START, ABL_END, abl), (EXAM_START, EXAM_END, exam),
+                              (CRY_ABL_START, CRY_ABL_END, cry_abl)):
         if block is not None and start in out:
             out = _splice(out, start, end, block)
     return out
@@ -189,10 +188,10 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
     out = {}
     for f in sorted(root.glob("*/*/*/metrics.json")):
         meta, metrics = json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text())
+        abl = f.parent / "ablation.json"
+        if abl.is_file():
+            metrics["ablation"] = json.loads(abl.read_text())
         if meta.get("kind") == "recording_model":
-            abl = f.parent / "ablation.json"
-            if abl.is_file():
-                metrics["ablation"] = json.loads(abl.read_text())
             out[f.parent / "MODEL_CARD.md"] = recording_model_card(meta, metrics)
         else:
             out[f.parent / "MODEL_CARD.md"] = model_card(meta, metrics)
@@ -202,7 +201,7 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
 def main(argv: list[str]) -> int:
     text = README.read_text()
     wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table(),
-                             examination_table()),
+                             examination_table(), ablation_table(task="cry", head="pain")),
               **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:

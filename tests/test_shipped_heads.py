@@ -45,6 +45,11 @@ def test_every_head_is_shipped_with_grouped_metrics(task, head):
         assert meta["operating_points"]["balanced"]["validated_on"] == logo["split"]
         assert m["heldout"]["ci95"]["roc_auc"] is None  # 3 infants: no interval that would mean nothing
         assert meta["quality"]["min_cry_voicing"] is not None  # windows without crying did not train the head
+        abl = json.loads((d / "ablation.json").read_text())  # scripts/cry_ablation.py, on these very features
+        shipped = next(r for r in abl["rows"] if r["key"] == "shipped")
+        assert shipped["auc"] == f"{logo['metrics']['roc_auc']:.3f}" and shipped["majority"].startswith(
+            str(logo["per_group"]["majority_correct"]))
+        assert meta["encoder"]["version"].endswith("+vq-1")  # the voice-quality block the ablation kept
     if meta.get("views") == ["event", "context"]:
         assert "context" in m["all_groups_cv_other_views"]
 

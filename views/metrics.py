@@ -8,7 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.evaluation.metrics import format_with_ci
-from core.evaluation.model_card import evaluations, fmt_ci, recording_evaluations, recording_splits
+from core.evaluation.model_card import (ablation_columns, evaluations, fmt_ci, recording_evaluations,
+                                        recording_splits)
 from core.evaluation.references import OUR_SPLITS, comparison, cv_is_nested
 from core.tasks import TASKS
 from ui.state import current, head_metrics
@@ -139,17 +140,6 @@ if recording_model:
     st.caption("Event-based, one-to-one: overlap = a segment matches an annotated event of its class it overlaps; "
                "onset = its onset lies within 1 s of the event's.")
     legend([(SHORT_SPLITS.get(n, n), ev["split"]) for n, ev in recording_splits(m)])
-    abl = m.get("ablation")
-    if abl:
-        st.subheader("Ablation: what each design choice bought")
-        st.caption(abl.get("note", ""))
-        # a static table wraps its text: the variants and their paired figures stay readable at any width
-        cols = {"variant": "variant", "cv_screen": "CV screen", "cv_scores": "CV 2-1 / 2-2 Score",
-                "intra_screen": "intra screen", "intra_scores": "intra 2-1 / 2-2 Score",
-                "asthma_cv": "asthma AUC, CV", "asthma_intra": "asthma AUC, intra",
-                "cv_window_auc": "CV window AUC", "seconds": "time (s)"}
-        table = pd.DataFrame(abl["rows"])
-        st.table(table[[c for c in cols if c in table.columns]].rename(columns=cols), hide_index=True)
 else:
     rows = []
     for title, ev in blocks:
@@ -311,6 +301,14 @@ if pg:
                                 "within-person AUC": Num("AUC within", format="%.2f"),
                                 **{f"{lab}: right / n": Text(f"{lab} right/n") for lab in labels},
                                 **{f"{lab}: mean p({lab})": Num(f"mean p({lab})", format="%.2f") for lab in labels}})
+
+abl = m.get("ablation")
+if abl:
+    st.subheader("Ablation: what each design choice bought")
+    st.caption(abl.get("note", ""))
+    # a static table wraps its text: the variants and their paired figures stay readable at any width
+    cols = ablation_columns(abl)
+    st.table(pd.DataFrame(abl["rows"]).reindex(columns=list(cols)).fillna("–").rename(columns=cols), hide_index=True)
 
 with st.expander("Model card"):
     st.markdown((paths[head_name] / "MODEL_CARD.md").read_text())

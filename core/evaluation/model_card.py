@@ -172,6 +172,9 @@ def model_card(meta: dict, metrics: dict) -> str:
                   "| task | Score | system | source | evaluated on |", "|---|---|---|---|---|"]
         lines += [f"| {r['task']} | {r['score']:.4g} | {r['system']} | {r['source']} | {r['test_split']} |" for r in refs]
         lines.append("")
+    abl = metrics.get("ablation")
+    if abl:
+        lines += ["## Ablation: what each choice of features bought", abl.get("note", ""), "", *ablation_rows(abl), ""]
     lines += ["## Limitations", _limits(data["layout"]), ""]
     return "\n".join(lines)
 
@@ -252,6 +255,26 @@ def validation_roc(metrics: dict, output: str, positive: str) -> dict | None:
 
 def fmt_ci(v, ci) -> str:
     return "n/a" if v is None or v != v else f"{v:.3f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
+
+
+#: the respiratory recording model's ablation columns (its ablation.json predates the "columns" field)
+RECORDING_ABLATION_COLUMNS = {"variant": "variant", "cv_screen": "CV screen sens / spec (AUC)",
+                              "cv_scores": "CV 2-1 / 2-2 Score", "intra_screen": "intra screen sens / spec (AUC)",
+                              "intra_scores": "intra 2-1 / 2-2 Score", "asthma_cv": "asthma AUC, CV",
+                              "asthma_intra": "asthma AUC, intra", "cv_window_auc": "CV window AUC",
+                              "seconds": "time (s)"}
+
+
+def ablation_columns(abl: dict) -> dict[str, str]:
+    """Key -> header of an ablation.json's table (scripts/*_ablation.py)."""
+    return abl.get("columns") or RECORDING_ABLATION_COLUMNS
+
+
+def ablation_rows(abl: dict) -> list[str]:
+    """An ablation.json as a Markdown table, for the model card and the README."""
+    cols = ablation_columns(abl)
+    return (["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
+            + ["| " + " | ".join(str(r.get(k, "–")) for k in cols) + " |" for r in abl["rows"]])
 
 
 def recording_model_card(meta: dict, metrics: dict) -> str:
@@ -339,12 +362,7 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
                              f"| {fmt_ci(x['recall'], x['ci95']['recall'])} | {fmt_ci(x['f1'], x['ci95']['f1'])} |")
     abl = metrics.get("ablation")
     if abl:
-        lines += ["", "## Ablation: what each design choice bought", abl.get("note", ""), "",
-                  "| variant | CV screen sens / spec | CV 2-1 / 2-2 Score | intra screen sens / spec | "
-                  "intra 2-1 / 2-2 Score |", "|---|---|---|---|---|"]
-        for row in abl["rows"]:
-            lines.append(f"| {row['variant']} | {row['cv_screen']} | {row['cv_scores']} | {row['intra_screen']} | "
-                         f"{row['intra_scores']} |")
+        lines += ["", "## Ablation: what each design choice bought", abl.get("note", ""), "", *ablation_rows(abl)]
     lines += ["", "## Limitations", _limits(data["layout"]),
               "The detector's resolution is one hop (1 s): a 0.4-s wheeze is marked as a 1-2 s segment.", ""]
     return "\n".join(lines)
