@@ -5,6 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
+from core.tasks import CRY
+
 from core.answers.analyzer import Analyzer
 from core.cli.analyze import main as analyze_main
 from core.heads.artifacts import ArtifactError, load_artifact, read_meta
@@ -69,7 +71,7 @@ class Smuggled:
 
 def test_loading_refuses_tampered_or_mismatched_artifacts(toy_root, tmp_path):
     src = toy_root / "cry" / "acoustic" / "pain"
-    enc = get_encoder("acoustic").info
+    enc = get_encoder("acoustic", window_features=CRY.window_features).info  # the cry task's encoder
     assert load_artifact(src, enc).labels == ("discomfort", "pain")
     other = EncoderInfo("acoustic", "acoustic-0", enc.dim, "old")
     with pytest.raises(ArtifactError, match="Retrain"):
