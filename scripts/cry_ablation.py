@@ -87,14 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     d, _ = build_design(emb, head, np.asarray([i for i, u in enumerate(emb.units) if u.split == "train"]))
     rows = []
     chosen = json.loads((artifact_dir("cry", args.encoder, "pain") / "meta.json").read_text())["chosen"]
-    for key, (text, X) in variants(d, base_dim).items():
+    features = variants(d, base_dim)
+    for key, (text, X) in features.items():
         t0 = time.time()
         res = nested_cv(replace(d, X=X), head, chosen, 5, 4, 0, log=lambda _: None)
         rows.append(_row(key, text, res, time.time() - t0))
         print(rows[-1], flush=True)
     for seed in args.seeds:
         for key in ("shipped", "without_vq"):
-            text, X = variants(d, base_dim)[key]
+            text, X = features[key]
             t0 = time.time()
             res = nested_cv(replace(d, X=X), head, chosen, 5, 4, seed, log=lambda _: None)
             rows.append(_row(f"{key}_seed{seed}", f"{text.split(':')[0].split(' (')[0]}, inner-fold seed {seed}",

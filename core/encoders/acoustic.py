@@ -21,6 +21,7 @@ from scipy import fft as sfft
 from scipy.fft import dct
 
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
+from core.windows.framing import short_frames
 from .base import EncoderInfo, check_windows
 from .mel_detail import N_FEATURES as N_MEL_DETAIL, MelDetail
 
@@ -44,12 +45,6 @@ def _mel_filterbank() -> np.ndarray:
     import librosa
 
     return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX).astype(np.float32)
-
-
-def _frames(x: np.ndarray) -> np.ndarray:
-    n_frames = 1 + (x.shape[1] - N_FFT) // HOP
-    idx = np.arange(n_frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
-    return x[:, idx]  # [n, T, N_FFT]
 
 
 def _stats(v: np.ndarray) -> list[np.ndarray]:
@@ -93,7 +88,7 @@ class AcousticEncoder:
         return np.concatenate(parts, axis=0)
 
     def _features(self, x: np.ndarray) -> np.ndarray:
-        fr = _frames(x)  # [n, T, F]
+        fr = short_frames(x, N_FFT, HOP)  # [n, T, F]
         spec = sfft.rfft(fr * self._hann, axis=-1, workers=-1)
         power = (spec.real**2 + spec.imag**2).astype(np.float32)  # [n, T, 513]
         feats: list[np.ndarray] = []

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from core.config import SAMPLE_RATE
+from core.windows.framing import short_frames
 
 N_FFT, HOP = 400, 160  # 25 ms, 10 ms at 16 kHz
 N_MELS, FMIN, FMAX = 64, 50.0, 4000.0
@@ -38,9 +39,9 @@ class MelDetail:
     def logmel(self, x: np.ndarray) -> np.ndarray:
         """[n, 64, T] dB. Trailing zeros (the padding of a recording's last window) are replaced by repeating the
         real frames cyclically, so padding does not read as silence between events."""
-        n_frames = 1 + (x.shape[1] - N_FFT) // HOP
-        idx = np.arange(n_frames)[:, None] * HOP + np.arange(N_FFT)[None, :]
-        power = np.abs(np.fft.rfft(x[:, idx] * self._win, axis=-1)) ** 2
+        fr = short_frames(x, N_FFT, HOP)
+        n_frames = fr.shape[1]
+        power = np.abs(np.fft.rfft(fr * self._win, axis=-1)) ** 2
         M = (10.0 * np.log10(power @ self._fb.T + 1e-10)).transpose(0, 2, 1).astype(np.float32)
         nz = x != 0
         last = np.where(nz.any(axis=1), x.shape[1] - np.argmax(nz[:, ::-1], axis=1), x.shape[1])

@@ -27,6 +27,7 @@ from scipy import fft as sfft
 
 from core.config import SAMPLE_RATE
 from core.encoders.base import Encoder, EncoderInfo
+from core.windows.framing import short_frames
 
 VERSION = "vq-1"
 FRAME = 640  # 40 ms
@@ -50,12 +51,6 @@ FEATURE_NAMES = (
 N_FEATURES = len(FEATURE_NAMES)
 
 
-def _frames(x: np.ndarray) -> np.ndarray:
-    n = 1 + (x.shape[1] - FRAME) // HOP
-    idx = np.arange(n)[:, None] * HOP + np.arange(FRAME)[None, :]
-    return x[:, idx]  # [b, T, FRAME]
-
-
 def _nanstat(fn, v: np.ndarray, mask: np.ndarray, *args) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -68,7 +63,7 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     x = np.asarray(windows, np.float32)
     if len(x) == 0:
         return np.zeros((0, N_FEATURES), np.float32)
-    fr = _frames(x)
+    fr = short_frames(x, FRAME, HOP)  # [b, T, FRAME]
     fr = fr - fr.mean(axis=-1, keepdims=True)
     w = np.hanning(FRAME).astype(np.float32)
     spec = sfft.rfft(fr * w, n=N_FFT, axis=-1, workers=-1)
@@ -116,11 +111,8 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     shr = sub - harm
 
     # cepstral peak prominence: the cepstral peak in the f0 range above the cepstrum's regression line there
-    ceps = sfft.irfft(log_p, n=N_FFT, axis=-1, workers=-1)[..., :hi + 2]
-    q = np.arange(ceps.shape[-1])
-    cseg = ceps[..., lo:hi + 1]
-    qi = q[lo:hi + 1].astype(float)
-    qc = qi - qi.mean()
+    cseg = sfft.irfft(log_p, n=N_FFT, axis=-1, workers=-1)[..., lo:hi + 1]
+    qc = np.arange(lo, hi + 1) - (lo + hi) / 2.0  # quefrency, centred for the regression line
     slope = (cseg * qc).sum(axis=-1) / (qc**2).sum()
     line_at = cseg.mean(axis=-1)[..., None] + slope[..., None] * qc
     cpp = (cseg - line_at).max(axis=-1)

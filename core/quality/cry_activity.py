@@ -10,6 +10,7 @@ import numpy as np
 from scipy import fft as sfft
 
 from core.config import SAMPLE_RATE
+from core.windows.framing import short_frames
 
 FRAME = 1024
 HOP = 512
@@ -21,9 +22,7 @@ LOUD_DB = 30.0  # frames more than this below the window's loudest frame do not 
 def cry_voicing(batch: np.ndarray, content: np.ndarray | None = None) -> np.ndarray:
     """Fraction of each window's frames (over its real audio) that are loud and voiced in the cry pitch range."""
     x = np.asarray(batch, np.float32)
-    n_frames = 1 + (x.shape[1] - FRAME) // HOP
-    idx = np.arange(n_frames)[:, None] * HOP + np.arange(FRAME)[None, :]
-    fr = x[:, idx] * np.hanning(FRAME).astype(np.float32)
+    fr = short_frames(x, FRAME, HOP) * np.hanning(FRAME).astype(np.float32)
     fr = fr - fr.mean(axis=-1, keepdims=True)
     spec = sfft.rfft(fr, n=2 * FRAME, axis=-1, workers=-1)
     ac = sfft.irfft(spec.real**2 + spec.imag**2, axis=-1, workers=-1)[..., :FRAME]
@@ -35,7 +34,7 @@ def cry_voicing(batch: np.ndarray, content: np.ndarray | None = None) -> np.ndar
     energy_db = 10.0 * np.log10(np.maximum(ac[..., 0], 1e-20))
     valid = np.ones_like(energy_db, bool)
     if content is not None:  # frames past the real audio (zero padding) are not counted
-        ends = np.arange(n_frames) * HOP + FRAME
+        ends = np.arange(fr.shape[1]) * HOP + FRAME
         valid = ends[None, :] <= np.maximum(np.asarray(content)[:, None] * SAMPLE_RATE, FRAME)
     loud = energy_db > (np.where(valid, energy_db, -np.inf).max(axis=1, keepdims=True) - LOUD_DB)
     voiced = (strength > MIN_STRENGTH) & loud & valid & (energy_db > -100.0)

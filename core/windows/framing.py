@@ -42,6 +42,13 @@ def frame(samples: np.ndarray, starts: np.ndarray, win: int = WINDOW_SAMPLES) ->
     return out
 
 
+def short_frames(x: np.ndarray, length: int, hop: int) -> np.ndarray:
+    """The short-time frames of a batch of windows: [n, samples] -> [n, frames, length] (every frame whole; the
+    features of every encoder and of the quality gate read their frames through this one indexing)."""
+    n_frames = 1 + (x.shape[1] - length) // hop
+    return x[:, np.arange(n_frames)[:, None] * hop + np.arange(length)[None, :]]
+
+
 def plan_windows(
     n_samples: int, hop_s: float = DEFAULT_HOP_SECONDS, sr: int = SAMPLE_RATE
 ) -> tuple[np.ndarray, list[Window]]:
