@@ -26,7 +26,7 @@ from core.windows.framing import Window, frame, plan_windows
 CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
 OPERATING_POINT_TEXT = {
     "balanced": "balanced operating point",
-    "high_sensitivity": "operating point chosen on patient-grouped validation for sensitivity >= 0.90",
+    "high_sensitivity": "operating point chosen on person-grouped validation (patients or infants) for sensitivity >= 0.90",
 }
 
 
