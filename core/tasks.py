@@ -8,8 +8,9 @@ from core.config import QualityThresholds
 RESP_EVENT_LABELS = ("Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle")
 RESP_RECORD_LABELS = ("Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality")
 RESP_SCREEN_LABELS = ("Normal", "Adventitious")
-#: Continuous adventitious sounds (CAS: wheeze, rhonchi, stridor) are the asthma-indicative ones; crackles (DAS)
-#: point to other disease (respiratory seed paper). Wheeze+Crackle holds both.
+#: Continuous adventitious sounds (CAS: wheeze, rhonchi, stridor) and discontinuous ones (DAS: crackles).
+#: Wheeze+Crackle holds both. In children a wheeze is often bronchiolitis or asthma and a stridor points to the upper
+#: airway: the answers name the sounds they detect, never a disease.
 CAS_TYPES = frozenset({"Rhonchi", "Wheeze", "Stridor", "Wheeze+Crackle"})
 DAS_TYPES = frozenset({"Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"})
 #: what the respiratory window detector finds, and the annotated event types each class covers
@@ -26,6 +27,27 @@ RESP_LABEL_GLOSSARY = ("CAS = continuous adventitious sounds (wheeze, rhonchi, s
                        "adventitious sounds (crackles); Poor Quality = the recording cannot be judged")
 #: the classes the event timeline draws as segments (Adventitious is their union)
 RESP_TIMELINE_TYPES = ("CAS", "DAS")
+#: The recording-level answers the app leads with: detector class, words, the record labels that make a recording
+#: positive and those it is scored against, and the answer it requires (so the two never contradict).
+RESP_ANSWERS: dict[str, dict] = {
+    "screen": {"class": "Adventitious", "title": "Adventitious sounds (wheeze, rhonchi, stridor or crackles)",
+               "positive": "Adventitious sounds present", "negative": "No adventitious sounds found",
+               "positives": ("CAS", "DAS", "CAS & DAS"), "negatives": ("Normal",), "requires": ""},
+    "continuous": {"class": "CAS", "title": "Continuous adventitious sounds (wheeze, rhonchi, stridor)",
+                   "positive": "Continuous adventitious sounds present",
+                   "negative": "No continuous adventitious sounds found",
+                   "positives": ("CAS", "CAS & DAS"), "negatives": ("Normal",), "requires": "screen",
+                   "help": "Wheeze, rhonchi and stridor are the continuous adventitious sounds. A wheeze is what "
+                           "asthma screening listens for, but in infants and young children it is as often "
+                           "bronchiolitis or a viral wheeze, and stridor points to the upper airway (croup, "
+                           "laryngomalacia, an inhaled object). The answer names the sounds heard, never a disease; "
+                           "it is positive only when the adventitious-sound answer is."},
+}
+#: SPRSound's releases by recording period: the intra-patient test holds later recordings of the training patients
+#: (the inter-patient test, when present, other patients recorded in that later period)
+RESP_PERIODS = {"train": "earlier", "test_intra": "later", "test_inter": "later"}
+#: the splits the respiratory recording model trains on (grouped by patient across both periods)
+RESP_TRAINING_SPLITS = ("train", "test_intra")
 #: which detector classes a record label says are present (Poor Quality records carry no event annotation: None)
 RECORD_PRESENCE: dict[str, frozenset[str] | None] = {
     "Normal": frozenset(), "CAS": frozenset({"Adventitious", "CAS"}), "DAS": frozenset({"Adventitious", "DAS"}),
@@ -96,7 +118,7 @@ RESPIRATORY = TaskSpec(
     title="Respiratory (pediatric auscultation)",
     primary="screen",
     people="patient",
-    screening=("asthma",),
+    screening=("continuous",),
     track="detector",
     # Stethoscope recordings are quiet: SPRSound's median 2-s window is at -50 dBFS and 2 % fall below -60 dBFS,
     # so the generic -50 dBFS silence level would discard half of the real breath sounds.
@@ -113,7 +135,8 @@ RESPIRATORY = TaskSpec(
             kind="recording_model",
             description="A window detector trained on every sliding window of the training recordings (labels from "
                         "the annotated events), and recording-level answers decided from its pooled evidence: "
-                        "adventitious sounds present, asthma-indicative sounds present, the SPRSound record label.",
+                        "adventitious sounds present, continuous adventitious sounds (wheeze, rhonchi, stridor) present, "
+                        "the SPRSound record label.",
         ),
         HeadSpec(
             name="event_screen",

@@ -15,9 +15,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
-from core.evaluation.model_card import (ablation_rows, answer_rows, examination_rows, fmt_ci,  # noqa: E402
-                                        model_card, recording_model_card, recording_splits)
-from core.evaluation.references import HEAD_TASKS, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
+from core.evaluation.model_card import (ablation_rows, answer_rows, decision_ablation_records,  # noqa: E402
+                                        examination_rows, fmt_ci, md_table, model_card, period_evidence_records,
+                                        recording_model_card, recording_splits, shift_records)
+from core.evaluation.references import HEAD_TASKS, LATER_NOTE, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
 SPR_START, SPR_END = "<!-- sprsound-table:start -->", "<!-- sprsound-table:end -->"
@@ -26,6 +27,7 @@ RESP_START, RESP_END = "<!-- respiratory-table:start -->", "<!-- respiratory-tab
 ABL_START, ABL_END = "<!-- ablation-table:start -->", "<!-- ablation-table:end -->"
 CRY_ABL_START, CRY_ABL_END = "<!-- cry-ablation-table:start -->", "<!-- cry-ablation-table:end -->"
 EXAM_START, EXAM_END = "<!-- examination-table:start -->", "<!-- examination-table:end -->"
+SHIFT_START, SHIFT_END = "<!-- shift-table:start -->", "<!-- shift-table:end -->"
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -79,7 +81,7 @@ def sprsound_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> 
             pub = "; ".join(f"{r['score']:.4g} ({r['source']}, {r['system']})" for r in row["published"]) or "–"
             vals = [_value(row[t]) + (mark if i == 0 else "") for i, (_, t) in enumerate(OUR_SPLITS)]
             rows.append(f"| {row['task']} ({head}) | " + " | ".join(vals) + f" | {pub} |")
-    rows += ["", "Patient-grouped CV is nested (the decision rule chosen without the scored patients)"
+    rows += ["", LATER_NOTE, "", "Patient-grouped CV is nested (the decision rule chosen without the scored patients)"
              + ("; † marks a head whose rule was chosen on the same out-of-fold predictions it is scored on, "
                 "so that figure is optimistic." if chose_itself else ".")]
     if splits:
@@ -162,8 +164,28 @@ def examination_table(root: Path = ROOT / "trained", encoder: str = "acoustic") 
     f = root / "respiratory" / encoder / "recording" / "metrics.json"
     if not f.is_file():
         return "(the respiratory recording model is not trained on this checkout)"
-    rows = examination_rows(json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text()))
+    rows = examination_rows(json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text()),
+                            selections=("examination",), splits=("cv", "cv_later", "shift_earlier_to_later_promised",
+                                                                "shift_earlier_to_later"))
     return "\n".join(rows) or "(this model was trained before child-level scoring: retrain it)"
+
+
+def shift_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
+    """The leave-one-period-out check, what differs between the periods, and the decision ablation."""
+    f = root / "respiratory" / encoder / "recording" / "metrics.json"
+    if not f.is_file():
+        return "(the respiratory recording model is not trained on this checkout)"
+    meta, m = json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text())
+    shift = shift_records(meta, m)
+    if not shift:
+        return "(this model was trained on one period only: retrain it)"
+    return "\n".join(["**Leave one period out** (whole procedure fitted on one period; promised = its own nested CV; "
+                      "target: both figures within 0.05):", "", *md_table(shift), "",
+                      "**What differs between the periods** (Normal recordings unless said otherwise):", "",
+                      *md_table(period_evidence_records(meta, m)), "",
+                      "**Decision ablation** (same out-of-fold evidence, only the decisions refitted; CV over both "
+                      "periods; drift = fitted on the earlier period, scored on the later, minus its promise):", "",
+                      *md_table(decision_ablation_records(meta, m))])
 
 
 def _splice(text: str, start: str, end: str, body: str) -> str:
@@ -173,11 +195,12 @@ def _splice(text: str, start: str, end: str, body: str) -> str:
 
 
 def render(readme: str, body: str, spr: str | None = None, cry: str | None = None, resp: str | None = None,
-           abl: str | None = None, exam: str | None = None, cry_abl: str | None = None) -> str:
+           abl: str | None = None, exam: str | None = None, cry_abl: str | None = None,
+           shift: str | None = None) -> str:
     out = _splice(readme, START, END, body)
     for start, end, block in ((SPR_START, SPR_END, spr), (CRY_START, CRY_END, cry), (RESP_START, RESP_END, resp),
                               (ABL_START, ABL_END, abl), (EXAM_START, EXAM_END, exam),
-                              (CRY_ABL_START, CRY_ABL_END, cry_abl)):
+                              (CRY_ABL_START, CRY_ABL_END, cry_abl), (SHIFT_START, SHIFT_END, shift)):
         if block is not None and start in out:
             out = _splice(out, start, end, block)
     return out
@@ -201,7 +224,7 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
 def main(argv: list[str]) -> int:
     text = README.read_text()
     wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table(),
-                             examination_table(), ablation_table(task="cry", head="pain")),
+                             examination_table(), ablation_table(task="cry", head="pain"), shift_table()),
               **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:

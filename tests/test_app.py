@@ -101,7 +101,7 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
     assert labels["Verdict"] in ("Adventitious sounds present", "No adventitious sounds found")
-    assert labels["Screen"] in ("positive", "negative") and "P(Asthma-indicative sounds present)" in labels
+    assert labels["Screen"] in ("positive", "negative") and "P(Continuous adventitious sounds present)" in labels
     n16k = int(round(sf.info(str(path)).duration * 16000))
     assert at.dataframe[-1].value.shape[0] == len(plan_windows(n16k)[1])  # the app's 2-s windows at hop 1 s
     captions = " ".join(c.value for c in at.caption)
@@ -109,14 +109,14 @@ def test_upload_respiratory_recording_gets_screening_verdict():
     assert "Validated per recording" in captions and "nested patient-grouped" in captions  # at the answer's unit
     assert at.selectbox(key="track").value == "detector"  # the window detector drawn under the spectrogram
     assert not any("not the validated default" in i.value for i in at.info)  # untouched slider: no note
-    at.slider(key="th_asthma").set_value(0.6).run()
+    at.slider(key="th_continuous").set_value(0.6).run()
     assert not at.exception
     moved = " ".join(i.value for i in at.info)
     assert "At 0.60" in moved and "sensitivity" in moved and "specificity" in moved
     import hashlib
 
     captions = " ".join(c.value for c in at.caption)  # the report's fields, as the PDF and JSON carry them
-    assert "The report uses the threshold(s) you moved: Asthma-indicative" in captions and "at 0.60" in captions
+    assert "The report uses the threshold(s) you moved: Continuous adventitious" in captions and "at 0.60" in captions
     assert hashlib.sha256(path.read_bytes()).hexdigest() in captions and "app version" in captions
     assert " UTC" in captions and "acoustic:acoustic-" in captions
 

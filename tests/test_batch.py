@@ -108,7 +108,7 @@ def test_respiratory_rows_carry_every_answer_its_probabilities_and_provenance():
     for row in rows[:2]:
         ran = an.analyze(data[row.file])
         answers = [h for h in ran.heads.values() if h.unit != "window"]
-        assert {"screen", "asthma", "record"} <= {h.name for h in answers}
+        assert {"screen", "continuous", "record"} <= {h.name for h in answers}
         for h in answers:
             v = h.verdict
             assert row.answers[f"{h.title} [{h.name}]"] == (f"no answer: {v.reason}" if v.abstained else v.label)

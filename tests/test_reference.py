@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core.answers.timeline import Segment, Timeline
+from core.decisions.timeline import Segment, Timeline
 from core.evaluation.reference import (CSV, MAX_BYTES, MAX_EVENTS, SPRSOUND_JSON, ReferenceAnnotation,
                                        ReferenceAnnotationError, agreement, class_coverage, parse_reference)
 from core.tasks import RESP_DETECTOR_CLASSES, RESP_EVENT_LABELS, RESP_TIMELINE_TYPES

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from core.answers.timeline import build_timeline, frame_scores
+from core.decisions.timeline import build_timeline, frame_scores
 from core.evaluation.events import Counts, event_scores, match, recording_counts
 from core.windows.labels import AMBIGUOUS, NEGATIVE, POSITIVE, Event, clip_events, label_windows
 
@@ -99,7 +99,7 @@ def test_timeline_merges_consecutive_frames_into_segments_per_type():
 
 def test_overlap_matching_is_one_to_one_and_best_first():
     refs = [Event(1.0, 1.5, "Wheeze"), Event(2.0, 2.4, "Wheeze"), Event(8.0, 8.5, "Wheeze")]
-    from core.answers.timeline import Segment
+    from core.decisions.timeline import Segment
 
     dets = [Segment(1.0, 3.0, "CAS", 0.9), Segment(5.0, 6.0, "CAS", 0.8)]
     # the long segment covers two references: it matches one of them; the 5-6 s segment matches nothing
@@ -110,7 +110,7 @@ def test_overlap_matching_is_one_to_one_and_best_first():
 
 
 def test_recording_counts_and_scores_per_class_with_patient_intervals():
-    from core.answers.timeline import Segment
+    from core.decisions.timeline import Segment
 
     events = [Event(1.0, 1.5, "Wheeze"), Event(4.0, 4.8, "Fine Crackle"), Event(6.0, 6.5, "Wheeze+Crackle")]
     segs = [Segment(1.0, 2.0, "CAS", 0.9), Segment(6.0, 7.0, "DAS", 0.7)]

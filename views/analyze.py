@@ -44,7 +44,7 @@ from core.evaluation.model_card import validation_roc  # noqa: E402
 from core.evaluation.reference import ReferenceAnnotationError, agreement, parse_reference  # noqa: E402
 from core.reports.pdf import analysis_pdf  # noqa: E402
 from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS  # noqa: E402
-from core.tasks import RESP_LABEL_GLOSSARY  # noqa: E402
+from core.tasks import RESP_ANSWERS, RESP_LABEL_GLOSSARY  # noqa: E402
 from ui.figures import pca_placement, spectrogram_with_track  # noqa: E402
 from ui.state import experimental_on, head_metrics  # noqa: E402
 
@@ -168,7 +168,7 @@ if placed:
 thresholds: dict[str, float] = {}  # screening thresholds the user moved: the PDF and the JSON use them too
 screening = result.screening_heads()
 for screen in screening:
-    st.subheader(screen.title)
+    st.subheader(screen.title, help=RESP_ANSWERS.get(screen.name, {}).get("help"))
     if screen.verdict.abstained:
         st.warning(f"No screening result — {screen.verdict.reason}")
         continue
@@ -186,7 +186,10 @@ for screen in screening:
             thresholds[screen.name] = threshold
     c1, c2, c3 = st.columns(3)
     c1.metric(f"P({screen.positive})", f"{p:.0%}")
-    c2.metric("Screen", "positive" if p >= threshold else "negative")
+    needed = result.heads.get(screen.requires)  # e.g. continuous sounds need the adventitious answer positive
+    blocked = needed is not None and needed.verdict.label != needed.positive
+    c2.metric("Screen", "positive" if p >= threshold and not blocked else "negative",
+              help=f"Negative whatever P is while '{needed.title}' is negative." if blocked else None)
     c3.metric("Threshold", f"{threshold:.2f}")
     if roc is not None and abs(threshold - screen.threshold) > 1e-9:
         at = operating_point_at(roc, threshold)

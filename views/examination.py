@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.answers.examination import (RULES, SHIPPED_RULE, SITE_NAMES, SITE_UNKNOWN, SITES, ExamRecording,
-                                      default_visits, examine, name_info)
+from core.answers.examination import (SHIPPED_RULE, SITE_NAMES, SITE_UNKNOWN, SITES, ExamRecording,
+                                      default_visits, examine, name_info, rule_words)
 from core.audio.filenames import display_name
 from core.reports.pdf import child_validation_text, examination_pdf
 from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fields
@@ -63,8 +63,7 @@ with st.spinner(f"Analysing {len(recordings)} recording(s)…"):
 
 keys = exam.keys
 st.subheader("The child's answer")
-st.caption(f"Rule: {RULES[SHIPPED_RULE]}; a site without an answer does not vote. The rule was fixed in advance "
-           "(no fitted knob) and is validated per child, below.")
+st.caption(f"Rule: {rule_words(exam.validated)}. Validated per child, below.")
 cols = st.columns(min(len(exam.summaries), 3))
 for col, summary in zip(cols * 4, exam.summaries):
     with col:
@@ -134,9 +133,10 @@ c1.download_button("Download the examination report (PDF)", file_name="examinati
                         "answers, spectrogram and timeline, and each recording's SHA-256. Built only when you click.")
 c2.download_button("Download the examination (JSON)", file_name="examination.json", mime="application/json",
                    key="exam_json", data=lambda: json.dumps({
-                       "rule": SHIPPED_RULE, "rule_text": RULES[SHIPPED_RULE], "clinician": fields,
+                       "rule": SHIPPED_RULE, "rule_text": rule_words(exam.validated), "clinician": fields,
                        "validated": exam.validated,
-                       "visits": [{"visit": s.visit, "answers": s.answers, "positive_sites": s.positive_sites,
+                       "visits": [{"visit": s.visit, "answers": s.answers, "pooled_probability": s.scores,
+                                   "any_site_positive (comparison)": s.any_site, "positive_sites": s.positive_sites,
                                    "answering": s.answering, "recordings": s.recordings} for s in exam.summaries],
                        "sites": [{"site": s.site, "visit": s.visit, "name": s.name, "answers": s.answers,
                                   "probabilities": s.probabilities, "reason": s.reason,

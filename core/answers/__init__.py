@@ -1,1 +1,1 @@
-"""Stage 6, answers: the Analyzer every entry point calls, the event timeline, nearest training examples, the live monitor."""
+"""Stage 6, answers: the Analyzer every entry point calls, one child's examination, nearest training examples, the live monitor."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact, validated_evaluation
 from core.heads.recording import RecordingModelArtifact, screen_answers
-from core.answers.timeline import Timeline, build_timeline
+from core.decisions.timeline import Timeline, build_timeline
 from core.audio.decode import AudioSource, DecodedAudio, decode_audio
 from core.encoders.cache import EmbeddingCache
 from core.config import DISCLAIMER, DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
@@ -26,6 +26,8 @@ from core.windows.framing import Window, frame, plan_windows
 CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
 OPERATING_POINT_TEXT = {
     "balanced": "balanced operating point",
+    "equal_error": "the point where sensitivity equals specificity on patient-grouped out-of-fold recordings of both "
+                   "recording periods",
     "high_sensitivity": "operating point chosen on person-grouped validation (patients or infants) for sensitivity >= 0.90",
 }
 
@@ -75,7 +77,7 @@ class HeadOutput:
     screening: bool = False  # a binary screening head shown beside the verdict, not the verdict itself
     source: str = ""  # the artefact that produced it (several outputs can come from one recording model)
     validated: str = ""  # its validated performance at its own unit, in words, with the split named
-    requires: str = ""  # another answer that must be positive for this one to be (asthma-indicative needs the screen)
+    requires: str = ""  # another answer that must be positive for this one to be (continuous sounds need the screen)
 
     def peak_window(self, quality: list[WindowQuality]) -> tuple[int, float, int] | None:
         """(index, probability) of the usable window most in favour of `positive`, and how many usable windows
@@ -395,6 +397,7 @@ class Analyzer:
             f"training recordings poor)" if ra.poor else "")
         classes = art.classes
         answers = screen_answers(ra.present[None, :], classes)
+        point = meta.get("operating_point_rule", "balanced")
         outs: dict[str, HeadOutput] = {}
         for key, a in meta["answers"].items():
             j = classes.index(a["class"])
@@ -407,7 +410,7 @@ class Analyzer:
                 lab = labels[int(answers[key][0])]
                 verdict = Verdict(lab, probs[lab], probs, a["rule"], n_usable, n)
             v = a.get("validated") or {}
-            op = {"balanced": {"threshold": a["threshold"], "sensitivity": v.get("sensitivity"),
+            op = {point: {"threshold": a["threshold"], "sensitivity": v.get("sensitivity"),
                                "specificity": v.get("specificity"), "sensitivity_ci": v.get("sensitivity_ci"),
                                "specificity_ci": v.get("specificity_ci"), "auc": v.get("auc"),
                                "validated_on": v.get("split"), "negatives": v.get("negatives")}}
@@ -416,12 +419,13 @@ class Analyzer:
                     f"recordings, AUC {_ci(v.get('auc'), v.get('auc_ci'))} ({v.get('split', 'not validated')})") \
                 if v else ""
             outs[key] = HeadOutput(key, a["title"], labels, False, None, verdict, a["threshold"], labels[1], op,
-                                   "balanced", "recording", key in self.task.screening, name, text,
-                                   requires="" if key == "screen" else "screen")
+                                   point, "recording", key in self.task.screening, name, text,
+                                   requires=a.get("requires", "" if key == "screen" else "screen"))
         labels = tuple(meta["labels"])
         label_probs = {lab: float(v) for lab, v in zip(labels, ra.label_probs)}
         rule = ("SPRSound record label from the same decisions: Poor Quality by the quality rule; Normal when no "
-                "adventitious sounds were found; otherwise which kinds are present")
+                "adventitious sounds were found; otherwise CAS when continuous sounds were found (CAS & DAS when the "
+                f"crackle probability also reaches {meta.get('das_type_threshold', 1.0):.2f}), DAS when they were not")
         if self._abstention(clip_q, n_usable):
             rec_v = Verdict(None, None, {}, rule, 0, n, True, self._abstention(clip_q, n_usable))
         else:

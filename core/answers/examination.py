@@ -1,64 +1,22 @@
 """One child, several chest sites: the per-site recording answers combined into one answer for the child.
 
-The child-level rule has no fitted knob, so nothing is chosen on the figures it is quoted with: it was fixed
-before looking ("any site positive", the usual screening reading of an auscultation: one site with adventitious
-sounds makes the examination positive). A site whose recording gives no answer (too short, too quiet, poor
-quality) does not vote, and a child with no answering site gets no answer. Its sensitivity and specificity are
-measured per child (`core.evaluation.examination`) on the nested patient-grouped predictions, never per recording.
-
-SPRSound names its sites p1-p4; the paper's convention is p1 left posterior, p2 left lateral, p3 right posterior,
-p4 right lateral (the diagram on the Examination page follows it).
+The child-level rule lives in `core.decisions.child` (shared with training, which fits and validates it per
+child): the answering sites' probabilities are pooled and compared with a threshold chosen on other children. The
+fixed "any site" rule is computed beside it for comparison only. A site whose recording gives no answer (too short,
+too quiet, poor quality) does not vote, and a child with no answering site gets no answer.
 """
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from core.audio.filenames import recording_stem
-from core.data.datasets import SPR_NAME
+from core.decisions.child import (FITTED_RULE, RULES, SHIPPED_RULE, SITE_NAMES, SITE_UNKNOWN, SITES, ChildRule,
+                                  NameInfo, child_positive, name_info)
 
-SITES = ("p1", "p2", "p3", "p4")
-SITE_NAMES = {"p1": "left posterior", "p2": "left lateral", "p3": "right posterior", "p4": "right lateral"}
-SITE_UNKNOWN = "unknown"
-#: the shipped child-level rule, and the one it is compared with (neither is chosen on data)
-RULES = {
-    "any_site": "positive when at least one answering site is positive",
-    "two_sites": "positive when at least two answering sites are positive",
-}
-SHIPPED_RULE = "any_site"
-_SITE = re.compile(r"(?:^|[^a-z0-9])(p[1-4])(?:[^a-z0-9]|$)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class NameInfo:
-    """What a recording's file name says about its child and chest site (SPRSound naming, or a bare `p1`..`p4`)."""
-
-    site: str = SITE_UNKNOWN
-    child: str = ""
-    age: str = ""
-    recording: int | None = None
-
-
-def name_info(name: str) -> NameInfo:
-    stem = recording_stem(name)
-    m = SPR_NAME.match(stem)
-    if m:
-        return NameInfo(m["loc"], m["patient"], m["age"], int(m["rec"]))
-    m = _SITE.search(stem)
-    return NameInfo(site=m.group(1).lower() if m else SITE_UNKNOWN)
-
-
-def child_positive(site_answers: Sequence[bool | None], rule: str = SHIPPED_RULE) -> bool | None:
-    """The child's answer from its sites' answers (None: that site gave no answer). None when no site answered."""
-    votes = [bool(a) for a in site_answers if a is not None]
-    if not votes:
-        return None
-    need = 1 if rule == "any_site" else 2 if rule == "two_sites" else None
-    if need is None:
-        raise ValueError(f"unknown child-level rule {rule!r}; choose from {sorted(RULES)}")
-    return sum(votes) >= need
+__all__ = ["RULES", "SHIPPED_RULE", "SITE_NAMES", "SITE_UNKNOWN", "SITES", "NameInfo", "name_info", "ChildRule",
+           "SiteAnswer", "ChildSummary", "ExamRecording", "Examination", "default_visits", "site_answer", "examine",
+           "summarise", "child_rules", "rule_words"]
 
 
 @dataclass(frozen=True)
@@ -76,12 +34,14 @@ class SiteAnswer:
 @dataclass(frozen=True)
 class ChildSummary:
     visit: str
-    answers: dict[str, bool | None]  # answer key -> the child's answer under the shipped rule
-    positive_sites: dict[str, list[str]]  # answer key -> sites positive
+    answers: dict[str, bool | None]  # answer key -> the child's answer under the shipped (fitted) rule
+    positive_sites: dict[str, list[str]]  # answer key -> sites whose own recording answer is positive
     answering: int
     recordings: int
     duplicate_sites: list[str] = field(default_factory=list)
     rule: str = SHIPPED_RULE
+    scores: dict[str, float | None] = field(default_factory=dict)  # answer key -> the pooled site probability
+    any_site: dict[str, bool | None] = field(default_factory=dict)  # answer key -> "any site positive" (comparison)
 
     def text(self, key: str, words: tuple[str, str]) -> str:
         """`words` = (negative, positive) for the answer."""
@@ -89,22 +49,38 @@ class ChildSummary:
         if a is None:
             return "no answer: no site gave one"
         sites = ", ".join(self.positive_sites.get(key) or [])
-        return words[int(a)] + (f" (at {sites})" if a else "")
+        return words[int(a)] + (f" (positive sites: {sites})" if sites else "")
 
 
-def summarise(sites: Sequence[SiteAnswer], keys: Sequence[str], rule: str = SHIPPED_RULE) -> list[ChildSummary]:
-    """One summary per visit, in the order visits first appear."""
+def summarise(sites: Sequence[SiteAnswer], keys: Sequence[str], rules: dict[str, ChildRule] | None = None,
+              requires: dict[str, str] | None = None) -> list[ChildSummary]:
+    """One summary per visit, in the order visits first appear. With `rules` (answer key -> fitted child rule) the
+    child's answer is the fitted one; an answer in `requires` (continuous -> screen) is positive only when the
+    answer it requires is, so the child's answers never contradict each other. Without rules (an older model) the
+    fixed "any site" rule answers."""
+    rules = rules or {}
+    requires = requires or {}
     out = []
     for visit in dict.fromkeys(s.visit for s in sites):
         mine = [s for s in sites if s.visit == visit]
-        answers = {k: child_positive([s.answers.get(k) for s in mine], rule) for k in keys}
+        anysite = {k: child_positive([s.answers.get(k) for s in mine], "any_site") for k in keys}
+        scores, answers = {}, {}
+        for k in keys:
+            rule = rules.get(k)
+            probs = [s.probabilities.get(k) if s.answers.get(k) is not None else None for s in mine]
+            scores[k] = rule.score(probs) if rule is not None else None
+            answers[k] = rule.decide(probs) if rule is not None else anysite[k]
+        for k, dep in requires.items():
+            if answers.get(k) and answers.get(dep) is False:
+                answers[k] = False
         positive = {k: [s.site for s in mine if s.answers.get(k)] for k in keys}
         seen: dict[str, int] = {}
         for s in mine:
             seen[s.site] = seen.get(s.site, 0) + 1
         out.append(ChildSummary(visit, answers, positive, sum(1 for s in mine if any(
             s.answers.get(k) is not None for k in keys)), len(mine),
-            sorted(k for k, n in seen.items() if n > 1 and k != SITE_UNKNOWN), rule))
+            sorted(k for k, n in seen.items() if n > 1 and k != SITE_UNKNOWN),
+            FITTED_RULE if rules else "any_site", scores, anysite))
     return out
 
 
@@ -154,8 +130,27 @@ def site_answer(result, rec: ExamRecording, keys: Sequence[str]) -> SiteAnswer:
     return SiteAnswer(rec.name, rec.site, rec.visit, got, probs, why)
 
 
-def examine(analyzer, recordings: Sequence[ExamRecording], rule: str = SHIPPED_RULE,
-            cache: dict | None = None) -> Examination:
+def child_rules(meta: dict) -> tuple[dict[str, ChildRule], dict[str, str]]:
+    """The recording model's fitted child-level rules (answer key -> rule) and which answer requires which."""
+    ex = meta.get("examination") or {}
+    rules = {k: ChildRule.from_dict(d) for k, d in (ex.get("rules") or {}).items()}
+    requires = {k: a["requires"] for k, a in (meta.get("answers") or {}).items() if a.get("requires")}
+    return rules, requires
+
+
+def rule_words(validated: dict) -> str:
+    """The child-level rule in use, in words (from the recording model's meta["examination"])."""
+    rules = validated.get("rules") or {}
+    if not rules:
+        return f"{RULES['any_site']} (this model predates fitted child-level rules)"
+    return ("; ".join(f"{'continuous sounds' if k == 'continuous' else 'adventitious sounds'}: {r['text']}"
+                      for k, r in rules.items())
+            + ". Pooling and threshold were chosen per child on other children (sensitivity >= "
+            f"{next(iter(rules.values())).get('target_sensitivity', 0.85):.2f} on their out-of-fold examinations); "
+            "a site without an answer does not vote; continuous sounds need the adventitious answer positive")
+
+
+def examine(analyzer, recordings: Sequence[ExamRecording], cache: dict | None = None) -> Examination:
     """Analyse each recording with the respiratory recording model and combine the sites per visit. A file that
     cannot be analysed becomes a site with no answer and its reason (it never stops the others). `cache` (content
     hash -> result or error text, e.g. the user's session) spares re-analysing when only a site or visit changes;
@@ -188,5 +183,6 @@ def examine(analyzer, recordings: Sequence[ExamRecording], rule: str = SHIPPED_R
             results.append(r)
     for stale in [k for k in cache if k not in used]:
         del cache[stale]
-    return Examination(sites, results, summarise(sites, keys, rule), keys, titles,
+    rules, requires = child_rules(art.meta)
+    return Examination(sites, results, summarise(sites, keys, rules, requires), keys, titles,
                        art.meta.get("examination") or {})

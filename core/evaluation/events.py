@@ -20,7 +20,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from core.answers.timeline import Segment
+from core.decisions.timeline import Segment
 from core.windows.labels import Event, clip_events
 
 CRITERIA = ("overlap", "onset")

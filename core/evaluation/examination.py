@@ -1,83 +1,71 @@
 """The child-level answer of an examination, scored per child (the unit the Examination page answers for).
 
-Input: one row per recording with its patient, chest site, recording number, annotated record label and the
-recording answers decided by a model that never saw that patient (the nested patient-grouped CV), or by the shipped
-model on the later intra-patient recordings. SPRSound does not mark visits, so two examinations are formed per
-patient and scored separately:
-
-- *examination-sized*: the earliest recording (lowest recording number) of each site, at most four, as one
-  examination of the page takes;
-- *all recordings*: every recording of the child in that split.
+Input: one row per recording (`core.heads.recording.recording_rows`) with its patient, recording period, chest site,
+recording number, annotated record label and the answers of a model that never saw that patient (the nested
+patient-grouped CV), or of a model fitted on another period (the shift check). SPRSound marks no visits, so the
+recording period stands for the visit, and two examinations are formed per patient and period and scored
+separately (`core.decisions.child.SELECTIONS`): the earliest recording of each site (at most four, as one
+examination of the page takes), and every recording of the child in that period.
 
 A child is positive for an answer when any of the chosen recordings is annotated with those sounds, negative when
 every one of them is Normal; children whose chosen recordings are all Poor Quality are left out. Recordings the
-model called Poor Quality do not vote (as on the page). 95 % intervals: bootstrap over children.
+model called Poor Quality do not vote (as on the page). The shipped ("fitted") rule decides with the child-level
+rule of the very model that answered the child's recordings, so it was chosen on other children only. 95 %
+intervals: bootstrap over children.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from core.answers.examination import RULES, SHIPPED_RULE, child_positive, name_info
+from core.decisions.child import (FITTED_RULE, RULES, SELECTIONS, SHIPPED_RULE, ChildRule, child_positive,
+                                  child_truth, group_examinations)
 from core.evaluation.metrics import Decision, evaluate
 
-SELECTIONS = {"examination": "earliest recording of each chest site (at most 4 per child)",
-              "all": "every recording of the child in the split"}
+__all__ = ["SELECTIONS", "EXAM_SPLITS", "child_level", "child_level_figures", "examination_evals"]
+
+RulesOf = Callable[[dict], dict[str, ChildRule]]
 
 
-def recording_rows(uids: Sequence[str], groups: Sequence[str], labels: Sequence[str], probs: dict[str, np.ndarray],
-                   decided: dict[str, np.ndarray], poor: np.ndarray) -> list[dict]:
-    """The per-recording predictions kept in metrics.json (small: a few numbers per recording)."""
-    rows = []
-    for i, uid in enumerate(uids):
-        info = name_info(str(uid))
-        rows.append({"uid": str(uid), "patient": str(groups[i]), "site": info.site, "rec": info.recording,
-                     "label": str(labels[i]), "poor": bool(poor[i]),
-                     **{f"p_{k}": round(float(v[i]), 5) for k, v in probs.items()},
-                     **{k: bool(v[i]) for k, v in decided.items()}})
-    return rows
-
-
-def _select(rows: list[dict], selection: str) -> dict[str, list[dict]]:
-    by: dict[str, list[dict]] = {}
-    for r in rows:
-        by.setdefault(r["patient"], []).append(r)
-    if selection == "all":
-        return by
-    out = {}
-    for patient, rs in by.items():
-        first: dict[str, dict] = {}
-        for r in sorted(rs, key=lambda r: (r["rec"] if r["rec"] is not None else 0, r["uid"])):
-            first.setdefault(r["site"], r)
-        out[patient] = list(first.values())
-    return out
+def _decide(rows: list[dict], answer: str, rule: str, rules_of: RulesOf | None, requires: str) -> bool | None:
+    votes = [None if r["poor"] else r[answer] for r in rows]
+    rules = rules_of(rows[0]) if rule == FITTED_RULE else {}
+    if answer not in rules:  # a fixed rule, or no fitted rule for this answer (then "any site", as on the page)
+        return child_positive(votes, rule if rule != FITTED_RULE else "any_site")
+    probs = [None if r["poor"] else r[f"p_{answer}"] for r in rows]
+    decided = rules[answer].decide(probs)
+    if decided and requires and requires in rules:
+        decided = bool(rules[requires].decide([None if r["poor"] else r[f"p_{requires}"] for r in rows]))
+    return decided
 
 
 def child_level(rows: list[dict], answer: str, positives: Sequence[str], split: str,
-                selection: str = "examination", rule: str = SHIPPED_RULE) -> dict:
+                selection: str = "examination", rule: str = SHIPPED_RULE, rules_of: RulesOf | None = None,
+                requires: str = "") -> dict:
     """Sensitivity, specificity (per child, with CIs over children) of one answer under one child-level rule; the
-    AUC ranks children by their highest answering-site probability (the score the "any site" rule thresholds)."""
+    AUC ranks children by their pooled site probability under the fitted rule's pooling (the highest answering
+    site for the fixed rules)."""
     y, pred, score, ids = [], [], [], []
     left_out = {"all poor quality (annotated)": 0, "no answering site": 0}
-    chosen = _select(rows, selection)
-    for patient, rs in chosen.items():
-        good = [r for r in rs if r["label"] != "Poor Quality"]
-        if not good:
-            left_out["all poor quality (annotated)"] += 1
+    chosen = group_examinations(rows, selection)
+    for key, rs in chosen.items():
+        truth = child_truth(rs, positives)
+        if truth is None:
+            if all(r["label"] == "Poor Quality" for r in rs):
+                left_out["all poor quality (annotated)"] += 1
             continue
-        truth = any(r["label"] in positives for r in good)
-        if not truth and not all(r["label"] == "Normal" for r in good):
-            continue  # e.g. only DAS recordings for the asthma answer: neither positive nor a Normal child
-        votes = [None if r["poor"] else r[answer] for r in rs]
-        decided = child_positive(votes, rule)
+        decided = _decide(rs, answer, rule, rules_of, requires)
         if decided is None:
             left_out["no answering site"] += 1
             continue
+        probs = [None if r["poor"] else r[f"p_{answer}"] for r in rs]
+        fitted = rules_of(rs[0]).get(answer) if rule == FITTED_RULE else None
+        s = fitted.score(probs) if fitted is not None else max(p for p in probs if p is not None)
         y.append(int(truth))
         pred.append(int(decided))
-        score.append(max(r[f"p_{answer}"] for r in rs if not r["poor"]))
-        ids.append(patient)
+        score.append(s)
+        ids.append(key[0])
     names = ("negative child", "positive child")
     if len(set(y)) < 2:
         return {"split": split, "n_children": len(y), "rule": rule, "selection": selection, "left_out": left_out,
@@ -87,16 +75,21 @@ def child_level(rows: list[dict], answer: str, positives: Sequence[str], split: 
                   pred=np.asarray(pred))
     pc = ev["per_class"]
     return {"split": split, "rule": rule, "rule_text": RULES[rule], "selection": selection,
-            "selection_text": SELECTIONS[selection], "n_children": len(y), "n_positive": int(sum(y)),
-            "n_negative": int(len(y) - sum(y)),
-            "recordings_per_child": float(np.median([len(chosen[i]) for i in ids])),
+            "selection_text": SELECTIONS[selection], "n_children": len(set(ids)), "n_examinations": len(y),
+            "n_positive": int(sum(y)), "n_negative": int(len(y) - sum(y)),
+            "recordings_per_child": float(np.median([len(v) for v in chosen.values()])),
             "sensitivity": pc[names[1]]["recall"], "sensitivity_ci": pc[names[1]]["recall_ci"],
             "specificity": pc[names[0]]["recall"], "specificity_ci": pc[names[0]]["recall_ci"],
             "auc": ev["metrics"]["roc_auc"], "auc_ci": ev["ci95"]["roc_auc"], "left_out": left_out}
 
 
 #: the splits the child-level figures are stored for in metrics.json, and their names in tables
-EXAM_SPLITS = (("cv", "nested patient-grouped CV"), ("test_intra", "intra-patient test (same patients, later)"))
+EXAM_SPLITS = (("cv", "nested patient-grouped CV, both periods"),
+               ("cv_earlier", "nested CV, earlier-period examinations"),
+               ("cv_later", "nested CV, later-period examinations"),
+               ("shift_earlier_to_later_promised", "nested CV on the earlier period only (what it promises)"),
+               ("shift_earlier_to_later", "fitted on the earlier period only, scored on the later one"),
+               ("test_inter", "official inter-patient test (unseen patients)"))
 
 
 def child_level_figures(metrics: dict, answers: Sequence[str]):
@@ -112,7 +105,9 @@ def child_level_figures(metrics: dict, answers: Sequence[str]):
                         yield answer, sel, rule, split, name, e
 
 
-def examination_evals(rows: list[dict], answers: dict[str, Sequence[str]], split: str) -> dict:
-    """Every answer x selection x rule: the shipped rule is the headline, the other is shown beside it."""
-    return {answer: {sel: {rule: child_level(rows, answer, pos, split, sel, rule) for rule in RULES}
-                     for sel in SELECTIONS} for answer, pos in answers.items()}
+def examination_evals(rows: list[dict], answers: dict[str, dict], split: str, rules_of: RulesOf) -> dict:
+    """Every answer x selection x rule: the fitted rule is the headline, the fixed ones are shown beside it.
+    `answers`: key -> {"positives": ..., "requires": ...} (`core.tasks.RESP_ANSWERS`)."""
+    return {key: {sel: {rule: child_level(rows, key, a["positives"], split, sel, rule, rules_of,
+                                          a.get("requires", ""))
+                        for rule in RULES} for sel in SELECTIONS} for key, a in answers.items()}

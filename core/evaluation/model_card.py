@@ -6,8 +6,9 @@ LIMITS = {
     "sprsound": (
         "Trained on SPRSound (Shanghai Children's Medical Center, one stethoscope model, 8 kHz recordings, "
         "children aged 0-18). Not validated on other stethoscopes, adults, or noisy wards. The official "
-        "inter-patient test set was not available, so the held-out figures come from a patient-grouped split of the "
-        "training release."
+        "inter-patient test set was not available, so the held-out figures come from patient-grouped splits (for the "
+        "respiratory recording model: of the training release and the intra-patient release together, a patient's "
+        "recordings of both periods always on one side)."
     ),
     "cry_pain": (
         "18 infants recorded in two situations (vaccination vs bath); the label is the situation, not a per-cry "
@@ -181,7 +182,13 @@ def model_card(meta: dict, metrics: dict) -> str:
 
 # ------------------------------------------------------------------------------------------------ recording model
 
-RECORD_SPLITS = (("cv", "Patient-grouped CV (nested)"), ("heldout", "Held-out patients"),
+RECORD_SPLITS = (("cv", "Patient-grouped CV, both periods (nested)"),
+                 ("cv_by_period/earlier", "Same CV, earlier-period recordings"),
+                 ("cv_by_period/later", "Same CV, later-period recordings"),
+                 ("heldout", "Held-out patients (first outer fold)"),
+                 ("shift/earlier_to_later/scored", "Shift check: fitted on the earlier period, scored on the later"),
+                 ("official_test/test_inter", "Official inter-patient test (unseen patients)"),
+                 # artefacts of the previous protocol (training release only) still read
                  ("official_test/test_intra", "Official intra-patient test (same patients, recorded later)"))
 
 
@@ -196,7 +203,7 @@ def recording_splits(metrics: dict):
     """(split name, evaluation) for each split the recording model's metrics hold, in reading order."""
     for path, name in RECORD_SPLITS:
         ev = _at(metrics, path)
-        if ev:
+        if ev and "answers" in ev:
             yield name, ev
 
 
@@ -214,21 +221,112 @@ def answer_rows(meta: dict, metrics: dict, against: bool = True) -> list[str]:
     return rows
 
 
-def examination_rows(meta: dict, metrics: dict) -> list[str]:
+def examination_rows(meta: dict, metrics: dict, selections: tuple[str, ...] | None = None,
+                     splits: tuple[str, ...] | None = None) -> list[str]:
     """The child-level rule per child (the Examination page's unit): header and one row per answer, recordings
-    chosen, rule and split. The shipped rule is marked; the other is shown beside it, not chosen on it."""
-    from core.answers.examination import RULES, SHIPPED_RULE
-    from core.evaluation.examination import SELECTIONS, child_level_figures
+    chosen, rule and split. The shipped rule is marked; the others are shown beside it, not chosen on it."""
+    from core.decisions.child import RULES, SELECTIONS, SHIPPED_RULE
+    from core.evaluation.examination import child_level_figures
 
     rows = [f"| {meta['answers'][key]['title'].split(' (')[0]} | {SELECTIONS[sel]} | "
-            f"{'**shipped**: ' if rule == SHIPPED_RULE else 'compared: '}{RULES[rule]} | {name} | "
-            f"{e['n_children']} ({e['n_positive']}) | {fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
+            f"{'**shipped**: ' if rule == SHIPPED_RULE else 'compared: '}{_rule_words(meta, key, rule)} | {name} | "
+            f"{e.get('n_examinations', e['n_children'])} ({e['n_children']}; {e['n_positive']}) | "
+            f"{fmt_ci(e['sensitivity'], e['sensitivity_ci'])} | "
             f"{fmt_ci(e['specificity'], e['specificity_ci'])} | {fmt_ci(e['auc'], e['auc_ci'])} |"
-            for key, sel, rule, _, name, e in child_level_figures(metrics, list(meta["answers"]))]
+            for key, sel, rule, split, name, e in child_level_figures(metrics, list(meta["answers"]))
+            if (selections is None or sel in selections) and (splits is None or split in splits)]
     if not rows:
         return []
-    return ["| answer (per child) | recordings per child | rule | split | children (positive) | sensitivity | "
-            "specificity | AUC (highest site) |", "|---|---|---|---|---|---|---|---|", *rows]
+    return ["| answer (per child) | recordings per child | rule | split | examinations (children; positive) | sensitivity | "
+            "specificity | AUC (pooled score) |", "|---|---|---|---|---|---|---|---|", *rows]
+
+
+def _rule_words(meta: dict, key: str, rule: str) -> str:
+    from core.decisions.child import FITTED_RULE, RULES
+
+    fitted = ((meta.get("examination") or {}).get("rules") or {}).get(key)
+    if rule == FITTED_RULE and fitted:
+        return f"{fitted['text']} (chosen on other children)"
+    return RULES[rule]
+
+
+def md_table(records: list[dict]) -> list[str]:
+    """Rows of dicts (same keys) as a Markdown table."""
+    if not records:
+        return []
+    cols = list(records[0])
+    return (["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            + ["| " + " | ".join(str(r.get(c, "–")) for c in cols) + " |" for r in records])
+
+
+def shift_records(meta: dict, metrics: dict) -> list[dict]:
+    """The leave-one-period-out check per answer: what the fitting period's nested CV promised, what the other
+    period got, and whether both figures stayed within 0.05 (the stability target)."""
+    out = []
+    for name, sh in (metrics.get("shift") or {}).items():
+        a, b = name.split("_to_")
+        for key, d in sh["drift"].items():
+            if key not in meta["answers"]:
+                continue
+            out.append({"answer (per recording)": meta["answers"][key]["title"].split(" (")[0],
+                        "fitted on → scored on": f"{a} → {b}",
+                        "promised sens / spec (nested CV)": f"{d['promised_sensitivity']:.3f} / "
+                                                            f"{d['promised_specificity']:.3f}",
+                        "scored sens / spec": f"{fmt_ci(d['scored_sensitivity'], d['scored_sensitivity_ci'])} / "
+                                              f"{fmt_ci(d['scored_specificity'], d['scored_specificity_ci'])}",
+                        "drift sens / spec": f"{d['drift_sensitivity']:+.3f} / {d['drift_specificity']:+.3f}",
+                        "within 0.05": "yes" if d["within_0_05"] else "**no**"})
+        for task in ("2_1", "2_2"):
+            r, g = sh["drift"]["record"][f"rule_{task}"], sh["drift"]["record"][f"argmax_{task}"]
+            out.append({"answer (per recording)": f"record label, task {task.replace('_', '-')} Score",
+                        "fitted on → scored on": f"{a} → {b}",
+                        "promised sens / spec (nested CV)": f"{r['promised']:.3f} (argmax {g['promised']:.3f})",
+                        "scored sens / spec": f"{r['scored']:.3f} (argmax {g['scored']:.3f})",
+                        "drift sens / spec": f"{r['scored'] - r['promised']:+.3f}",
+                        "within 0.05": "–"})
+    return out
+
+
+def period_evidence_records(meta: dict, metrics: dict) -> list[dict]:
+    """What differs between the periods (Normal recordings unless said otherwise): medians and quartiles."""
+    pe = metrics.get("period_evidence")
+    if not pe:
+        return []
+    qs = pe["quantiles"]
+    mid = qs.index(50)
+
+    def iqr(v: list) -> str:
+        return f"{v[mid]:.3f} ({v[mid - 1]:.3f}–{v[mid + 1]:.3f})" if v else "–"
+
+    per = pe["periods"]
+    names = meta.get("class_names", {})
+    rows = [("Normal recordings (patients)", lambda p: f"{p['normal_recordings']} ({p['normal_patients']})")]
+    rows += [(f"pooled evidence: {names.get(c, c)}, median (IQR)", lambda p, c=c: iqr(p["evidence"][c]))
+             for c in meta["classes"]]
+    rows += [("window level, dBFS, median (IQR)", lambda p: iqr(p["level_dbfs"])),
+             ("noise floor (10th percentile window level), dBFS", lambda p: iqr(p["floor_dbfs"])),
+             ("share of recordings 15 s or longer", lambda p: f"{p['share_15s_or_longer']:.2f}"),
+             ("age, years, median (IQR)", lambda p: iqr(p["age_years"])),
+             ("abnormal recordings: annotated events per recording",
+              lambda p: f"{p['events_per_abnormal_recording']}"),
+             ("abnormal recordings: annotated share of the recording, median",
+              lambda p: f"{p['annotated_share_median']}")]
+    return [{"quantity": q, **{period: f(v) for period, v in per.items()}} for q, f in rows]
+
+
+def decision_ablation_records(meta: dict, metrics: dict) -> list[dict]:
+    out = []
+    for r in metrics.get("decision_ablation") or []:
+        row = {"decisions": r["variant"]}
+        for key in meta["answers"]:
+            sens, spec = r["cv"][key]
+            row[f"{key}: CV sens / spec"] = f"{sens:.3f} / {spec:.3f}"
+            d = (r.get("shift") or {}).get(key)
+            row[f"{key}: earlier → later drift"] = (f"{d['drift_sensitivity']:+.3f} / {d['drift_specificity']:+.3f}"
+                                                     if d else "–")
+        row["CV 2-2 Score"] = f"{r['cv_2_2']:.3f}"
+        out.append(row)
+    return out
 
 
 def recording_evaluations(metrics: dict) -> list[tuple[str, dict]]:
@@ -260,8 +358,8 @@ def fmt_ci(v, ci) -> str:
 #: the respiratory recording model's ablation columns (its ablation.json predates the "columns" field)
 RECORDING_ABLATION_COLUMNS = {"variant": "variant", "cv_screen": "CV screen sens / spec (AUC)",
                               "cv_scores": "CV 2-1 / 2-2 Score", "intra_screen": "intra screen sens / spec (AUC)",
-                              "intra_scores": "intra 2-1 / 2-2 Score", "asthma_cv": "asthma AUC, CV",
-                              "asthma_intra": "asthma AUC, intra", "cv_window_auc": "CV window AUC",
+                              "intra_scores": "intra 2-1 / 2-2 Score", "asthma_cv": "continuous-sound AUC, CV",
+                              "asthma_intra": "continuous-sound AUC, intra", "cv_window_auc": "CV window AUC",
                               "seconds": "time (s)"}
 
 
@@ -275,6 +373,12 @@ def ablation_rows(abl: dict) -> list[str]:
     cols = ablation_columns(abl)
     return (["| " + " | ".join(cols.values()) + " |", "|" + "---|" * len(cols)]
             + ["| " + " | ".join(str(r.get(k, "–")) for k in cols) + " |" for r in abl["rows"]])
+
+
+def _point_words(meta: dict) -> str:
+    from core.decisions.operating_points import RULE_TEXT
+
+    return RULE_TEXT.get(meta.get("operating_point_rule", "balanced"), "balanced operating points")
 
 
 def recording_model_card(meta: dict, metrics: dict) -> str:
@@ -296,9 +400,11 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         f"- Recording evidence: the {meta['pooling']} of the window probabilities over the usable windows, mapped to a "
         f"calibrated probability that the class is present (logistic map fitted on patient-grouped out-of-fold "
         f"recordings).",
-        "- Decisions: " + "; ".join(f"{names.get(c, c)} present when P >= {th[c]:.3f}" for c in meta["classes"])
-        + " (balanced operating points on out-of-fold recordings). Adventitious sounds present = continuous or "
-          "discontinuous sounds present.",
+        "- Decisions: " + "; ".join(f"{a['title']}: {a['rule']}" for a in meta["answers"].values())
+        + f" (thresholds at {_point_words(meta)}). Record label: Normal when the screen is negative, otherwise CAS "
+          f"when continuous sounds were found (CAS & DAS when the crackle probability also reaches "
+          f"{meta.get('das_type_threshold', 1.0):.3f}, chosen for the task 2-2 Score on out-of-fold recordings), "
+          "DAS when they were not; the label and both answers are one decision.",
         f"- Poor Quality: a quality model (pooled embedding + the gate's level and usable-window statistics, probabilities "
         f"corrected to equal class priors) above {meta['quality_threshold']:.3f}, the level that calls at most "
         f"{meta['max_good_called_poor']:.0%} of good training recordings poor.",
@@ -307,7 +413,10 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         + "; best window F1 on out-of-fold windows), merged into segments.",
         "", "## Data",
         f"- `{data['root']}` ({data['layout']}): {data['training_units']} training recordings of "
-        f"{data['training_groups']} patients, {data['training_samples']} windows; {data['skipped_total']} item(s) "
+        f"{data['training_groups']} patients"
+        + (" (" + ", ".join(f"{k} period: {v}" for k, v in data["training_periods"].items()) + ")"
+           if data.get("training_periods") else "")
+        + f", {data['training_samples']} windows; {data['skipped_total']} item(s) "
         f"skipped ({', '.join(f'{k}: {v}' for k, v in data['skipped_reasons'].items()) or 'none'}).",
         f"- Record labels (all splits): {', '.join(f'{k} {v}' for k, v in data['labels'].items())}.", "",
         "## Recording-level answers (what the app leads with)",
@@ -317,14 +426,34 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         "| answer | split | recordings (patients) | sensitivity | specificity | AUC |", "|---|---|---|---|---|---|",
     ]
     lines += answer_rows(meta, metrics)
+    shift = shift_records(meta, metrics)
+    if shift:
+        lines += ["", "## Does a decision hold on another period? (leave one period out)",
+                  "The whole procedure fitted on one recording period; its own nested patient-grouped CV is what it "
+                  "promises; then it answers the other period once. Stability target: sensitivity and specificity "
+                  "each within 0.05 of the promise.", "", *md_table(shift)]
+    evidence = period_evidence_records(meta, metrics)
+    if evidence:
+        lines += ["", "## What differs between the periods",
+                  "Normal recordings unless said otherwise; the pooled evidence comes from the nested predictions "
+                  "(no recording scored by a model that saw its patient).", "", *md_table(evidence)]
     exam = examination_rows(meta, metrics)
     if exam:
+        rules = (meta.get("examination") or {}).get("rules") or {}
         lines += ["", "## Examination of one child (child-level answers)",
-                  "The recording answers of a child's sites combined by a rule fixed in advance (no fitted knob), "
-                  "scored per child on the same nested predictions (each child's recordings answered by models that "
-                  "never saw that child) and on the later intra-patient recordings. A child is positive when any of "
-                  "its chosen recordings is annotated with those sounds, negative when all are Normal. Intervals: "
-                  "bootstrap over children.", "", *exam]
+                  "One examination per patient and recording period (SPRSound marks no visits). The shipped answer "
+                  "pools the answering sites' probabilities and thresholds the result; pooling and threshold are "
+                  "chosen on out-of-fold examinations of other children inside each fit (nested: the scored "
+                  "children never chose them). Shipped: "
+                  + "; ".join(f"{meta['answers'][k]['title'].split(' (')[0]}: {r['text']}" for k, r in rules.items())
+                  + ". A child is positive when any of its chosen recordings is annotated with those sounds, "
+                  "negative when all are Normal. Intervals: bootstrap over children.", "", *exam]
+    abl_rows = decision_ablation_records(meta, metrics)
+    if abl_rows:
+        lines += ["", "## Decision ablation (same evidence, decisions refitted)",
+                  "Each row refits only the decision layer of every fold's model on that model's own out-of-fold "
+                  "evidence; CV: nested patient-grouped CV over both periods; drift: fitted on the earlier period, "
+                  "scored on the later (scored minus promised sensitivity / specificity).", "", *md_table(abl_rows)]
     lines += ["", "## SPRSound record tasks (2-2: five labels; 2-1: Normal / Adventitious / Poor Quality)", "",
               "| split | rule | 2-2 Score | 2-1 Score | 2-1 SE | 2-1 SP |", "|---|---|---|---|---|---|"]
     for name, ev in recording_splits(metrics):

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from core.answers.timeline import Timeline
+from core.decisions.timeline import Timeline
 from core.evaluation.events import CRITERIA, ONSET_COLLAR_S, Counts, _prf, recording_counts
 from core.tasks import RECORD_PRESENCE, RESP_DETECTOR_CLASSES, RESP_EVENT_LABELS, RESP_RECORD_LABELS
 from core.windows.labels import Event, clip_events

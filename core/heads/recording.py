@@ -8,10 +8,16 @@ pooled over the recording's usable windows:
   the top-2 mean by patient-grouped CV; see the model card's ablation table);
 - *calibration*: per class, a logistic map of that pooled score (two numbers) fitted on out-of-fold recordings, so
   "P(continuous sounds present) = 0.7" means what it says on the training population;
-- *decisions*: one threshold per class on the calibrated probability, chosen on out-of-fold recordings (the
-  balanced point: sensitivity and specificity weighted equally); "adventitious sounds present" is "continuous or
-  discontinuous sounds present", so the screen, the asthma-indicative screen and the record label never contradict
-  each other;
+- *decisions*: one threshold per screening answer on the calibrated probability, at the point where sensitivity
+  equals specificity on out-of-fold recordings (`core.decisions.operating_points`: a quantile-defined point, where
+  the balanced point's argmax jumped on a flat curve); the continuous-sound answer also needs the adventitious
+  screen positive;
+- *record label*: Poor Quality by the quality rule; Normal when the screen is negative; otherwise CAS when the
+  continuous-sound answer is positive, DAS when it is not, and CAS & DAS when crackle evidence also reaches a typing
+  threshold chosen on out-of-fold recordings for the SPRSound task 2-2 Score. The label, the screen and the
+  continuous-sound answer are therefore one decision read three ways and never contradict;
+- *child-level rules*: the examination's answer per child (`core.decisions.child`), its pooling and threshold
+  chosen on out-of-fold examinations (one per patient and recording period: the earliest recording of each site);
 - *Poor Quality*: a recording the gate and a quality model both doubt. The quality model (pooled embedding plus the
   gate's level and usable-window statistics) has its probabilities corrected to equal class priors, and its
   threshold is the one that calls at most `MAX_GOOD_CALLED_POOR` of the good training recordings poor, so its 9 %
@@ -29,13 +35,15 @@ from typing import Callable, Mapping
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_curve
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.config import WINDOW_SECONDS
 from core.data.embed import EmbeddedSet, pool_windows
+from core.decisions.child import ChildRule, child_truth, fit_child_rule, group_examinations, name_info
+from core.decisions.operating_points import RECORDING_RULE, f1_threshold, threshold_by_rule
 from core.heads.detector import DETECTOR_MODEL, Audit, WindowDetector
+from core.tasks import RESP_ANSWERS, RESP_PERIODS
 from core.windows.labels import AMBIGUOUS, POSITIVE, Event, label_windows
 
 POOR_QUALITY = "Poor Quality"
@@ -67,6 +75,11 @@ class RecordingSet:
     clip_ratio: np.ndarray  # [N]
     Y: np.ndarray  # [N, k] window labels (core.windows.labels)
     classes: tuple[str, ...]
+    periods: np.ndarray | None = None  # [R] recording period ("earlier", "later"; core.tasks.RESP_PERIODS)
+
+    def __post_init__(self) -> None:
+        if self.periods is None:
+            self.periods = np.array([RESP_PERIODS.get(str(v), str(v)) for v in self.splits], dtype=object)
 
     @classmethod
     def from_embedded(cls, emb: EmbeddedSet, classes: Mapping[str, frozenset[str]],
@@ -158,23 +171,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The window threshold with the best F1 (a timeline should mark few windows, mostly right)."""
-    from sklearn.metrics import precision_recall_curve
-
-    prec, rec, th = precision_recall_curve(y, p)
-    f1 = 2 * prec[:-1] * rec[:-1] / np.maximum(prec[:-1] + rec[:-1], 1e-12)
-    return float(th[int(np.argmax(f1))]) if len(th) else 0.5
-
-
-def balanced_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The threshold maximising sensitivity + specificity, midway to the next lower score (not on one example)."""
-    fpr, tpr, th = roc_curve(y, p)
-    th = np.clip(th, 0.0, 1.0)
-    j = int(np.argmax(tpr - fpr))
-    return float((th[j] + th[j + 1]) / 2) if j + 1 < len(th) else float(th[j])
-
-
 @dataclass
 class QualityModel:
     """Poor Quality vs the rest. Its probabilities are re-weighted to equal class priors (the training share of
@@ -210,18 +206,58 @@ class RecordingDecider:
     quality_model: QualityModel | None = None
     quality_threshold: float = 1.0
     window_thresholds: dict[str, float] = field(default_factory=dict)  # where the timeline cuts segments
+    #: crackle evidence at or above this adds DAS to a recording with continuous sounds (CAS -> CAS & DAS)
+    das_type_threshold: float = 1.0
+    rule: str = RECORDING_RULE
+    child_rules: dict[str, ChildRule] = field(default_factory=dict)  # answer key -> the examination's rule
 
-    def fit(self, scores: np.ndarray, present: np.ndarray, poor: np.ndarray) -> "RecordingDecider":
-        """`scores` [R, k] pooled out-of-fold evidence; `present` [R, k] truth; `poor` [R] Poor Quality labels
-        (left out of the calibration: they carry no event annotation)."""
-        good = ~poor
+    def fit(self, scores: np.ndarray, labels: np.ndarray, presence: Mapping[str, frozenset[str] | None]
+            ) -> "RecordingDecider":
+        """`scores` [R, k] pooled out-of-fold evidence; `labels` [R] record labels (Poor Quality left out of the
+        calibration: it carries no event annotation). Every class is calibrated against all other good recordings;
+        a screening answer's threshold is chosen against the recordings it is validated against (Normal)."""
+        good = labels != POOR_QUALITY
+        present = np.array([[c in (presence.get(lab) or frozenset()) for c in self.classes] for lab in labels], bool)
         for j, c in enumerate(self.classes):
             self.calibrators[c] = LogisticRegression(C=1.0, max_iter=1000).fit(_logit(scores[good, j])[:, None],
                                                                                present[good, j])
-        probs = self.calibrate(scores[good])
+        probs = self.calibrate(scores)
         for j, c in enumerate(self.classes):
-            self.thresholds[c] = balanced_threshold(present[good, j], probs[:, j])
+            answer = next((a for a in RESP_ANSWERS.values() if a["class"] == c), None)
+            keep = np.isin(labels, answer["positives"] + answer["negatives"]) if answer is not None else good
+            self.thresholds[c] = threshold_by_rule(self.rule, present[keep, j], probs[keep, j])
         return self
+
+    def fit_typing(self, probs: np.ndarray, poor: np.ndarray, labels: np.ndarray) -> None:
+        """The CAS -> CAS & DAS typing threshold: the value (over percentiles of the out-of-fold crackle
+        probability) with the best SPRSound task 2-2 Score on these out-of-fold recordings."""
+        from core.evaluation.metrics import sprsound_scores
+        from core.tasks import RESP_RECORD_LABELS
+
+        y = np.array([RESP_RECORD_LABELS.index(v) for v in labels])
+        j = self.classes.index("DAS")
+        best = (-1.0, 1.0)
+        for t in np.unique(np.quantile(probs[:, j], np.linspace(0.0, 1.0, 101))):
+            self.das_type_threshold = float(t)
+            pred = np.array([RESP_RECORD_LABELS.index(v) for v in self.record_labels(probs, poor)])
+            s = sprsound_scores(y, pred, RESP_RECORD_LABELS.index(NORMAL))["Score"]
+            if s > best[0] + 1e-9:
+                best = (s, float(t))
+        self.das_type_threshold = best[1]
+
+    def present(self, probs: np.ndarray) -> np.ndarray:
+        """[R, k] decided: Adventitious = the screen; CAS = the continuous-sound answer (needs the screen); DAS =
+        the screen positive without continuous sounds, or with crackle evidence at the typing threshold."""
+        c = self.classes
+        adv = probs[:, c.index("Adventitious")] >= self.thresholds["Adventitious"]
+        cas = adv & (probs[:, c.index("CAS")] >= self.thresholds["CAS"])
+        das = adv & (~cas | (probs[:, c.index("DAS")] >= self.das_type_threshold))
+        out = np.zeros(probs.shape, bool)
+        out[:, c.index("Adventitious")], out[:, c.index("CAS")], out[:, c.index("DAS")] = adv, cas, das
+        return out
+
+    def record_labels(self, probs: np.ndarray, poor: np.ndarray) -> np.ndarray:
+        return record_labels(self.present(probs), poor, self.classes)
 
     def set_quality_threshold(self, p_poor_oof: np.ndarray, poor: np.ndarray) -> None:
         """The lowest threshold that calls at most MAX_GOOD_CALLED_POOR of the good recordings poor."""
@@ -295,8 +331,7 @@ class RespiratoryModel:
                 p_poor_oof[te] = qm.p_poor(inputs[te])
             log(f"    inner fold {n}: detector fitted on {len(np.unique(rs.groups[recs[tr]]))} patients")
         scores = pool_scores(P, rs.rec_of, rs.usable, recs, self.pooling)
-        present = rs.present(self.presence)[recs]
-        self.decider = RecordingDecider(self.classes, self.pooling).fit(scores, present, poor)
+        self.decider = RecordingDecider(self.classes, self.pooling).fit(scores, rs.labels[recs], self.presence)
         if audit is not None:  # the people whose out-of-fold evidence chose the calibration and every threshold
             audit.append(("thresholds", frozenset(np.unique(rs.groups[recs]).tolist())))
         rows = rs.rows(recs[~poor])
@@ -312,18 +347,19 @@ class RespiratoryModel:
             rs.X[rows], rs.Y[rows], rs.usable[rows], groups=rs.groups[rs.rec_of[rows]], audit=audit,
             stage="detector")
         self.oof_ = self._predictions(recs, rows, P[rows], scores, p_poor_oof)
+        self.decider.fit_typing(self.oof_.probs, self.oof_.poor, rs.labels[recs])
+        self.oof_ = self._predictions(recs, rows, P[rows], scores, p_poor_oof)
+        self.decider.child_rules = fit_child_rules(recording_rows(rs, self.oof_))
+        if audit is not None:  # the children whose out-of-fold examinations chose the child-level rules
+            audit.append(("child rules", frozenset(np.unique(rs.groups[recs]).tolist())))
         return self
 
     def _predictions(self, recs, rows, window_probs, scores, p_poor) -> RecordingPredictions:
         probs = self.decider.calibrate(scores)
-        present = self._present(probs)
+        present = self.decider.present(probs)
         poor = p_poor >= self.decider.quality_threshold
         return RecordingPredictions(recs, rows, window_probs, scores, probs, p_poor, present, poor,
-                                    record_labels(present, poor, self.classes, probs, self.decider.thresholds))
-
-    def _present(self, probs: np.ndarray) -> np.ndarray:
-        th = np.array([self.decider.thresholds[c] for c in self.classes])
-        return probs >= th[None, :]
+                                    record_labels(present, poor, self.classes))
 
     def predict(self, rs: RecordingSet, recs: np.ndarray) -> RecordingPredictions:
         recs = np.asarray(recs, int)
@@ -366,19 +402,13 @@ def nested_predictions(model_factory: Callable[[], RespiratoryModel], rs: Record
 # ------------------------------------------------------------------------------------------------ answers
 
 
-def record_labels(present: np.ndarray, poor: np.ndarray, classes: tuple[str, ...],
-                  probs: np.ndarray | None = None, thresholds: dict[str, float] | None = None) -> np.ndarray:
-    """The SPRSound record label implied by the decisions, consistent with the screen by construction: Poor
-    Quality first; Normal when no adventitious sounds were found; otherwise which kinds are present, and when
-    neither kind reaches its own threshold, the kind whose probability is nearer to it (probability / threshold)."""
+def record_labels(present: np.ndarray, poor: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
+    """The SPRSound record label read off the decisions (`RecordingDecider.present`), consistent with the screen and
+    the continuous-sound answer by construction: Poor Quality first; Normal when no adventitious sounds were found;
+    otherwise which kinds are present."""
     adv = present[:, classes.index("Adventitious")]
-    cas, das = present[:, classes.index("CAS")].copy(), present[:, classes.index("DAS")].copy()
-    if probs is not None and thresholds is not None:
-        neither = adv & ~cas & ~das
-        rc = probs[:, classes.index("CAS")] / max(thresholds["CAS"], 1e-9)
-        rd = probs[:, classes.index("DAS")] / max(thresholds["DAS"], 1e-9)
-        cas |= neither & (rc >= rd)
-        das |= neither & (rd > rc)
+    cas = adv & present[:, classes.index("CAS")]
+    das = adv & (present[:, classes.index("DAS")] | ~cas)  # adventitious without continuous sounds: crackles
     out = np.where(cas & das, "CAS & DAS", np.where(cas, "CAS", np.where(das, "DAS", NORMAL))).astype(object)
     out[~adv] = NORMAL
     out[np.asarray(poor, bool)] = POOR_QUALITY
@@ -386,10 +416,42 @@ def record_labels(present: np.ndarray, poor: np.ndarray, classes: tuple[str, ...
 
 
 def screen_answers(present: np.ndarray, classes: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The two screening answers: adventitious sounds present (its own detector class and threshold), and
-    asthma-indicative sounds present, which also needs the screen to be positive so the two never contradict."""
+    """The two screening answers (`core.tasks.RESP_ANSWERS`) from the decisions: adventitious sounds present, and
+    continuous adventitious sounds present (conditional on the screen in `RecordingDecider.present` already)."""
     adv = present[:, classes.index("Adventitious")]
-    return {"screen": adv, "asthma": adv & present[:, classes.index("CAS")]}
+    return {key: adv & present[:, classes.index(a["class"])] for key, a in RESP_ANSWERS.items()}
+
+
+def recording_rows(rs: "RecordingSet", pred: "RecordingPredictions") -> list[dict]:
+    """Each recording's decided answers and probabilities, with its patient, period (the visit) and chest site:
+    what child-level rules are fitted and scored on (small enough to keep in metrics.json)."""
+    c = rs.classes
+    decided = screen_answers(pred.present, c)
+    rows = []
+    for i, r in enumerate(pred.recs.tolist()):
+        info = name_info(str(rs.uids[r]))
+        rows.append({"uid": str(rs.uids[r]), "patient": str(rs.groups[r]), "visit": str(rs.periods[r]),
+                     "site": info.site, "rec": info.recording, "label": str(rs.labels[r]), "poor": bool(pred.poor[i]),
+                     **{f"p_{k}": round(float(pred.probs[i, c.index(a["class"])]), 5)
+                        for k, a in RESP_ANSWERS.items()},
+                     **{k: bool(v[i]) for k, v in decided.items()}})
+    return rows
+
+
+def fit_child_rules(rows: list[dict]) -> dict[str, ChildRule]:
+    """Per answer, the child-level rule fitted on out-of-fold examinations (`core.decisions.child`): one per
+    patient and period, the earliest recording of each site; a site the model called Poor Quality does not vote."""
+    exams = group_examinations(rows, "examination")
+    out = {}
+    for key, a in RESP_ANSWERS.items():
+        truth = {e: child_truth(r, a["positives"]) for e, r in exams.items()}
+        keep = [e for e, t in truth.items() if t is not None]
+        try:
+            out[key] = fit_child_rule([[None if r["poor"] else r[f"p_{key}"] for r in exams[e]] for e in keep],
+                                      [truth[e] for e in keep])
+        except ValueError:
+            pass  # no healthy (or no affected) child to choose on: the examination falls back to "any site"
+    return out
 
 
 def label_probabilities(probs: np.ndarray, p_poor: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
@@ -444,10 +506,14 @@ class RecordingModelArtifact:
         presence = {k: (frozenset(v) if v is not None else None) for k, v in meta["presence"].items()}
         model = RespiratoryModel(classes, presence, pooling=meta["pooling"])
         model.detector = WindowDetector(classes, meta.get("detector_model", DETECTOR_MODEL), dict(obj["detector"]))
+        rules = (meta.get("examination") or {}).get("rules") or {}
         model.decider = RecordingDecider(classes, meta["pooling"], dict(obj["calibrators"]),
                                          {c: float(v) for c, v in meta["thresholds"].items()},
                                          quality, float(meta["quality_threshold"]),
-                                         {c: float(v) for c, v in meta["window_thresholds"].items()})
+                                         {c: float(v) for c, v in meta["window_thresholds"].items()},
+                                         float(meta.get("das_type_threshold", 1.0)),
+                                         meta.get("operating_point_rule", RECORDING_RULE),
+                                         {k: ChildRule.from_dict(d) for k, d in rules.items()})
         return cls(path, meta, model, projection)
 
     @property
@@ -488,9 +554,9 @@ class RecordingModelArtifact:
                              duration_s)
         inputs = np.concatenate([pool_windows(X, np.zeros(len(X), int), 1), q[None, :]], axis=1)
         p_poor = m.decider.p_poor(inputs)
-        present = m._present(probs)
+        present = m.decider.present(probs)
         poor = p_poor >= m.decider.quality_threshold
-        label = record_labels(present, poor, m.classes, probs, m.decider.thresholds)[0]
+        label = record_labels(present, poor, m.classes)[0]
         return RecordingAnalysis(P, scores[0], probs[0], present[0], float(p_poor[0]), bool(poor[0]), str(label),
                                  label_probabilities(probs, p_poor, m.classes)[0])
 

@@ -100,7 +100,7 @@ class BatchRow:
     flags: str
     error: str
     experimental_notes: str = ""
-    screening: str = ""  # the other screening answers (respiratory: asthma-indicative)
+    screening: str = ""  # the other screening answers (respiratory: continuous adventitious sounds)
     timeline: str = ""  # event timeline summary: segments per type and the share of the recording they cover
     child: str = ""  # patient id and recording site, when the file name carries them (SPRSound naming)
     site: str = ""

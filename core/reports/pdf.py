@@ -307,13 +307,15 @@ def child_validation_text(validated: dict, key: str) -> str:
     v = (validated.get("validated") or {}).get(key)
     if not v or v.get("sensitivity") is None:
         return "The child-level rule has no per-child validation stored with this model (retrain it)."
-    text = (f"Validated per child ({v['n_children']} children, {v['selection_text']}; {v['split']}): sensitivity "
-            f"{_ci(v['sensitivity'], v.get('sensitivity_ci'))}, specificity {_ci(v['specificity'], v.get('specificity_ci'))}")
-    intra = (validated.get("intra") or {}).get(key)
-    if intra and intra.get("sensitivity") is not None:
-        text += (f"; on the later intra-patient recordings ({intra['n_children']} children): sensitivity "
-                 f"{_ci(intra['sensitivity'], intra.get('sensitivity_ci'))}, specificity "
-                 f"{_ci(intra['specificity'], intra.get('specificity_ci'))}")
+    n = v.get("n_examinations", v["n_children"])
+    text = (f"Validated per child ({n} examinations of {v['n_children']} children, {v['selection_text']}; "
+            f"{v['split']}): sensitivity {_ci(v['sensitivity'], v.get('sensitivity_ci'))}, specificity "
+            f"{_ci(v['specificity'], v.get('specificity_ci'))}")
+    later = ((validated.get("by_period") or {}).get("later") or validated.get("intra") or {}).get(key)
+    if later and later.get("sensitivity") is not None:
+        text += (f"; on the later-period examinations alone ({later.get('n_examinations', later['n_children'])}): "
+                 f"sensitivity {_ci(later['sensitivity'], later.get('sensitivity_ci'))}, specificity "
+                 f"{_ci(later['specificity'], later.get('specificity_ci'))}")
     return text + "."
 
 
@@ -322,7 +324,7 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
     """One report for every site of an examination (`core.answers.examination.Examination`): the child-level
     answers per visit with the rule and its per-child validation, a table of the sites, each site's spectrogram with
     the detector's track, and every recording's SHA-256."""
-    from core.answers.examination import RULES, SITE_NAMES
+    from core.answers.examination import SITE_NAMES, rule_words
     from core.reports.provenance import clean_fields
 
     doc = _Doc()
@@ -335,7 +337,6 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
     fields = clean_fields(clinician)
     if fields:
         doc.text("   ".join(f"{CLINICIAN_FIELDS[k]}: {v}" for k, v in fields.items()), 9.5, "B")
-    rule = exam.summaries[0].rule if exam.summaries else "any_site"
     for summary in exam.summaries:
         doc.heading(f"{summary.visit.capitalize()}: {summary.recordings} recording(s), {summary.answering} with an "
                     "answer")
@@ -344,8 +345,7 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
             doc.text(f"{t}: {summary.text(key, (neg, pos))}", 9.5, "B")
         if summary.duplicate_sites:
             doc.text(f"More than one recording of {', '.join(summary.duplicate_sites)} in this visit.", 8)
-    doc.text(f"Child-level rule: {RULES[rule]} (fixed in advance, not fitted); a site without an answer does not "
-             "vote.", 8.2, colour=_GREY, h=3.8)
+    doc.text(f"Child-level rule: {rule_words(exam.validated)}.", 8.2, colour=_GREY, h=3.8)
     for key in exam.keys:
         doc.text(f"{exam.titles[key][0]}: {child_validation_text(exam.validated, key)}", 8.2, colour=_GREY, h=3.8)
     doc.heading("Sites", 9.5)
