@@ -52,7 +52,7 @@ def figures(analyzer: Analyzer, result) -> None:
     track = next(h for h in result.heads.values() if h.window_probs is not None)
     spectrogram_with_track(result, track).to_dict()
     for name, placement in result.placements.items():
-        pca_placement(placement, analyzer.heads[name].projection, "unit").to_dict()
+        pca_placement(placement, analyzer.artifact_of(result, name).projection, "unit").to_dict()
 
 
 def analyze_once(analyzer: Analyzer, path: Path, timer: StageTimer) -> None:

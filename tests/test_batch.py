@@ -78,7 +78,7 @@ def test_batch_page_respiratory_rows_carry_the_recording_answers():
     assert not at.exception
     table = at.dataframe[0].value
     assert table["verdict"][0] in ("Adventitious sounds present", "No adventitious sounds found")
-    assert "Asthma-indicative" in table["screening"][0] and table["error"][1].startswith("cannot analyse")
+    assert "Continuous adventitious sounds" in table["screening"][0] and table["error"][1].startswith("cannot analyse")
     assert any("1 that could not be analysed" in m.value for m in at.markdown)
     assert table["child"][0] == path.name.split("_")[0] and table["site"][0] == path.name.split("_")[3]
     assert 0 <= table["P(Adventitious sounds present) [screen]"][0] <= 1
@@ -91,12 +91,17 @@ def test_batch_page_respiratory_rows_carry_the_recording_answers():
 
 
 def _respiratory_items():
-    cry = encode(cry_like(8.0, f0=300), 16000, "WAV", "PCM_16")  # answered: every answer has its probabilities
+    from tests.conftest import data_path
+
+    # a real lung recording under a SPRSound-style name: answered, so every answer has its probabilities (generated
+    # signals are refused as poor quality by the respiratory model)
+    real = sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_flac").glob("*.flac"))[0]
+    cry = real.read_bytes()
     hiss = encode(noise(8.0, amp=0.05), 16000, "WAV", "PCM_16")  # poor quality: the screening answers abstain
     bad = b"RIFF" + bytes(200)
-    files = [("123_4.5_0_p3_7.wav", cry), ("spr.zip", zip_bytes({"set/41112159_4.9_1_p1_153.wav": hiss})),
+    files = [("123_4.5_0_p3_7.flac", cry), ("spr.zip", zip_bytes({"set/41112159_4.9_1_p1_153.wav": hiss})),
              ("bad.wav", bad)]
-    return files, {"123_4.5_0_p3_7.wav": cry, "spr.zip/set/41112159_4.9_1_p1_153.wav": hiss, "bad.wav": bad}
+    return files, {"123_4.5_0_p3_7.flac": cry, "spr.zip/set/41112159_4.9_1_p1_153.wav": hiss, "bad.wav": bad}
 
 
 def test_respiratory_rows_carry_every_answer_its_probabilities_and_provenance():
@@ -154,15 +159,15 @@ def test_per_window_rows_one_per_window_only_when_asked():
     counts = {name: len(an.analyze(b).windows) for name, b in list(data.items())[:2]}
     out = list(window_rows(rows))
     assert len(out) == sum(counts.values()) and {r["file"] for r in out} == set(counts)
-    first = [r for r in out if r["file"] == "123_4.5_0_p3_7.wav"]
-    assert [r["window"] for r in first] == list(range(counts["123_4.5_0_p3_7.wav"]))
+    first = [r for r in out if r["file"] == "123_4.5_0_p3_7.flac"]
+    assert [r["window"] for r in first] == list(range(counts["123_4.5_0_p3_7.flac"]))
     assert first[0]["child"] == "123" and first[0]["start_s"] == 0.0 and first[0]["end_s"] == 2.0
     probs = [c for c in first[0] if c.startswith("P(")]
     assert probs and all(c.endswith("[detector]") for c in probs) and all(0 <= first[0][c] <= 1 for c in probs)
     noisy = [r for r in out if r["child"] == "41112159"]
     assert all(isinstance(r["usable"], bool) and (r["usable"] or r["flags"]) for r in noisy)
     parsed = list(csv.DictReader(io.StringIO(window_csv(rows).decode())))
-    assert len(parsed) == len(out) and parsed[0]["file"] == "123_4.5_0_p3_7.wav"
+    assert len(parsed) == len(out) and parsed[0]["file"] == "123_4.5_0_p3_7.flac"
 
 
 def test_experimental_heads_stay_out_of_the_columns_unless_asked():

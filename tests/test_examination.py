@@ -53,7 +53,7 @@ def test_the_fitted_child_rule_pools_site_probabilities_and_the_continuous_answe
     assert v1.any_site == {"screen": False, "continuous": False} and v1.rule == "fitted"
     # visit 2: the silent site does not vote; 0.7 >= 0.5 -> positive; continuous mean 0.1 < 0.2 -> negative
     assert v2.answers == {"screen": True, "continuous": False} and v2.answering == 1
-    assert v2.text("screen", ("none", "present")) == "present (positive sites: p1)"
+    assert v2.text("screen", ("none", "present")) == "present (child score 70%)"
 
 
 def _rows(truth_pos: list[bool], called: list[list[bool]]) -> list[dict]:

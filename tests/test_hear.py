@@ -181,7 +181,9 @@ def test_train_respiratory_heads_on_hear_then_app_uses_them(standin, clean_env, 
         assert meta["encoder"]["name"] == "hear" and meta["encoder"]["dim"] == 512
     assert meta["research"]  # event heads: reported, never run on a recording
     rec = json.loads((out / "respiratory" / "hear" / "recording" / "metrics.json").read_text())
-    assert "nested patient-grouped" in rec["cv"]["split"] and "test_intra" in rec["official_test"]
+    assert "nested patient-grouped" in rec["cv"]["split"] and "both recording periods" in rec["cv"]["split"]
+    assert rec["data"]["training_periods"] == {"earlier": 20, "later": 6}  # both releases trained on
+    assert all("skipped" in v for v in rec["shift"].values())  # 10 and 3 patients: too few to fit a period alone
     an = Analyzer("respiratory", "auto", root=out)
     assert an.encoder.info.name == "hear"
     r = an.analyze(data / "test2022_intra_wav" / "100_5.0_0_p1_0.wav")

@@ -70,8 +70,7 @@ def cached_figure(key: tuple, build):
 
 
 def artifact_of(output: str):
-    """The artefact an output came from (one respiratory recording model gives several outputs)."""
-    return analyzer.heads[result.heads[output].source or output]
+    return analyzer.artifact_of(result, output)
 
 
 data = source.getvalue()

@@ -68,9 +68,14 @@ cols = st.columns(min(len(exam.summaries), 3))
 for col, summary in zip(cols * 4, exam.summaries):
     with col:
         st.markdown(f"#### {summary.visit}")
-        for key in keys:
+        for key in keys:  # text, not st.metric: a metric cuts a long answer at the column's width
             title, neg, pos = exam.titles[key]
-            st.metric(title, summary.text(key, (neg, pos)))
+            st.markdown(f"{title.split(' (')[0]}  \n**{summary.text(key, (neg, pos))}**")
+        if summary.rule == "fitted":
+            said = {None: "–", True: "yes", False: "no"}
+            st.caption("Compared, not used: 'any site positive' would say "
+                       + "; ".join(f"{exam.titles[k][0].split(' (')[0].lower()}: {said[summary.any_site.get(k)]}"
+                                   for k in keys) + ".")
         mine = [s for s in exam.sites if s.visit == summary.visit]
         st.plotly_chart(chest_diagram(mine, keys[0], exam.titles[keys[0]][1:],
                                       f"{exam.titles[keys[0]][0].split(' (')[0]}, seen from behind"),

@@ -452,6 +452,11 @@ class Analyzer:
             placement = Placement("record", wc, np.flatnonzero(usable), clip_c)
         return outs, timeline, placement
 
+    def artifact_of(self, result: AnalysisResult, output: str):
+        """The artefact an output of `result` came from (one respiratory recording model gives several outputs,
+        and its PCA placement is named after one of them)."""
+        return self.heads[result.heads[output].source or output]
+
     def report(self, result: AnalysisResult) -> dict:
         """The analysis plus what produced it: each head's version, decision rule and its performance on people it
         never saw (nested where the head has it: the threshold, too, chosen without them). Only heads that ran."""

@@ -48,6 +48,9 @@ class ChildSummary:
         a = self.answers.get(key)
         if a is None:
             return "no answer: no site gave one"
+        score = self.scores.get(key)
+        if score is not None:  # the fitted rule answers from the pooled sites, not from site votes
+            return f"{words[int(a)]} (child score {score:.0%})"
         sites = ", ".join(self.positive_sites.get(key) or [])
         return words[int(a)] + (f" (positive sites: {sites})" if sites else "")
 

@@ -265,6 +265,11 @@ def shift_records(meta: dict, metrics: dict) -> list[dict]:
     out = []
     for name, sh in (metrics.get("shift") or {}).items():
         a, b = name.split("_to_")
+        if "skipped" in sh:
+            out.append({"answer (per recording)": "–", "fitted on → scored on": f"{a} → {b}",
+                        "promised sens / spec (nested CV)": "–", "scored sens / spec": f"not run: {sh['skipped']}",
+                        "drift sens / spec": "–", "within 0.05": "–"})
+            continue
         for key, d in sh["drift"].items():
             if key not in meta["answers"]:
                 continue
@@ -426,34 +431,30 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         "| answer | split | recordings (patients) | sensitivity | specificity | AUC |", "|---|---|---|---|---|---|",
     ]
     lines += answer_rows(meta, metrics)
-    shift = shift_records(meta, metrics)
-    if shift:
-        lines += ["", "## Does a decision hold on another period? (leave one period out)",
-                  "The whole procedure fitted on one recording period; its own nested patient-grouped CV is what it "
-                  "promises; then it answers the other period once. Stability target: sensitivity and specificity "
-                  "each within 0.05 of the promise.", "", *md_table(shift)]
-    evidence = period_evidence_records(meta, metrics)
-    if evidence:
-        lines += ["", "## What differs between the periods",
-                  "Normal recordings unless said otherwise; the pooled evidence comes from the nested predictions "
-                  "(no recording scored by a model that saw its patient).", "", *md_table(evidence)]
-    exam = examination_rows(meta, metrics)
-    if exam:
-        rules = (meta.get("examination") or {}).get("rules") or {}
-        lines += ["", "## Examination of one child (child-level answers)",
-                  "One examination per patient and recording period (SPRSound marks no visits). The shipped answer "
-                  "pools the answering sites' probabilities and thresholds the result; pooling and threshold are "
-                  "chosen on out-of-fold examinations of other children inside each fit (nested: the scored "
-                  "children never chose them). Shipped: "
-                  + "; ".join(f"{meta['answers'][k]['title'].split(' (')[0]}: {r['text']}" for k, r in rules.items())
-                  + ". A child is positive when any of its chosen recordings is annotated with those sounds, "
-                  "negative when all are Normal. Intervals: bootstrap over children.", "", *exam]
-    abl_rows = decision_ablation_records(meta, metrics)
-    if abl_rows:
-        lines += ["", "## Decision ablation (same evidence, decisions refitted)",
-                  "Each row refits only the decision layer of every fold's model on that model's own out-of-fold "
-                  "evidence; CV: nested patient-grouped CV over both periods; drift: fitted on the earlier period, "
-                  "scored on the later (scored minus promised sensitivity / specificity).", "", *md_table(abl_rows)]
+    rules = (meta.get("examination") or {}).get("rules") or {}
+    sections = [
+        ("## Does a decision hold on another period? (leave one period out)",
+         "The whole procedure fitted on one recording period; its own nested patient-grouped CV is what it promises; "
+         "then it answers the other period once. Stability target: sensitivity and specificity each within 0.05 of "
+         "the promise.", md_table(shift_records(meta, metrics))),
+        ("## What differs between the periods",
+         "Normal recordings unless said otherwise; the pooled evidence comes from the nested predictions (no "
+         "recording scored by a model that saw its patient).", md_table(period_evidence_records(meta, metrics))),
+        ("## Examination of one child (child-level answers)",
+         "One examination per patient and recording period (SPRSound marks no visits). The shipped answer pools the "
+         "answering sites' probabilities and thresholds the result; pooling and threshold are chosen on out-of-fold "
+         "examinations of other children inside each fit (nested: the scored children never chose them). Shipped: "
+         + "; ".join(f"{meta['answers'][k]['title'].split(' (')[0]}: {r['text']}" for k, r in rules.items())
+         + ". A child is positive when any of its chosen recordings is annotated with those sounds, negative when "
+           "all are Normal. Intervals: bootstrap over children.", examination_rows(meta, metrics)),
+        ("## Decision ablation (same evidence, decisions refitted)",
+         "Each row refits only the decision layer of every fold's model on that model's own out-of-fold evidence; "
+         "CV: nested patient-grouped CV over both periods; drift: fitted on the earlier period, scored on the later "
+         "(scored minus promised sensitivity / specificity).", md_table(decision_ablation_records(meta, metrics))),
+    ]
+    for title, intro, body in sections:
+        if body:
+            lines += ["", title, intro, "", *body]
     lines += ["", "## SPRSound record tasks (2-2: five labels; 2-1: Normal / Adventitious / Poor Quality)", "",
               "| split | rule | 2-2 Score | 2-1 Score | 2-1 SE | 2-1 SP |", "|---|---|---|---|---|---|"]
     for name, ev in recording_splits(metrics):

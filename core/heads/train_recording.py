@@ -165,6 +165,8 @@ def _summary(ev: dict) -> str:
             f"{r['metrics']['Score']:.3f}, 2-1 Score {r['task_2_1']['metrics']['Score']:.3f}")
 
 
+#: a period with fewer patients is not fitted alone for the shift check (nested folds of a handful say nothing)
+MIN_PERIOD_PATIENTS = 20
 PERIOD_WORDS = {"earlier": "earlier period (SPRSound training release)",
                 "later": "later period (SPRSound intra-patient test release: the same patients, recorded later)"}
 #: the decision-layer variants the ablation compares (each refits only the decisions on the same out-of-fold evidence)
@@ -274,9 +276,11 @@ def period_evidence(rs: RecordingSet, pred: RecordingPredictions, recs: np.ndarr
     pos = {r: i for i, r in enumerate(pred.recs.tolist())}
     q = lambda v: [round(float(x), 4) for x in np.percentile(v, [10, 25, 50, 75, 90])] if len(v) else []  # noqa
     out = {"quantiles": [10, 25, 50, 75, 90], "periods": {}}
-    for period in ("earlier", "later"):
+    for period in sorted(set(rs.periods[recs].tolist())):
         mine = recs[rs.periods[recs] == period]
         normal = mine[rs.labels[mine] == "Normal"]
+        if not len(normal):
+            continue
         abnormal = mine[np.isin(rs.labels[mine], ("CAS", "DAS", "CAS & DAS"))]
         ev = {}
         for j, c in enumerate(rs.classes):
@@ -314,8 +318,8 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
     if len(pool) < 20 or n_pat < 5:
         raise SystemExit(f"Too little data to train {head.name}: {len(pool)} recordings of {n_pat} patients.")
     periods = sorted(set(rs.periods[pool].tolist()))
-    log(f"  {len(pool)} recordings of {n_pat} patients ({', '.join(f'{p}: {int((rs.periods[pool] == p).sum())}' for p in periods)}), "
-        f"{len(rs.rows(pool))} windows")
+    per_period = ", ".join(f"{p}: {int((rs.periods[pool] == p).sum())}" for p in periods)
+    log(f"  {len(pool)} recordings of {n_pat} patients ({per_period}), {len(rs.rows(pool))} windows")
 
     def factory() -> RespiratoryModel:
         return RespiratoryModel(rs.classes, RECORD_PRESENCE, folds=opts.folds, seed=opts.seed)
@@ -355,9 +359,20 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
     if len(periods) == 2:
         for a, b in (("earlier", "later"), ("later", "earlier")):
             name = f"{a}_to_{b}"
+            n_a = len(np.unique(rs.groups[pool[rs.periods[pool] == a]]))
+            if n_a < MIN_PERIOD_PATIENTS:
+                shift[name] = {"skipped": f"the {a} period holds {n_a} patients; a nested fit needs at least "
+                                          f"{MIN_PERIOD_PATIENTS}"}
+                log(f"  shift check {a} -> {b} skipped: {shift[name]['skipped']}")
+                continue
             log(f"  shift check: fitted on the {a} period, scored on the {b} one")
-            lopo = leave_one_period_out(factory, rs, pool, a, b, outer, opts.seed + 1, opts.hop, full=(a == "earlier"),
-                                        log=log)
+            try:
+                lopo = leave_one_period_out(factory, rs, pool, a, b, outer, opts.seed + 1, opts.hop,
+                                            full=(a == "earlier"), log=log)
+            except ValueError as exc:  # e.g. a class without positive windows in one period's folds
+                shift[name] = {"skipped": f"the {a} period alone cannot be fitted: {exc}"}
+                log(f"  shift check {a} -> {b} skipped: {shift[name]['skipped']}")
+                continue
             shift[name] = lopo.report
             for key, d in lopo.report["drift"].items():
                 if key in ANSWERS:
