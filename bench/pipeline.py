@@ -16,6 +16,7 @@ import numpy as np
 from core.answers.analyzer import Analyzer
 from core.encoders.cache import EmbeddingCache
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
+from core.heads.recording import RecordingModelArtifact
 from core.quality.gate import assess_windows, recording_floor
 from core.timing import StageTimer
 from core.windows.framing import describe, frame, window_starts
@@ -67,21 +68,26 @@ def naive(analyzer: Analyzer, path: Path) -> None:
     x, _ = librosa.load(path, sr=SAMPLE_RATE, mono=True)  # librosa defaults (soxr_hq resampling)
     starts = window_starts(len(x), SAMPLE_RATE)
     wins = describe(starts, len(x))
-    embs = []
+    embs, quality = [], []
     floor = recording_floor(x, analyzer.thresholds)  # one per recording, as the gate defines it
     for i, s in enumerate(starts):
         w = frame(x, np.array([s]))
-        assess_windows(w, [wins[i]], clip_has_full_window=len(x) >= WINDOW_SAMPLES, th=analyzer.thresholds,
-                       floor_dbfs=floor)
+        quality += assess_windows(w, [wins[i]], clip_has_full_window=len(x) >= WINDOW_SAMPLES,
+                                  th=analyzer.thresholds, floor_dbfs=floor)
         e = analyzer.encoder.embed(w)
         for art in analyzer.heads.values():
-            if not art.pooled:
+            if isinstance(art, RecordingModelArtifact):
+                art.window_probabilities(e)
+            elif not art.pooled:
                 art.probabilities(e)
         embs.append(e)
     emb = np.concatenate(embs)
-    usable = np.ones(len(emb), bool)
+    usable = np.array([q.usable for q in quality], bool)
     for art in analyzer.heads.values():
-        if art.pooled:
+        if isinstance(art, RecordingModelArtifact):  # the recording answers from the same windows
+            art.analyse(emb, usable, np.array([q.rms_dbfs for q in quality]),
+                        np.array([q.clip_ratio for q in quality]), len(x) / SAMPLE_RATE)
+        elif art.pooled:
             art.probabilities(art.pooled_features(emb, usable))
     librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=SAMPLE_RATE))
 

@@ -453,9 +453,10 @@ class Analyzer:
         return outs, timeline, placement
 
     def artifact_of(self, result: AnalysisResult, output: str):
-        """The artefact an output of `result` came from (one respiratory recording model gives several outputs,
-        and its PCA placement is named after one of them)."""
-        return self.heads[result.heads[output].source or output]
+        """The artefact an output (or a placement) of `result` came from: one respiratory recording model gives
+        several outputs, and its PCA placement is filed under the artefact's name and under its record output."""
+        h = result.heads.get(output)
+        return self.heads[h.source or output] if h is not None else self.heads[output]
 
     def report(self, result: AnalysisResult) -> dict:
         """The analysis plus what produced it: each head's version, decision rule and its performance on people it
