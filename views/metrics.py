@@ -20,7 +20,8 @@ CLASSIFICATION = ("balanced_accuracy", "roc_auc", "macro_f1")
 Text, Num = st.column_config.TextColumn, st.column_config.NumberColumn
 CI = 128  # px: a figure with its interval, "0.902 (0.83–0.93)"
 #: the recording model's split names, shortened for a table cell (the full name and description listed below)
-SHORT_SPLITS = {"Official intra-patient test (same patients, recorded later)": "Intra-patient test (same patients)"}
+SHORT_SPLITS = {"Official intra-patient test (same patients, recorded later)": "Intra-patient test (same patients)",
+                "Shift check: fitted on the earlier period, scored on the later": "Shift check: earlier → later"}
 
 
 def short_title(title: str) -> str:
@@ -52,13 +53,17 @@ st.caption(f"{m['encoder_label']} · {m['shipped_model']} · trained in {m['trai
            + (" · EXPERIMENTAL" if m.get("experimental") else "")
            + (" · research: scores isolated annotated events, never run on a recording" if m.get("research") else ""))
 blocks = recording_evaluations(m) if recording_model else evaluations(m)
-same_patients = [t for t, ev in blocks if "same patients" in ev.get("split", "")]
+same_patients = [t for t, ev in blocks if "same patients as training" in ev.get("split", "")]
 st.write("Each table names its split, and figures are given at the unit the answer is about. Intervals are 95 % "
          "cluster-bootstrap intervals over people (none where a split holds too few people). "
          + ("Every split is by person (patient / infant / family), so nobody is in both training and evaluation, "
             "**except the official intra-patient test**: other recordings of the same patients the model was trained "
             "on. It shows how the model does on new recordings of known patients, not on new patients."
             if same_patients else
+            "Every split is by person (patient / infant / family): nobody is in both training and evaluation, "
+            "**except the shift check**: fitted on one recording period and scored on the other, so the same patients "
+            "recorded at another time (it shows whether a decision holds when the recording period changes)."
+            if recording_model and m.get("shift") else
             "Every split is by person (patient / infant / family): nobody is in both training and evaluation."))
 
 
@@ -76,7 +81,8 @@ if recording_model:
     for key in meta["answers"]:
         for name, ev in recording_splits(m):
             e = ev["answers"][key]
-            rows.append({"answer": list(e["per_class"])[1], "split": SHORT_SPLITS.get(name, name),
+            rows.append({"answer": list(e["per_class"])[1].replace(" present", "").replace(" adventitious", ""),
+                         "split": SHORT_SPLITS.get(name, name),
                          "recordings": e["n"], "patients": e["n_groups"], "negatives": " + ".join(e["negatives"]),
                          "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
                          "specificity": fmt_ci(e["specificity"], e["specificity_ci"]),
@@ -85,7 +91,7 @@ if recording_model:
     negatives = answers["negatives"].unique().tolist()
     st.dataframe(answers, hide_index=True, width="stretch",
                  column_order=[c for c in answers.columns if c != "negatives" or len(negatives) > 1],
-                 column_config={"answer": Text(pinned=True, width=215), "split": Text(width=225),
+                 column_config={"answer": Text(pinned=True, width=160), "split": Text(width=270),
                                 "recordings": Num("rec.", format="%d", width=55, help="recordings"),
                                 "patients": Num(format="%d", width=65), "negatives": Text("vs", width=70),
                                 "sensitivity": Text(width=CI), "specificity": Text(width=CI),
@@ -96,35 +102,47 @@ if recording_model:
     if shift:
         st.subheader("Does a decision hold on another recording period?")
         st.dataframe(pd.DataFrame(shift), hide_index=True, width="stretch",
-                     column_config={"answer (per recording)": Text(pinned=True, width=200)})
+                     column_config={"answer (per recording)": Text(pinned=True, width=215),
+                                    "fitted on → scored on": Text("fitted → scored", width=110),
+                                    "promised sens / spec (nested CV)": Text("promised sens / spec", width=150),
+                                    "scored sens / spec": Text(width=240), "drift sens / spec": Text(width=110),
+                                    "within 0.05": Text("≤ 0.05", width=60)})
         st.caption("Leave one period out: the whole procedure fitted on one period (its own nested patient-grouped "
                    "CV is what it promises), then scored once on the other. Target: sensitivity and specificity each "
                    "within 0.05 of the promise.")
         st.dataframe(pd.DataFrame(period_evidence_records(meta, m)), hide_index=True, width="stretch",
-                     column_config={"quantity": Text(pinned=True, width=330)})
+                     column_config={"quantity": Text(pinned=True, width=490)})
         st.caption("What differs between the periods (Normal recordings unless said otherwise; evidence from the "
                    "nested predictions).")
-        st.dataframe(pd.DataFrame(decision_ablation_records(meta, m)), hide_index=True, width="stretch",
-                     column_config={"decisions": Text(pinned=True, width=260)})
+        st.dataframe(pd.DataFrame(decision_ablation_records(meta, m, short=True)), hide_index=True, width="stretch",
+                     column_config={"decisions": Text(pinned=True, width=210),
+                                    **{f"{k}: CV sens / spec": Text(f"{k}: CV", width=110) for k in meta["answers"]},
+                                    **{f"{k}: earlier → later drift": Text(f"{k}: drift", width=120)
+                                       for k in meta["answers"]},
+                                    "CV 2-2 Score": Text("2-2 Score", width=80)})
         st.caption("Decision ablation: only the decisions refitted on the same out-of-fold evidence.")
     if m.get("examination"):
         st.subheader("Examination of one child (per child: what the Examination page leads with)")
         from core.decisions.child import SHIPPED_RULE
-        from core.evaluation.examination import child_level_figures
+        from core.evaluation.examination import EXAM_SPLITS, child_level_figures
 
-        sites = {"examination": "≤ 4 (earliest per site)", "all": "all in the period"}
-        rules = {"fitted": "pooled sites, fitted", "any_site": "any site", "two_sites": "≥ 2 sites"}
+        sites = {"examination": "≤ 4 per visit", "all": "all"}
+        rules = {"fitted": "fitted", "any_site": "any site", "two_sites": "≥ 2 sites"}
+        splits = {"cv": "CV, both periods", "cv_earlier": "CV, earlier period", "cv_later": "CV, later period",
+                  "shift_earlier_to_later_promised": "earlier only: promise",
+                  "shift_earlier_to_later": "earlier → later", "test_inter": "inter-patient test"}
         rows = [{"answer": key, "sites": sites[sel],
-                 "rule": ("shipped: " if rule == SHIPPED_RULE else "compared: ") + rules[rule],
-                 "split": name, "exams": e.get("n_examinations", e["n_children"]), "positive": e["n_positive"],
-                 "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
+                 "rule": ("shipped: " if rule == SHIPPED_RULE else "") + rules[rule],
+                 "split": splits.get(split, name), "exams": e.get("n_examinations", e["n_children"]),
+                 "positive": e["n_positive"], "sensitivity": fmt_ci(e["sensitivity"], e["sensitivity_ci"]),
                  "specificity": fmt_ci(e["specificity"], e["specificity_ci"])}
-                for key, sel, rule, _, name, e in child_level_figures(m, tuple(meta["answers"]))]
+                for key, sel, rule, split, name, e in child_level_figures(m, tuple(meta["answers"]))]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                     column_config={"answer": Text(pinned=True, width=85), "sites": Text(width=160),
-                                    "rule": Text(width=170), "split": Text(width=200),
-                                    "exams": Num(format="%d", width=60), "positive": Num(format="%d", width=70),
+                     column_config={"answer": Text(pinned=True, width=85), "sites": Text(width=95),
+                                    "rule": Text(width=110), "split": Text(width=150),
+                                    "exams": Num(format="%d", width=55), "positive": Num(format="%d", width=60),
                                     "sensitivity": Text(width=CI), "specificity": Text(width=CI)})
+        legend([(v, dict(EXAM_SPLITS).get(k, k)) for k, v in splits.items() if k in (m.get("examination") or {})])
         fitted = (meta.get("examination") or {}).get("rules") or {}
         st.caption("Shipped child-level answers: " + "; ".join(f"{k}: {r['text']}" for k, r in fitted.items())
                    + ". Pooling and threshold are chosen inside each fit on other children's out-of-fold "

@@ -280,7 +280,7 @@ def shift_records(meta: dict, metrics: dict) -> list[dict]:
                         "scored sens / spec": f"{fmt_ci(d['scored_sensitivity'], d['scored_sensitivity_ci'])} / "
                                               f"{fmt_ci(d['scored_specificity'], d['scored_specificity_ci'])}",
                         "drift sens / spec": f"{d['drift_sensitivity']:+.3f} / {d['drift_specificity']:+.3f}",
-                        "within 0.05": "yes" if d["within_0_05"] else "**no**"})
+                        "within 0.05": "yes" if d["within_0_05"] else "no"})
         for task in ("2_1", "2_2"):
             r, g = sh["drift"]["record"][f"rule_{task}"], sh["drift"]["record"][f"argmax_{task}"]
             out.append({"answer (per recording)": f"record label, task {task.replace('_', '-')} Score",
@@ -319,10 +319,14 @@ def period_evidence_records(meta: dict, metrics: dict) -> list[dict]:
     return [{"quantity": q, **{period: f(v) for period, v in per.items()}} for q, f in rows]
 
 
-def decision_ablation_records(meta: dict, metrics: dict) -> list[dict]:
+#: the decision ablation's rows, named short enough for a table cell on the Metrics page
+SHORT_DECISIONS = {"shipped": "shipped: equal-error point", "balanced": "balanced point (earlier release)"}
+
+
+def decision_ablation_records(meta: dict, metrics: dict, short: bool = False) -> list[dict]:
     out = []
     for r in metrics.get("decision_ablation") or []:
-        row = {"decisions": r["variant"]}
+        row = {"decisions": SHORT_DECISIONS.get(r["key"], r["variant"]) if short else r["variant"]}
         for key in meta["answers"]:
             sens, spec = r["cv"][key]
             row[f"{key}: CV sens / spec"] = f"{sens:.3f} / {spec:.3f}"
