@@ -107,11 +107,14 @@ class RecordingSet:
 
     def present(self, presence: Mapping[str, frozenset[str] | None]) -> np.ndarray:
         """[R, k] True where the record label says the class is present (NaN-free; Poor Quality rows all False)."""
-        out = np.zeros((self.n, len(self.classes)), bool)
-        for r, lab in enumerate(self.labels):
-            has = presence.get(lab) or frozenset()
-            out[r] = [c in has for c in self.classes]
-        return out
+        return label_presence(self.labels, presence, self.classes)
+
+
+def label_presence(labels: np.ndarray, presence: Mapping[str, frozenset[str] | None],
+                   classes: tuple[str, ...]) -> np.ndarray:
+    """[R, k] True where a record label says the class is present (labels without events, e.g. Poor Quality: none)."""
+    return np.array([[c in (presence.get(lab) or frozenset()) for c in classes] for lab in labels], bool).reshape(
+        len(labels), len(classes))
 
 
 # ------------------------------------------------------------------------------------------------ evidence
@@ -217,7 +220,7 @@ class RecordingDecider:
         calibration: it carries no event annotation). Every class is calibrated against all other good recordings;
         a screening answer's threshold is chosen against the recordings it is validated against (Normal)."""
         good = labels != POOR_QUALITY
-        present = np.array([[c in (presence.get(lab) or frozenset()) for c in self.classes] for lab in labels], bool)
+        present = label_presence(labels, presence, self.classes)
         for j, c in enumerate(self.classes):
             self.calibrators[c] = LogisticRegression(C=1.0, max_iter=1000).fit(_logit(scores[good, j])[:, None],
                                                                                present[good, j])
@@ -258,6 +261,14 @@ class RecordingDecider:
 
     def record_labels(self, probs: np.ndarray, poor: np.ndarray) -> np.ndarray:
         return record_labels(self.present(probs), poor, self.classes)
+
+    def predictions(self, recs, rows, window_probs, scores, p_poor) -> "RecordingPredictions":
+        """Every decision for recordings whose pooled evidence (`scores`) and quality probability are known."""
+        probs = self.calibrate(scores)
+        present = self.present(probs)
+        poor = p_poor >= self.quality_threshold
+        return RecordingPredictions(recs, rows, window_probs, scores, probs, p_poor, present, poor,
+                                    record_labels(present, poor, self.classes))
 
     def set_quality_threshold(self, p_poor_oof: np.ndarray, poor: np.ndarray) -> None:
         """The lowest threshold that calls at most MAX_GOOD_CALLED_POOR of the good recordings poor."""
@@ -346,20 +357,13 @@ class RespiratoryModel:
         self.detector = WindowDetector(self.classes, self.detector_model).fit(
             rs.X[rows], rs.Y[rows], rs.usable[rows], groups=rs.groups[rs.rec_of[rows]], audit=audit,
             stage="detector")
-        self.oof_ = self._predictions(recs, rows, P[rows], scores, p_poor_oof)
-        self.decider.fit_typing(self.oof_.probs, self.oof_.poor, rs.labels[recs])
-        self.oof_ = self._predictions(recs, rows, P[rows], scores, p_poor_oof)
+        self.decider.fit_typing(self.decider.calibrate(scores), p_poor_oof >= self.decider.quality_threshold,
+                                rs.labels[recs])
+        self.oof_ = self.decider.predictions(recs, rows, P[rows], scores, p_poor_oof)
         self.decider.child_rules = fit_child_rules(recording_rows(rs, self.oof_))
         if audit is not None:  # the children whose out-of-fold examinations chose the child-level rules
             audit.append(("child rules", frozenset(np.unique(rs.groups[recs]).tolist())))
         return self
-
-    def _predictions(self, recs, rows, window_probs, scores, p_poor) -> RecordingPredictions:
-        probs = self.decider.calibrate(scores)
-        present = self.decider.present(probs)
-        poor = p_poor >= self.decider.quality_threshold
-        return RecordingPredictions(recs, rows, window_probs, scores, probs, p_poor, present, poor,
-                                    record_labels(present, poor, self.classes))
 
     def predict(self, rs: RecordingSet, recs: np.ndarray) -> RecordingPredictions:
         recs = np.asarray(recs, int)
@@ -367,7 +371,7 @@ class RespiratoryModel:
         P = np.full((len(rs.X), len(self.classes)), np.nan)
         P[rows] = self.detector.predict_proba(rs.X[rows])
         scores = pool_scores(P, rs.rec_of, rs.usable, recs, self.pooling)
-        return self._predictions(recs, rows, P[rows], scores, self.decider.p_poor(recording_inputs(rs, recs)))
+        return self.decider.predictions(recs, rows, P[rows], scores, self.decider.p_poor(recording_inputs(rs, recs)))
 
 
 def nested_predictions(model_factory: Callable[[], RespiratoryModel], rs: RecordingSet, recs: np.ndarray,

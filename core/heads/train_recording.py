@@ -188,12 +188,7 @@ def redecide(m: RespiratoryModel, rs: RecordingSet, rule: str) -> RecordingDecid
 
 
 def with_decider(pred: RecordingPredictions, d: RecordingDecider) -> RecordingPredictions:
-    probs = d.calibrate(pred.scores)
-    present = d.present(probs)
-    from core.heads.recording import record_labels
-
-    return RecordingPredictions(pred.recs, pred.window_rows, pred.window_probs, pred.scores, probs, pred.p_poor,
-                                present, pred.poor, record_labels(present, pred.poor, d.classes))
+    return d.predictions(pred.recs, pred.window_rows, pred.window_probs, pred.scores, pred.p_poor)
 
 
 def _by_fold(pred: RecordingPredictions, fold_of_rec: dict[int, int], deciders: list[RecordingDecider],
@@ -378,14 +373,14 @@ def train_recording_model(head: HeadSpec, task: str, data: Path, encoder, cache:
                 if key in ANSWERS:
                     log(f"    {key}: promised {d['promised_sensitivity']:.3f} / {d['promised_specificity']:.3f}, "
                         f"scored {d['scored_sensitivity']:.3f} / {d['scored_specificity']:.3f}")
-            exams[f"shift_{name}"] = examination_evals(recording_rows(rs, lopo.scored), ANSWERS,
-                                                       lopo.report["scored"]["split"],
+            scored_rows = recording_rows(rs, lopo.scored)
+            exams[f"shift_{name}"] = examination_evals(scored_rows, ANSWERS, lopo.report["scored"]["split"],
                                                        lambda row, m=lopo.model: m.decider.child_rules)
             exams[f"shift_{name}_promised"] = examination_evals(
                 recording_rows(rs, lopo.nested), ANSWERS, lopo.report["promised"]["split"],
                 lambda row, lp=lopo: lp.fold_models[lp.fold_of[uid_rec[row["uid"]]]].decider.child_rules)
             if a == "earlier":
-                rows["shift_earlier_to_later"] = recording_rows(rs, lopo.scored)
+                rows["shift_earlier_to_later"] = scored_rows
             ablation_preds[name] = lopo
 
     decision_ablation = []
