@@ -28,6 +28,7 @@ ABL_START, ABL_END = "<!-- ablation-table:start -->", "<!-- ablation-table:end -
 CRY_ABL_START, CRY_ABL_END = "<!-- cry-ablation-table:start -->", "<!-- cry-ablation-table:end -->"
 EXAM_START, EXAM_END = "<!-- examination-table:start -->", "<!-- examination-table:end -->"
 SHIFT_START, SHIFT_END = "<!-- shift-table:start -->", "<!-- shift-table:end -->"
+CHECK_START, CHECK_END = "<!-- input-check-table:start -->", "<!-- input-check-table:end -->"
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -43,8 +44,8 @@ def table(root: Path = ROOT / "trained") -> str:
             "|---|---|---|---|---|---|"]
     for f in sorted(root.glob("*/*/*/metrics.json")):
         m = json.loads(f.read_text())
-        if m.get("kind") == "recording_model":
-            continue  # its answers are per recording: the respiratory table below
+        if m.get("kind") == "recording_model" or f.parent.name == "input_check":
+            continue  # per recording: the respiratory table below; the input check has its own table
         h = m["heldout"]
         few = "; too few for a CI" if h["ci95"].get("roc_auc") is None else ""
         intra = m.get("official_test", {}).get("test_intra")
@@ -55,6 +56,15 @@ def table(root: Path = ROOT / "trained") -> str:
             f"{_fmt(intra, 'Score') if intra else '–'} |"
         )
     return "\n".join(rows)
+
+
+def input_check_table(root: Path = ROOT / "trained") -> str:
+    """Per task, the input check's out-of-fold figures per source (the model card's table)."""
+    from core.inputcheck.train import source_table
+
+    return "\n\n".join(f"**{ev['task']} task's check**\n\n{source_table(ev)}"
+                        for ev in (json.loads(f.read_text())
+                                   for f in sorted(root.glob("*/*/input_check/metrics.json"))))
 
 
 def _value(v: tuple) -> str:
@@ -93,7 +103,7 @@ def cry_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str:
     """The cry heads by their nested figures: every infant (family) scored by a procedure fitted without them."""
     rows = ["| head | split | ROC-AUC | sensitivity at the shipped threshold | specificity | people with the "
             "majority of their cries right | median within-person AUC |", "|---|---|---|---|---|---|---|"]
-    for f in sorted((root / "cry" / encoder).glob("*/metrics.json")):
+    for f in sorted(f for f in (root / "cry" / encoder).glob("*/metrics.json") if f.parent.name != "input_check"):
         m = json.loads(f.read_text())
         nested = m.get("nested_cv")
         tag = " (experimental)" if m.get("experimental") else ""
@@ -196,11 +206,12 @@ def _splice(text: str, start: str, end: str, body: str) -> str:
 
 def render(readme: str, body: str, spr: str | None = None, cry: str | None = None, resp: str | None = None,
            abl: str | None = None, exam: str | None = None, cry_abl: str | None = None,
-           shift: str | None = None) -> str:
+           shift: str | None = None, check: str | None = None) -> str:
     out = _splice(readme, START, END, body)
     for start, end, block in ((SPR_START, SPR_END, spr), (CRY_START, CRY_END, cry), (RESP_START, RESP_END, resp),
                               (ABL_START, ABL_END, abl), (EXAM_START, EXAM_END, exam),
-                              (CRY_ABL_START, CRY_ABL_END, cry_abl), (SHIFT_START, SHIFT_END, shift)):
+                              (CRY_ABL_START, CRY_ABL_END, cry_abl), (SHIFT_START, SHIFT_END, shift),
+                              (CHECK_START, CHECK_END, check)):
         if block is not None and start in out:
             out = _splice(out, start, end, block)
     return out
@@ -216,6 +227,10 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
             metrics["ablation"] = json.loads(abl.read_text())
         if meta.get("kind") == "recording_model":
             out[f.parent / "MODEL_CARD.md"] = recording_model_card(meta, metrics)
+        elif meta.get("kind") == "input_check":
+            from core.inputcheck.train import card
+
+            out[f.parent / "MODEL_CARD.md"] = card(metrics, meta)
         else:
             out[f.parent / "MODEL_CARD.md"] = model_card(meta, metrics)
     return out
@@ -224,7 +239,8 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
 def main(argv: list[str]) -> int:
     text = README.read_text()
     wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table(),
-                             examination_table(), ablation_table(task="cry", head="pain"), shift_table()),
+                             examination_table(), ablation_table(task="cry", head="pain"), shift_table(),
+                             input_check_table()),
               **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:

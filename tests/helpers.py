@@ -92,3 +92,11 @@ def settle(at):
     task = at.session_state["task"] if "task" in at.session_state else "respiratory"
     start_loading(task).exception()
     return at.run()
+
+
+def heads_only(analyzer):
+    """`analyzer` without its input check, for tests whose subject is decoding, the quality gate or the heads on
+    generated audio: the check rightly refuses a generated cry or tone (it was trained to refuse synthetic sounds),
+    which would hide what these tests look at. The check itself is tested in tests/test_input_check.py."""
+    analyzer.input_check = None
+    return analyzer

@@ -65,11 +65,12 @@ def _upload(at: AppTest, name: str, data: bytes, mime: str = "audio/wav") -> App
     return at.run()
 
 
-def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
+def test_upload_real_format_gets_verdict_and_bad_file_gets_message(app_heads_only):
     from tests.helpers import cry_like, encode
 
     at = ready_app(120)
     settle(at.sidebar.radio[0].set_value("cry").run())
+    app_heads_only("cry")  # the page's answer on a generated cry (the input check is tested on its own)
     _upload(at, "cry.flac", encode(cry_like(5.0, f0=520, harsh=0.8), 16000, "FLAC", "PCM_16"), "audio/flac")
     assert not at.exception
     labels = {m.label: m.value for m in at.metric}
@@ -77,7 +78,7 @@ def test_upload_real_format_gets_verdict_and_bad_file_gets_message():
     assert labels["Usable windows"] == "4 / 4"
     # the pain head ships at its sensitivity >= 0.90 point: the rule under the verdict says so
     assert any(c.value.startswith("Rule:") and "sensitivity >= 0.90" in c.value for c in at.caption)
-    assert any("unlike the training data" in w.value for w in at.warning)  # a synthetic cry is out of distribution
+    assert any(c.value.startswith("Input check: not available") for c in at.caption)  # said, not hidden
     assert at.dataframe[-1].value.shape[0] == 4  # the window table
     assert not at.get("toggle") or not at.toggle(key="show_placement").value  # the heavy PCA only on demand
     at.toggle(key="show_placement").set_value(True).run()
@@ -210,7 +211,8 @@ def test_upload_a_real_sprsound_recording():
     assert any("resampled from 8000 Hz" in c.value for c in at.caption)
     at.toggle(key="show_placement").set_value(True).run()
     assert len(at.dataframe[-2].value) == 5  # nearest training records
-    assert not any("unlike the training data" in w.value for w in at.warning)  # a real SPRSound recording
+    assert not any("unlike the training recordings" in w.value for w in at.warning)  # a real SPRSound recording
+    assert any(c.value.startswith("Input check: sounds like chest auscultation") for c in at.caption)
 
 
 def test_live_monitor_page_renders_and_hands_audio_to_analyze():
@@ -242,11 +244,12 @@ def test_reruns_reuse_the_result_and_a_new_recording_is_analysed_again(monkeypat
     assert len(calls) == 2
 
 
-def test_experimental_reason_head_is_hidden_until_switched_on():
+def test_experimental_reason_head_is_hidden_until_switched_on(app_heads_only):
     from tests.helpers import cry_like, encode
 
     at = ready_app(120)
     settle(at.sidebar.radio[0].set_value("cry").run())
+    app_heads_only("cry")
     assert at.sidebar.toggle(key="experimental").value is False
     _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
     page = " ".join(m.value for m in at.markdown) + " ".join(str(m.value) for m in at.metric)
@@ -258,11 +261,12 @@ def test_experimental_reason_head_is_hidden_until_switched_on():
     assert "Parent-tagged reason (experimental)" in " ".join(m.value for m in at.markdown)
 
 
-def test_task_and_result_survive_moving_between_pages():
+def test_task_and_result_survive_moving_between_pages(app_heads_only):
     from tests.helpers import cry_like, encode
 
     at = ready_app(120)
     settle(at.sidebar.radio(key="task").set_value("cry").run())
+    app_heads_only("cry")
     _upload(at, "cry.wav", encode(cry_like(4.0, f0=520), 16000, "WAV", "PCM_16"))
     verdict = {m.label: m.value for m in at.metric}["Verdict"]
     for page in ("views/examination.py", "views/live.py", "views/batch.py", "views/embeddings.py",
@@ -294,3 +298,22 @@ def test_examination_page_gives_per_site_and_child_answers_and_keeps_them_per_se
     assert "Validated per child" in captions and "nested patient-grouped" in captions
     assert "4 of 4 recording(s) answered" in captions
     assert len(at.session_state["exam_cache"]) == 4  # analysed once; a site or visit change reuses them
+
+
+def test_a_cry_under_the_respiratory_task_is_refused_and_the_cry_task_offered():
+    """A real cry uploaded under the respiratory task: no answer, the reason, and a button that analyses the same
+    file under the cry task (the sidebar's task follows)."""
+    from tests.conftest import data_path
+
+    f = sorted(data_path("cry_pain").rglob("*.flac"))[0]
+    at = ready_app(120)
+    _upload(at, f.name, f.read_bytes(), "audio/flac")
+    assert not at.exception
+    assert "Verdict" not in {m.label for m in at.metric}
+    assert any("Not analysed: wrong kind of audio" in e.value and "sounds like an infant cry" in e.value
+               for e in at.error)
+    at.button(key="switch_task").click().run()
+    settle(at)
+    assert not at.exception and at.session_state["task"] == "cry"
+    assert {m.label: m.value for m in at.metric}["Verdict"] in ("pain", "discomfort")
+    assert any(c.value.startswith("Input check: sounds like an infant cry") for c in at.caption)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.answers.analyzer import Analyzer
-from core.answers.live import LiveMonitor, smoothed
+from core.answers.live import LiveMonitor
 from tests.helpers import cry_like
 
 
@@ -44,8 +44,15 @@ def test_one_prediction_per_second_with_latency_and_smoothing():
         assert all(set(w.probs) == {"pain", "reason"} for w in st.windows)  # window heads only
         assert all(0 <= w.latency_s < 30 for w in st.windows)
         assert st.windows[0].quality.usable
-        label, conf = smoothed(st.windows, "pain", ("discomfort", "pain"))
-        assert label in ("discomfort", "pain") and 0.5 <= conf <= 1
+        # the live answer is decided by the analysis's own path over the recent windows' embeddings
+        calls = []
+        decide = an.decide
+        an.decide = lambda *a, **k: calls.append(len(a[0])) or decide(*a, **k)
+        d = mon.decisions()
+        assert calls == [len(st.windows)]
+        v = d.heads["pain"].verdict
+        assert (v.abstained and v.reason) or (v.label in ("discomfort", "pain") and v.confidence is not None)
+        assert d.input_check is None or d.input_check.task == "cry"
         assert len(mon.last_audio()) == 5 * 16000  # the buffer keeps only the last 5 s
         assert st.error == ""
     finally:

@@ -9,7 +9,7 @@ from core.heads.artifacts import read_meta
 from core.config import PROJECT_ROOT
 from core.tasks import TASKS
 from tests.conftest import data_path
-from tests.helpers import cry_like, encode, noise
+from tests.helpers import cry_like, encode, heads_only, noise
 
 SHIPPED = PROJECT_ROOT / "trained"
 
@@ -101,18 +101,22 @@ def test_all_heads_load(analyzers):
 
 
 def test_generated_audio_gets_a_verdict(analyzers):
-    r = analyzers["cry"].analyze(encode(cry_like(6.0, f0=520, harsh=0.8), 16000, "WAV", "PCM_16"))
+    cry = heads_only(Analyzer("cry", "acoustic"))  # the heads on a generated cry (the check would refuse it)
+    r = cry.analyze(encode(cry_like(6.0, f0=520, harsh=0.8), 16000, "WAV", "PCM_16"))
     assert not r.verdict.abstained and r.verdict.label in ("pain", "discomfort")
     assert "reason" not in r.heads  # experimental: never run unasked
-    x = analyzers["cry"].analyze(encode(cry_like(6.0, f0=520, harsh=0.8), 16000, "WAV", "PCM_16"), experimental=True)
+    x = cry.analyze(encode(cry_like(6.0, f0=520, harsh=0.8), 16000, "WAV", "PCM_16"), experimental=True)
     assert x.heads["reason"].experimental and x.verdict.label == r.verdict.label
     an = analyzers["respiratory"]
     assert set(an.heads) == {"recording"} and set(an.research) == {"event_screen", "event_type"}  # events: not run
-    # white noise is not a lung sound: the answer may abstain, but only naming the quality rule and its figures
+    # white noise is not a lung sound: the answer may abstain, naming the quality rule or the input check (which
+    # must not send it to the cry task), never a confident answer of the wrong kind
     s = an.analyze(encode(noise(8.0, sr=8000, amp=0.01), 8000, "WAV", "PCM_16"))
     assert s.primary == "screen" and list(s.heads) == ["screen", "continuous", "record", "detector"]
     screen = s.heads["screen"]
-    if screen.verdict.abstained:
+    if screen.verdict.abstained and s.input_check is not None and not s.input_check.accepted:
+        assert s.input_check.suggestion != "cry" and "does not sound like chest auscultation" in screen.verdict.reason
+    elif screen.verdict.abstained:
         assert "quality" in screen.verdict.reason and s.heads["record"].verdict.label == "Poor Quality"
     else:
         assert screen.verdict.label in ("Adventitious sounds present", "No adventitious sounds found")
@@ -182,6 +186,8 @@ def test_readme_table_is_generated_from_the_shipped_metrics():
         m = json.loads(f.read_text())
         if m.get("kind") == "recording_model":  # reported per answer, at the recording level
             assert "<!-- respiratory-table:start -->\n| answer (per recording)" in readme
+        elif f.parent.name == "input_check":  # per source, in its own table
+            assert f"**{m['task']} task's check**" in readme
         else:
             assert f"| {m['task']} / {m['head']}" in readme
 

@@ -32,9 +32,11 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from core.answers.analyzer import apply_thresholds, with_clinician_fields  # noqa: E402
+from core.answers.analyzer import (apply_thresholds, input_check_words, low_probability_words,  # noqa: E402
+                                   validated_words, with_clinician_fields)
 from core.answers.neighbours import (load_clip, locate_audio, nearest, training_match,  # noqa: E402
                                      typical_nn_distance)
+from core.inputcheck.model import TASK_WORDS  # noqa: E402
 from core.audio.decode import AudioDecodeError, window_audio  # noqa: E402
 from core.audio.filenames import display_name  # noqa: E402
 from core.config import SAMPLE_RATE, data_dir  # noqa: E402
@@ -99,8 +101,22 @@ except Exception as exc:  # an unforeseen failure: say so plainly, keep the sess
 
 verdict = result.verdict
 head = result.heads[result.primary]
+check = result.input_check
+refused = result.refused  # no answer anywhere: the finer answers would only repeat why
+
+
+def switch_task(to: str) -> None:
+    """Runs before the rerun, so the sidebar's task radio can still be set; the same file is analysed again."""
+    st.session_state["task"] = to
+
+
 st.subheader(head.title)
-if verdict.abstained:
+if refused:
+    st.error(f"**Not analysed: wrong kind of audio.** {check.reason[0].upper() + check.reason[1:]}.")
+    if check.suggestion:
+        st.button(f"Analyse it under '{TASK_WORDS[check.suggestion]}'", on_click=switch_task,
+                  args=(check.suggestion,), key="switch_task", type="primary")
+elif verdict.abstained:
     st.warning(f"No verdict — {verdict.reason}")
 else:
     c1, c2, c3 = st.columns([2, 1, 1])  # the answer in words needs the room
@@ -112,6 +128,10 @@ else:
     c3.metric("Usable windows", f"{verdict.usable_windows} / {verdict.total_windows}")
     if verdict.note:
         st.caption(verdict.note)
+    why_low = low_probability_words(head)
+    if why_low:
+        st.info(why_low)
+    st.markdown(validated_words(head) or "No validated figures for this answer.")
     hs = head.operating_points.get("high_sensitivity") if head.positive else None
     if hs and head.operating_point_name != "high_sensitivity" and verdict.probabilities:
         if hs["threshold"] < head.threshold:
@@ -149,23 +169,11 @@ training_warning()
 placed = [n for n in result.heads if n in result.placements and artifact_of(n).projection is not None]
 
 
-def unlike_training_warning(name: str) -> None:
-    """Said whether or not the placement is shown: an answer extrapolated from unfamiliar audio must say so."""
-    art = artifact_of(name)
-    neighbours = nearest(art.projection, result.placements[name].clip_coords, k=1)
-    typical = typical_distance(str(art.path), art.projection)
-    if neighbours and neighbours[0].distance > typical:
-        unit = art.meta.get("unit", "unit")
-        st.warning(f"This recording is unlike the training data of '{art.meta['title']}': its nearest training "
-                   f"{unit} is {neighbours[0].distance:.1f} away, while 95 % of training {unit}s have a neighbour "
-                   f"within {typical:.1f}. Treat the answer as an extrapolation (another recording device, setting "
-                   "or kind of sound?).")
-
-
-if placed:
-    unlike_training_warning(result.primary if result.primary in placed else placed[0])
+if not refused:  # the kind heard (or why it was not checked), and the caveat when unlike the training recordings
+    (st.warning if check is not None and check.familiarity and check.familiarity.unusual
+     else st.caption)(input_check_words(result))
 thresholds: dict[str, float] = {}  # screening thresholds the user moved: the PDF and the JSON use them too
-screening = result.screening_heads()
+screening = [] if refused else result.screening_heads()
 for screen in screening:
     st.subheader(screen.title, help=RESP_ANSWERS.get(screen.name, {}).get("help"))
     if screen.verdict.abstained:
@@ -187,7 +195,8 @@ for screen in screening:
     c1.metric(f"P({screen.positive})", f"{p:.0%}")
     needed = result.heads.get(screen.requires)  # e.g. continuous sounds need the adventitious answer positive
     blocked = needed is not None and needed.verdict.label != needed.positive
-    c2.metric("Screen", "positive" if p >= threshold and not blocked else "negative",
+    decided = apply_thresholds(result, {screen.name: threshold}).heads[screen.name].verdict  # the one decision
+    c2.metric("Screen", "positive" if decided.label == screen.positive else "negative",
               help=f"Negative whatever P is while '{needed.title}' is negative." if blocked else None)
     c3.metric("Threshold", f"{threshold:.2f}")
     if roc is not None and abs(threshold - screen.threshold) > 1e-9:
@@ -196,10 +205,7 @@ for screen in screening:
                 f"{screen.unit}s give sensitivity {at['sensitivity']:.2f} and specificity {at['specificity']:.2f} "
                 f"(nearest stored point of the validation ROC curve, threshold {at['threshold']:.2f}; a threshold "
                 f"moved by looking at these figures is no longer validated).")
-    if op and op.get("sensitivity") is not None:
-        where = op.get("validated_on") or f"the patient-grouped out-of-fold {screen.unit}s it was chosen on"
-        st.caption(f"Validated per {screen.unit}: sensitivity {op['sensitivity']:.2f}, specificity "
-                   f"{op['specificity']:.2f} ({where}). Rule: {screen.verdict.rule}.")
+    st.caption(validated_words(screen, moved=screen.name in thresholds) + f" Rule: {screen.verdict.rule}.")
     peak = screen.peak_window(result.quality)
     if peak is not None:
         i, p_i, above = peak
@@ -210,7 +216,7 @@ for screen in screening:
                    "track below.")
 
 shown = {result.primary, *(h.name for h in screening)}
-others = [h for h in result.heads.values() if h.name not in shown]
+others = [] if refused else [h for h in result.heads.values() if h.name not in shown]
 for other in others:
     tag = " (experimental)" if other.experimental else ""
     st.write(f"**{other.title}{tag}:** {other.verdict.text()}")

@@ -48,7 +48,10 @@ columns = {
     "file": st.column_config.TextColumn("file", pinned=True),
     "verdict": st.column_config.TextColumn("verdict", width="medium"),
     "error": st.column_config.TextColumn("could not be analysed", width="medium"),
-    "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.2f"),
+    "probability": st.column_config.ProgressColumn("probability of this answer", min_value=0.0, max_value=1.0,
+                                                   format="%.2f"),
+    "input_check": st.column_config.TextColumn("input check", width="medium",
+                                               help="The kind of audio heard; a refused recording gets no answer"),
     "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
     **{c: st.column_config.NumberColumn(c, format="%.3f", help="probability of this class by the model in brackets")
        for c in df.columns if c.startswith("P(")},

@@ -7,18 +7,13 @@ import streamlit as st
 from core.audio.decode import AudioDecodeError
 from core.config import SAMPLE_RATE, data_dir
 from core.encoders import EncoderUnavailable
-from core.answers.neighbours import load_clip, locate_audio, nearest, typical_nn_distance
+from core.answers.analyzer import input_check_words
+from core.answers.neighbours import load_clip, locate_audio
 from ui.embedding_figures import colour_choices, embedding_figure, prepare
 from ui.state import AUDIO_TYPES, current
 
 GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
 MAX_LISTED = 200  # selected points offered for listening (a lasso can take thousands)
-
-
-@st.cache_data(show_spinner=False)
-def typical_distance(path: str, _projection) -> float:
-    """Computed once per artefact (keyed by its path; the projection itself is not hashed)."""
-    return typical_nn_distance(_projection)
 
 
 def analysed(name: str, data: bytes, experimental: bool):
@@ -87,7 +82,6 @@ clips = st.file_uploader("Overlay recordings (optional)", type=AUDIO_TYPES, acce
                          key="emb_clips")
 current_keys: set = set()
 overlay = []
-typical = None
 for f in clips or []:
     r, problem = analysed(f.name, f.getvalue(), bool(art.meta.get("experimental")))
     if problem:
@@ -96,7 +90,9 @@ for f in clips or []:
     placement = r.placements.get(name)
     why_not = no_crying(r)
     if placement is None:
-        if why_not:
+        if r.refused:
+            st.warning(f"{f.name}: not placed. {input_check_words(r)}")
+        elif why_not:
             st.warning(f"{f.name}: not placed. The cry gate found no crying ({why_not}). Is this an infant cry "
                        "recording? Only clips with crying are placed among the cry training data.")
         else:
@@ -104,14 +100,10 @@ for f in clips or []:
             reason = head_out.verdict.reason if head_out is not None else r.verdict.reason
             st.warning(f"{f.name}: no placement ({reason or 'no usable window'})")
         continue
-    near = nearest(proj, placement.clip_coords, k=1)
-    typical = typical_distance(str(art.path), proj) if typical is None else typical
-    far = bool(near) and near[0].distance > typical
+    check = r.input_check  # the analysis's own input check: the same words as on the Analyze page
+    far = check is not None and (not check.accepted or bool(check.familiarity and check.familiarity.unusual))
     if far:
-        st.warning(f"{f.name} is unlike the training data of this head: its nearest training {unit} is "
-                   f"{near[0].distance:.1f} away, while 95 % of training {unit}s have a neighbour within "
-                   f"{typical:.1f}. Its place here is an extrapolation (another device or setting, or another kind "
-                   "of sound altogether?).")
+        st.warning(f"{f.name}: {input_check_words(r)} Its place here is an extrapolation.")
     if why_not:
         st.warning(f"{f.name}: the cry gate found no crying ({why_not}); this is probably not a cry recording.")
     overlay.append((f.name, placement.clip_coords, far or bool(why_not)))

@@ -9,11 +9,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import SAMPLE_RATE
-from core.answers.live import BUFFER_SECONDS, ConnectionWatch, LiveMonitor, frames_callback, smoothed
+from core.answers.analyzer import refused_by_check, validated_words
+from core.answers.live import ANSWER_SECONDS, BUFFER_SECONDS, ConnectionWatch, LiveMonitor, frames_callback
 from core.windows.spectrogram import display_spectrogram
 from ui.figures import LABEL_COLOURS
 from ui.live_figures import live_spectrogram
-from ui.state import current
+from ui.state import current, experimental_on
 
 st.title("Live monitor")  # painted before waiting for the models
 task, analyzer = current()
@@ -75,6 +76,30 @@ head = st.selectbox("Head", window_heads, index=window_heads.index(shown) if sho
 labels = analyzer.heads[head].track_labels
 
 
+def answer_box(decided) -> None:
+    """The answers over the last ANSWER_SECONDS of windows, decided as the Analyze page decides a file (same
+    function, same words), in text that wraps rather than a metric box that cuts long answers."""
+    if decided is None:
+        st.markdown("**Answer:** waiting for the first 2-s window…")
+        return
+    check = decided.input_check
+    primary = decided.heads.get(analyzer.task.primary)
+    if primary is not None and refused_by_check(check, primary.verdict):
+        st.error(f"**No answer: wrong kind of audio.** {check.reason[0].upper() + check.reason[1:]}.")
+        return
+    lead = [analyzer.task.primary, *analyzer.task.screening]
+    for name in lead:
+        h = decided.heads.get(name)
+        if h is None:
+            continue
+        v = h.verdict
+        text = f"no answer: {v.reason}" if v.abstained else f"{v.label} (probability {v.confidence:.0%})"
+        st.markdown(f"**{h.title}** (last {ANSWER_SECONDS:.0f} s): {text}")
+        if not v.abstained:
+            st.caption(validated_words(h) + " Validated on whole recordings; a live stretch of "
+                       f"{ANSWER_SECONDS:.0f} s is judged by the same rule.")
+
+
 @st.fragment(run_every=1.0)
 def live_view() -> None:
     state = monitor.state()
@@ -84,18 +109,17 @@ def live_view() -> None:
     if state.error:
         st.error(f"Live analysis error: {state.error}")
     last = state.windows[-1] if state.windows else None
-    verdict = smoothed(state.windows, head, labels)
-    c1, c2, c3, c4 = st.columns(4)
+    decided = monitor.decisions(experimental=experimental_on())
+    c1, c2, c4 = st.columns(3)
     c1.metric("Listening", f"{state.stream_s:.0f} s" if state.running else "stopped",
               delta=f"of {state.elapsed_s:.0f} s elapsed" if state.elapsed_s else None, delta_color="off",
               delta_arrow="off",
               help="Seconds of microphone audio this server has received in this stream, beside the wall-clock "
                    "time since its first audio arrived. They agree, within a second, when every frame arrives.")
     c2.metric("Windows analysed", len(state.windows))
-    c3.metric("Verdict", f"{verdict[0]} {verdict[1]:.0%}" if verdict else "–",
-              help="Mean of the last 3 usable windows' probabilities, so one noisy second does not flip it.")
     c4.metric("Latency", f"{last.latency_s * 1000:.0f} ms" if last else "–",
               help="From the arrival of a window's newest sample to its prediction.")
+    answer_box(decided)
     shortfall = state.shortfall()
     if shortfall:
         st.warning(shortfall)

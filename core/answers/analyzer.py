@@ -9,6 +9,7 @@ import numpy as np
 
 from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact, validated_evaluation
 from core.heads.recording import RecordingModelArtifact, screen_answers
+from core.inputcheck.model import ARTIFACT_NAME as INPUT_CHECK, KIND_WORDS, InputCheck, InputCheckModel
 from core.decisions.timeline import Timeline, build_timeline
 from core.audio.decode import AudioSource, DecodedAudio, decode_audio
 from core.encoders.cache import EmbeddingCache
@@ -106,6 +107,23 @@ class Placement:
     clip_coords: np.ndarray  # [c]
 
 
+def refused_by_check(check: InputCheck | None, verdict: Verdict) -> bool:
+    """Whether the input check is why `verdict` gives no answer (the quality gate's reasons come first)."""
+    return check is not None and not check.accepted and verdict.abstained and verdict.reason == check.reason
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What `Analyzer.decide` makes of a set of windows: the answers and what they rest on."""
+
+    heads: dict[str, HeadOutput]
+    placements: dict[str, Placement]
+    timeline: Timeline | None
+    class_names: dict[str, str]
+    input_check: InputCheck | None
+    models: dict[str, str]  # each model's version, for provenance
+
+
 @dataclass(frozen=True)
 class AnalysisResult:
     name: str
@@ -125,10 +143,17 @@ class AnalysisResult:
     timeline: Timeline | None = None  # where the window detector hears each kind of event (respiratory)
     class_names: dict[str, str] = field(default_factory=dict)  # detector class -> words for people
     provenance: Provenance | None = None  # when, by which app and models, from which audio bytes
+    input_check: InputCheck | None = None  # the kind and familiarity check; refused -> every answer abstains
 
     @property
     def verdict(self) -> Verdict:
         return self.heads[self.primary].verdict
+
+    @property
+    def refused(self) -> bool:
+        """Whether the input check is why there is no answer (a silent or too-short recording is refused by the
+        quality gate first, whatever the check made of it)."""
+        return refused_by_check(self.input_check, self.verdict)
 
     def screening_heads(self) -> list[HeadOutput]:
         return [h for h in self.heads.values() if h.screening and h.name != self.primary]
@@ -169,6 +194,7 @@ class AnalysisResult:
                              "reason": h.verdict.reason, "rule": h.verdict.rule, "probabilities": h.verdict.probabilities,
                              "experimental": h.experimental} for n, h in self.heads.items()},
             "primary": self.primary, "windows": self.window_table(), "disclaimer": DISCLAIMER,
+            "input_check": self.input_check.to_dict() if self.input_check else None,
             **({"provenance": self.provenance.to_dict()} if self.provenance else {}),
             **({"timeline": {**self.timeline.to_dict(), "names": self.class_names}} if self.timeline else {}),
         }
@@ -207,6 +233,50 @@ def apply_thresholds(result: AnalysisResult, thresholds: dict[str, float] | None
     if prov is not None:
         prov = dataclasses.replace(prov, thresholds={**prov.thresholds, **moved})
     return dataclasses.replace(result, heads=heads, provenance=prov)
+
+
+def input_check_words(result: AnalysisResult) -> str:
+    """The input check in one sentence, the same on every surface: refused (and why), or the kind it heard, with
+    the familiarity caveat when the recording is unlike the training recordings."""
+    c = result.input_check
+    if c is None:
+        return "Input check: not available for this encoder, so the kind of audio was not checked."
+    if result.refused:
+        return f"Input check: refused, {c.reason}."
+    if not c.accepted:
+        return "Input check: not applied; the quality gate refused the recording first (see the answer)."
+    text = f"Input check: sounds like {KIND_WORDS[c.kind]} ({c.probabilities[c.kind]:.0%})."
+    if c.familiarity is not None and c.familiarity.unusual:
+        text += " " + c.familiarity.statement()
+    return text
+
+
+def validated_words(h: HeadOutput, moved: bool = False) -> str:
+    """How an answer was decided and validated, in words, the same on the page and in the PDF: the threshold in use
+    and its sensitivity/specificity at the answer's unit with CIs and the split, or why none applies."""
+    if moved:
+        return (f"Threshold in use {h.threshold:.2f}, moved by the user: not the validated operating point, so no "
+                "validated sensitivity or specificity applies.")
+    op = h.operating_point()
+    if op and op.get("sensitivity") is not None:
+        return (f"Threshold in use {h.threshold:.2f} (the validated operating point). Validated per {h.unit}: "
+                f"sensitivity {_ci(op.get('sensitivity'), op.get('sensitivity_ci'))}, specificity "
+                f"{_ci(op.get('specificity'), op.get('specificity_ci'))}"
+                + (f", on {op['validated_on']}" if op.get("validated_on") else "") + ".")
+    return f"Validated {h.validated}." if h.validated else ""
+
+
+def low_probability_words(h: HeadOutput) -> str:
+    """Why an answer can stand with a probability under 50 %: it is decided at a threshold chosen for a purpose
+    (e.g. sensitivity >= 0.90), not at 50 %. Empty when the answer's probability is 50 % or more."""
+    v = h.verdict
+    if v.abstained or v.confidence is None or v.confidence >= 0.5 or h.threshold is None or h.positive is None:
+        return ""
+    purpose = OPERATING_POINT_TEXT.get(h.operating_point_name, h.operating_point_name)
+    side = "reaches" if v.label == h.positive else "stays under"
+    return (f"Why '{v.label}' with a probability of {v.confidence:.0%}: the answer is not decided at 50 %. "
+            f"'{h.positive}' is answered whenever its probability reaches {h.threshold:.2f}, a threshold chosen at "
+            f"{purpose}; this recording's P({h.positive}) = {v.probabilities[h.positive]:.0%} {side} it.")
 
 
 def with_clinician_fields(result: AnalysisResult, fields: dict[str, str] | None) -> AnalysisResult:
@@ -263,9 +333,16 @@ class Analyzer:
                     self.research[spec.name] = enc_dir / spec.name
             else:
                 names.append(spec.name)
-        known = {spec.name for spec in self.task.heads}
+        known = {spec.name for spec in self.task.heads} | {INPUT_CHECK}
         if enc_dir.is_dir():  # heads a user trained on their own folder-per-class data appear too
             names += sorted(p.name for p in enc_dir.iterdir() if (p / "meta.json").is_file() and p.name not in known)
+        #: refuses audio of the wrong kind before any answer; absent (e.g. a user's own encoder) -> no check, said
+        self.input_check: InputCheckModel | None = None
+        if (enc_dir / INPUT_CHECK / "meta.json").is_file():
+            try:
+                self.input_check = InputCheckModel.load(enc_dir / INPUT_CHECK, self.encoder.info)
+            except ArtifactError as exc:
+                self.missing[INPUT_CHECK] = str(exc)
         for head in names:
             try:
                 self.heads[head] = load_artifact(enc_dir / head, self.encoder.info)
@@ -296,10 +373,14 @@ class Analyzer:
         wav = io.BytesIO()
         sf.write(wav, x, sr, format="WAV", subtype="PCM_16")  # through the decoder too, as an upload goes
         cache, self.cache = self.cache, EmbeddingCache(max_items=4)
+        check, self.input_check = self.input_check, None  # a generated voice is rightly refused: run the heads too
         try:
-            return self.analyze(wav.getvalue(), name="warm-up.wav", experimental=True)
+            result = self.analyze(wav.getvalue(), name="warm-up.wav", experimental=True)
+            if check is not None:
+                check.check(result.embeddings)
+            return result
         finally:
-            self.cache = cache
+            self.cache, self.input_check = cache, check
 
     def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording",
                 timer: StageTimer = NO_TIMER, *, experimental: bool = False) -> AnalysisResult:
@@ -315,7 +396,28 @@ class Analyzer:
         windows, quality, emb = self._embed_windows(audio.samples, timer)
         with timer.stage("quality"):
             clip_q = assess_clip(audio.samples, quality, self.thresholds)
-        usable = np.array([q.usable for q in quality]) & (not clip_q.too_short)
+        d = self.decide(emb, windows, quality, clip_q, timer, experimental=experimental)
+        provenance = Provenance(now_utc(), app_version(), audio.sha256, d.models, self.encoder.info.identity)
+        with timer.stage("spectrogram"):
+            spectrogram = display_spectrogram(audio.samples, audio.source_rate)
+        return AnalysisResult(
+            name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
+            duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
+            clip_quality=clip_q, heads=d.heads, primary=self.task.primary, placements=d.placements, embeddings=emb,
+            spectrogram=spectrogram, timeline=d.timeline, class_names=d.class_names, provenance=provenance,
+            input_check=d.input_check,
+        )
+
+    def decide(self, emb: np.ndarray, windows: list[Window], quality: list[WindowQuality], clip_q: ClipQuality,
+               timer: StageTimer = NO_TIMER, *, experimental: bool = False) -> "Decisions":
+        """Every answer from the windows' embeddings and quality: the input check, then each head's decision (or
+        its abstention). The one decision path: a file's analysis and the live monitor's rolling answer call it."""
+        usable = np.array([q.usable for q in quality], bool) & (not clip_q.too_short)
+        check = None
+        if self.input_check is not None and len(emb):
+            with timer.stage("input check"):
+                check = self.input_check.check(emb)
+        refusal = check.reason if check is not None and not check.accepted else ""
         heads, placements = {}, {}
         order = [self.task.primary, *self.task.screening]
         timeline, class_names = None, {}
@@ -325,28 +427,20 @@ class Analyzer:
             if isinstance(art, RecordingModelArtifact):
                 with timer.stage("heads"):
                     outs, timeline, placement = self._run_recording_model(name_, art, emb, usable, quality, windows,
-                                                                          clip_q, audio.duration_s)
+                                                                          clip_q, clip_q.duration_s, refusal)
                 heads.update(outs)
                 class_names = art.meta.get("class_names", {})
                 if placement is not None:
                     placements.update({name_: placement, "record": placement})
                 continue
-            heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality, timer)
+            heads[name_], placement = self._run_head(name_, art, emb, usable, clip_q, quality, timer, refusal)
             if placement is not None:
                 placements[name_] = placement
         heads = dict(sorted(heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
         ran = {h.source or n for n, h in heads.items()}
-        provenance = Provenance(now_utc(), app_version(), audio.sha256,
-                                model_versions({n: a for n, a in self.heads.items() if n in ran}),
-                                self.encoder.info.identity)
-        with timer.stage("spectrogram"):
-            spectrogram = display_spectrogram(audio.samples, audio.source_rate)
-        return AnalysisResult(
-            name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
-            duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
-            clip_quality=clip_q, heads=heads, primary=self.task.primary, placements=placements, embeddings=emb,
-            spectrogram=spectrogram, timeline=timeline, class_names=class_names, provenance=provenance,
-        )
+        checked = {INPUT_CHECK: self.input_check} if check is not None else {}
+        models = model_versions({**checked, **{n: a for n, a in self.heads.items() if n in ran}})
+        return Decisions(heads, placements, timeline, class_names, check, models)
 
     def _embed_windows(self, x: np.ndarray, timer: StageTimer = NO_TIMER
                        ) -> tuple[list[Window], list[WindowQuality], np.ndarray]:
@@ -367,11 +461,17 @@ class Analyzer:
                 parts.append(self.cache.embed(self.encoder, batch))
         return windows, quality, np.concatenate(parts)
 
-    def _abstention(self, clip_q: ClipQuality, n_usable: int) -> str:
-        """Why no answer can be given, or "" when one can."""
+    def _abstention(self, clip_q: ClipQuality, n_usable: int, refusal: str = "") -> str:
+        """Why no answer can be given, or "" when one can: too short, silent, the wrong kind of audio (the input
+        check's `refusal`), no usable window, in that order."""
         if clip_q.too_short:
             return (f"recording too short ({clip_q.duration_s:.2f} s; at least {self.thresholds.min_clip_seconds:.2f} s "
                     f"needed)")
+        if n_usable == 0 and clip_q.flag_counts and set(clip_q.flag_counts) == {SILENT}:
+            reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
+            return f"too quiet: every window is below the silence level ({reasons})"
+        if refusal:
+            return refusal
         if n_usable == 0:
             reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
             if NO_CRY in clip_q.flag_counts and set(clip_q.flag_counts) <= {NO_CRY, SILENT}:
@@ -383,7 +483,8 @@ class Analyzer:
 
     def _run_recording_model(self, name: str, art: RecordingModelArtifact, emb: np.ndarray, usable: np.ndarray,
                              quality: list[WindowQuality], windows: list[Window], clip_q: ClipQuality,
-                             duration_s: float) -> tuple[dict[str, HeadOutput], Timeline | None, Placement | None]:
+                             duration_s: float, refusal: str = ""
+                             ) -> tuple[dict[str, HeadOutput], Timeline | None, Placement | None]:
         """The respiratory recording model's outputs: the two screening answers, the record label and the window
         detector's track, all from one pass of the detector over the windows, and the event timeline."""
         meta = art.meta
@@ -391,7 +492,8 @@ class Analyzer:
         rms = np.array([q.rms_dbfs for q in quality])
         clip = np.array([q.clip_ratio for q in quality])
         ra = art.analyse(emb, usable, rms, clip, duration_s)
-        why = self._abstention(clip_q, n_usable) or (
+        abstain = self._abstention(clip_q, n_usable, refusal)
+        why = abstain or (
             f"poor recording quality: the quality model's probability {ra.p_poor:.2f} is at or above its threshold "
             f"{meta['quality_threshold']:.2f} (which calls at most {meta['max_good_called_poor']:.0%} of good "
             f"training recordings poor)" if ra.poor else "")
@@ -426,8 +528,8 @@ class Analyzer:
         rule = ("SPRSound record label from the same decisions: Poor Quality by the quality rule; Normal when no "
                 "adventitious sounds were found; otherwise CAS when continuous sounds were found (CAS & DAS when the "
                 f"crackle probability also reaches {meta.get('das_type_threshold', 1.0):.2f}), DAS when they were not")
-        if self._abstention(clip_q, n_usable):
-            rec_v = Verdict(None, None, {}, rule, 0, n, True, self._abstention(clip_q, n_usable))
+        if abstain:
+            rec_v = Verdict(None, None, {}, rule, 0, n, True, abstain)
         else:
             rec_v = Verdict(ra.label, label_probs[ra.label], label_probs, rule, n_usable, n)
         rv = (meta.get("record_label") or {}).get("validated") or {}
@@ -484,17 +586,18 @@ class Analyzer:
         return {**result.to_dict(), "models": models}
 
     def _run_head(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality,
-                  quality: list[WindowQuality], timer: StageTimer = NO_TIMER) -> tuple[HeadOutput, Placement | None]:
+                  quality: list[WindowQuality], timer: StageTimer = NO_TIMER, refusal: str = ""
+                  ) -> tuple[HeadOutput, Placement | None]:
         with timer.stage("heads"):
-            out, placement_src = self._head_output(name, art, emb, usable, clip_q)
+            out, placement_src = self._head_output(name, art, emb, usable, clip_q, refusal)
         placement = None
         if placement_src is not None:
             with timer.stage("projection"):
                 placement = self._placement(name, art, *placement_src)
         return out, placement
 
-    def _head_output(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality
-                     ) -> tuple[HeadOutput, tuple | None]:
+    def _head_output(self, name: str, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray, clip_q: ClipQuality,
+                     refusal: str = "") -> tuple[HeadOutput, tuple | None]:
         labels = art.labels
         n = len(emb)
         n_usable = int(usable.sum())
@@ -520,7 +623,7 @@ class Analyzer:
         elif dec.priors is not None:
             rule += "; " + (dec.rule or "label = highest probability relative to its training prevalence")
         probs = {lab: float(v) for lab, v in zip(labels, p)}
-        why = self._abstention(clip_q, n_usable)
+        why = self._abstention(clip_q, n_usable, refusal)
         if why:
             verdict = Verdict(None, None, {}, rule, 0, n, True, why)
         else:
@@ -550,7 +653,7 @@ class Analyzer:
 def _ci(v, ci) -> str:
     if v is None:
         return "n/a"
-    return f"{v:.2f}" + (f" ({ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
+    return f"{v:.2f}" + (f" (95% CI {ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
 
 
 _default: dict[tuple[str, str], Analyzer] = {}
@@ -565,4 +668,5 @@ def analyze(source: AudioSource | DecodedAudio, task: str, encoder: str = "auto"
 
 
 __all__ = ["AnalysisResult", "Analyzer", "DISCLAIMER", "EncoderUnavailable", "HeadOutput", "Placement", "Verdict",
-           "analyze", "apply_thresholds", "choose_encoder", "with_clinician_fields"]
+           "analyze", "apply_thresholds", "choose_encoder", "input_check_words", "low_probability_words", "validated_words",
+           "with_clinician_fields"]

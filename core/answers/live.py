@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.answers.analyzer import Analyzer
+from core.answers.analyzer import Analyzer, Decisions
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
-from core.quality.gate import WindowQuality, assess_windows, recording_floor
+from core.quality.gate import WindowQuality, assess_clip, assess_windows, recording_floor
 from core.windows.framing import Window
 
 BUFFER_SECONDS = 30.0  # audio kept (the "save last 30 s" handoff); older audio is dropped
+ANSWER_SECONDS = 15.0  # the live answer covers the windows of the last 15 s (SPRSound recordings are up to 15 s)
 HISTORY = 600  # window predictions kept (10 minutes at one per second)
 MAX_BACKLOG = 2  # windows waiting before the monitor skips to the newest one
 IDLE_STOP_S = 15.0  # the worker ends when no audio arrived for this long; START again restarts it
@@ -32,6 +33,7 @@ class LiveWindow:
     probs: dict[str, np.ndarray]  # per window head, class probabilities
     quality: WindowQuality
     latency_s: float  # from the arrival of the window's newest sample to its prediction
+    embedding: np.ndarray | None = None  # [dim]: the recording answers over recent windows are decided from these
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,7 @@ class LiveMonitor:
         emb = an.encoder.embed(batch)
         probs = {name: art.window_probabilities(emb)[0] for name, art in an.heads.items()
                  if art.track_labels is not None}
-        self._history.append(LiveWindow(end / SAMPLE_RATE, probs, q, time.perf_counter() - arrived))
+        self._history.append(LiveWindow(end / SAMPLE_RATE, probs, q, time.perf_counter() - arrived, emb[0]))
 
     # -- consumer side (Streamlit script) -------------------------------------------------------------------------
     def state(self, now: float | None = None) -> LiveState:
@@ -201,6 +203,27 @@ class LiveMonitor:
                 elapsed = max(0.0, end - self._t0)
             missing = self._missing
         return LiveState(list(self._history), stream_s, running, self.error, elapsed, missing)
+
+    def decisions(self, seconds: float = ANSWER_SECONDS, experimental: bool = False) -> Decisions | None:
+        """The recording answers over the windows of the last `seconds`, decided by `Analyzer.decide`, the path a
+        file's analysis takes (input check, quality, thresholds, requirements between answers): the live monitor
+        and the Analyze page answer in the same words by the same rule. None before the first window."""
+        with self._lock:
+            hist = list(self._history)
+            audio, received = self._buf.copy(), self._received
+        hist = [w for w in hist if w.embedding is not None]
+        if not hist:
+            return None
+        recent = [w for w in hist if w.end_s > hist[-1].end_s - seconds]
+        start = recent[0].end_s - WINDOW_SAMPLES / SAMPLE_RATE
+        first = max(0, len(audio) - (received - int(round(start * SAMPLE_RATE))))  # the buffer ends at `received`
+        span = audio[first: first + int(round((hist[-1].end_s - start) * SAMPLE_RATE))]
+        windows = [Window(i, w.end_s - WINDOW_SAMPLES / SAMPLE_RATE, w.end_s, WINDOW_SAMPLES / SAMPLE_RATE)
+                   for i, w in enumerate(recent)]
+        quality = [w.quality for w in recent]
+        clip_q = assess_clip(span, quality, self.analyzer.thresholds)
+        return self.analyzer.decide(np.stack([w.embedding for w in recent]), windows, quality, clip_q,
+                                    experimental=experimental)
 
     def last_audio(self, seconds: float = BUFFER_SECONDS) -> np.ndarray:
         with self._lock:
@@ -235,16 +258,6 @@ def frames_callback(monitor: LiveMonitor):
         return frames[-1:]
 
     return on_frames
-
-
-def smoothed(windows: list[LiveWindow], head: str, labels: tuple[str, ...], n: int = 3) -> tuple[str, float] | None:
-    """Mean of the last `n` usable windows' probabilities: one noisy second does not flip the verdict."""
-    recent = [w.probs[head] for w in windows if w.quality.usable and head in w.probs][-n:]
-    if not recent:
-        return None
-    p = np.mean(recent, axis=0)
-    i = int(np.argmax(p))
-    return labels[i], float(p[i])
 
 
 CONNECT_TIMEOUT_S = 10.0

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.answers.analyzer import DISCLAIMER, AnalysisResult, Analyzer
+from core.answers.analyzer import DISCLAIMER, AnalysisResult, Analyzer, input_check_words, validated_words
 from core.heads.artifacts import ArtifactError
 from core.audio.decode import AudioDecodeError
 from core.encoders.cache import EmbeddingCache
@@ -26,6 +26,7 @@ def print_result(r: AnalysisResult, out=None) -> None:
     if r.audio_notes:
         print(f"   audio: {'; '.join(r.audio_notes)}", file=out)
     print(f"   quality: {r.clip_quality.summary()}", file=out)
+    print(f"   {input_check_words(r)}", file=out)
     heads = [h for h in r.heads.values() if h.window_probs is not None]
     cols = [(h, lab) for h in heads for lab in h.labels]
     header = f"   {'window':>6} {'start':>6} {'end':>6}  {'flags':<16}" + "".join(f" {h.name[:6] + ':' + lab[:10]:>18}" for h, lab in cols)
@@ -40,8 +41,9 @@ def print_result(r: AnalysisResult, out=None) -> None:
         star = " (primary)" if h.name == r.primary else ""
         print(f"   verdict {h.name}{star}{tag}: {h.verdict.text()}", file=out)
         print(f"      rule: {h.verdict.rule}", file=out)
-        if h.validated:
-            print(f"      validated {h.validated}", file=out)
+        words = validated_words(h)
+        if words and not h.verdict.abstained:
+            print(f"      {words}", file=out)
     if r.timeline is not None:
         tl = r.timeline
         print(f"   event timeline: {tl.summary(r.class_names)}", file=out)

@@ -23,7 +23,7 @@ from core.encoders.base import EncoderInfo
 from core.evaluation.metrics import Decision
 
 FORMAT = 1
-KINDS = ("head", "recording_model")
+KINDS = ("head", "recording_model", "input_check")
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
 PROJ_FILE = "projection.npz"

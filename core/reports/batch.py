@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from core.answers.analyzer import AnalysisResult, Analyzer, HeadOutput
+from core.answers.analyzer import AnalysisResult, Analyzer, HeadOutput, input_check_words
 from core.audio.decode import AudioDecodeError
 from core.config import Limits
 from core.answers.examination import name_info
@@ -96,11 +96,12 @@ class BatchRow:
     duration_s: float | None
     usable_windows: str
     verdict: str
-    confidence: float | None
+    probability: float | None  # of the answer shown (the page's "Probability of this answer")
     flags: str
     error: str
     experimental_notes: str = ""
     screening: str = ""  # the other screening answers (respiratory: continuous adventitious sounds)
+    input_check: str = ""  # the kind heard (or the refusal) and the familiarity caveat, as on the page
     timeline: str = ""  # event timeline summary: segments per type and the share of the recording they cover
     child: str = ""  # patient id and recording site, when the file name carries them (SPRSound naming)
     site: str = ""
@@ -117,8 +118,8 @@ class BatchRow:
     def to_dict(self) -> dict:
         """Columns in reading order: who, the answers, their probabilities, what went wrong, then provenance."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("answers", "windows")}
-        head = ("file", "child", "site", "duration_s", "usable_windows", "verdict", "confidence", "screening",
-                "timeline")
+        head = ("file", "child", "site", "duration_s", "usable_windows", "verdict", "probability", "input_check",
+                "screening", "timeline")
         return {**{k: d.pop(k) for k in head}, **self.answers, **d}
 
 
@@ -309,8 +310,8 @@ def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, window
         file=name, duration_s=round(r.duration_s, 2),
         usable_windows=f"{v.usable_windows}/{v.total_windows}",
         verdict=f"no verdict: {v.reason}" if v.abstained else str(v.label),
-        confidence=None if v.abstained else round(float(v.confidence), 4),
-        flags=flags, error="", experimental_notes=notes, screening=screens,
+        probability=None if v.abstained else round(float(v.confidence), 4),
+        input_check=input_check_words(r).removeprefix("Input check: "), flags=flags, error="", experimental_notes=notes, screening=screens,
         timeline=r.timeline.summary(r.class_names) if r.timeline is not None else "",
         child=child, site=site, answers=_head_columns(r),
         analysed_at=prov.analysed_at if prov else now_utc(), app_version=prov.app_version if prov else app_version(),

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from core.answers.analyzer import DISCLAIMER, AnalysisResult, HeadOutput
+from core.answers.analyzer import (DISCLAIMER, AnalysisResult, HeadOutput, input_check_words, low_probability_words,
+                                   validated_words)
 from core.reports.provenance import APP_NAME, CLINICIAN_FIELDS, Provenance
 from core.tasks import RESP_LABEL_GLOSSARY
 
@@ -171,17 +172,9 @@ def answer_lines(result: AnalysisResult, report: dict) -> list[tuple[str, str, s
             out.append((h.title, f"No answer: {v.reason}.", ""))
             continue
         answer = f"{v.label} (probability {v.confidence:.0%})"
-        op = h.operating_point()
-        if h.name in thresholds:
-            how = (f"Threshold in use {h.threshold:.2f}, moved by the user: not the validated operating point, so "
-                   "no validated sensitivity or specificity applies.")
-        elif op and op.get("sensitivity") is not None:
-            how = (f"Threshold in use {h.threshold:.2f} (the validated operating point). Validated per {h.unit}: "
-                   f"sensitivity {_ci(op.get('sensitivity'), op.get('sensitivity_ci'))}, specificity "
-                   f"{_ci(op.get('specificity'), op.get('specificity_ci'))}"
-                   + (f", on {op['validated_on']}" if op.get("validated_on") else "") + ".")
-        else:
-            how = _validated_words(h, report) or f"Rule: {v.rule}."
+        how = validated_words(h, moved=h.name in thresholds) or _validated_words(h, report) or f"Rule: {v.rule}."
+        if low_probability_words(h):
+            how += " " + low_probability_words(h)
         if v.note:
             answer += f"; {v.note}"
         out.append((h.title, answer, how))
@@ -288,6 +281,9 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
     _clinician(doc, prov)
     doc.text(f"Recording: {result.duration_s:.1f} s. Quality: {result.clip_quality.summary()}"
              + (f". Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else "") + ".", 8.5)
+    check = result.input_check
+    doc.text(input_check_words(result), 8.5, "B" if check is None or result.refused
+             or (check.accepted and check.familiarity and check.familiarity.unusual) else "")
     for title, answer, how in answer_lines(result, report):
         doc.heading(title)
         doc.text(answer, 10, "B")
