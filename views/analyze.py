@@ -144,7 +144,7 @@ else:
             st.caption(f"The threshold in use already reaches the high-sensitivity target on grouped validation "
                        f"(sensitivity {op['sensitivity']:.2f}, specificity {op['specificity']:.2f}).")
     st.caption("Class probabilities: " + " · ".join(f"{lab} {p:.0%}" for lab, p in verdict.probabilities.items()))
-st.caption(f"Rule: {verdict.rule}. Encoder: {result.encoder.label}.")
+st.caption((f"Rule: {verdict.rule}. " if not refused else "") + f"Encoder: {result.encoder.label}.")
 st.audio(data)  # after the answer: the player's bytes are not what the user waits for
 st.caption(f"Recording: {result.name} ({result.duration_s:.1f} s) · Quality: {result.clip_quality.summary()}"
            + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))
@@ -225,7 +225,8 @@ for other in others:
     if other.validated:
         st.caption(f"Validated {other.validated}.")
 
-track_heads = [name for name, h in result.heads.items() if h.window_probs is not None]
+# a refused recording gets no window track either: its probabilities would read as answers
+track_heads = [] if refused else [name for name, h in result.heads.items() if h.window_probs is not None]
 if track_heads and result.spectrogram is not None:
     default = track_heads.index(analyzer.task.track) if analyzer.task.track in track_heads else 0
     track = st.selectbox("Window track under the spectrogram", track_heads, index=default,
@@ -317,8 +318,10 @@ def pca_figure(name: str, people: str):
 if placed:
     st.subheader("Where this recording lands among the training data")
     placement_section()
-with st.expander("Every window: quality and probabilities"):
-    st.dataframe(pd.DataFrame(result.window_display()), hide_index=True, width="stretch")
+with st.expander("Every window: quality" + ("" if refused else " and probabilities")):
+    table = pd.DataFrame(result.window_display())
+    st.dataframe(table[[c for c in table.columns if not (refused and c.startswith("P("))]], hide_index=True,
+                 width="stretch")
     st.caption("Windows that failed the quality gate show no probability: they do not vote.")
 
 st.subheader("Report")

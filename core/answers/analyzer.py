@@ -437,6 +437,9 @@ class Analyzer:
             if placement is not None:
                 placements[name_] = placement
         heads = dict(sorted(heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
+        primary = heads.get(self.task.primary)
+        if primary is not None and refused_by_check(check, primary.verdict):
+            timeline = None  # no events are claimed in audio the model was not made for
         ran = {h.source or n for n, h in heads.items()}
         checked = {INPUT_CHECK: self.input_check} if check is not None else {}
         models = model_versions({**checked, **{n: a for n, a in self.heads.items() if n in ran}})

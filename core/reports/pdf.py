@@ -289,9 +289,10 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
         doc.text(answer, 10, "B")
         if how:
             doc.text(how, 8.2, colour=_GREY, h=3.8)
-    _figure(doc, result, report, track)
-    _timeline(doc, result)
-    _details(doc, result, report)
+    if not result.refused:  # no window track or finer answers for audio the model was not made for
+        _figure(doc, result, report, track)
+        _timeline(doc, result)
+        _details(doc, result, report)
     _provenance(doc, prov)
     doc.pdf.ln(1)
     doc.text(DISCLAIMER, 9.5, "B")
