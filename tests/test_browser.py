@@ -287,6 +287,20 @@ def test_examination_of_one_sprsound_child_and_a_reference_overlay(server, shots
         pngs = _pdf_pages_to_png(pdf, shots / "examination_report")
         assert not pngs or (len(pngs) <= 3 and pngs[0].stat().st_size > 50_000)  # four sites on at most 3 pages
 
+        # another child's recording and a cry among them: no child answer until resolved, on the page
+        other = next(f for f in sorted(intra.glob("*.flac")) if not f.name.startswith("40813160_"))
+        cry = real_cry(tmp_path / "a_cry.flac", 5.0, fmt=None)
+        page.goto(f"{server}/examination")
+        page.get_by_text("Examination of one child").first.wait_for(timeout=120_000)
+        page.locator("input[type=file]").first.set_input_files([str(f) for f in sites[:3]] + [str(other), str(cry)])
+        page.get_by_text("No child answer yet").first.wait_for(timeout=180_000)
+        _settled(page)
+        _no_traceback(page)
+        body = page.inner_text("body")
+        assert "different children" in body and "a_cry.flac does not sound like chest auscultation" in body
+        assert "child score" not in body
+        page.screenshot(path=str(shots / "5b_examination_mixed.png"), full_page=True)
+
         # a recording with its reference annotation: reference events drawn above the detected ones
         rec = sites[0]
         ann = rec.parent.parent / "test2022_intra_json" / f"{rec.stem}.json"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from core.answers.analyzer import Analyzer
-from core.answers.examination import (ExamRecording, child_positive, default_visits, examine, name_info,
-                                      summarise, SiteAnswer)
+from core.answers.examination import (ExamRecording, child_positive, examine, name_info, problems, summarise,
+                                      SiteAnswer)
 from core.config import PROJECT_ROOT
 from core.decisions.child import ChildRule
 from core.evaluation.examination import child_level
@@ -21,7 +21,9 @@ def test_sites_and_children_come_from_names_and_the_age_dot_is_not_an_extension(
     assert (i.site, i.child, i.age, i.recording) == ("p3", "41112159", "4.9", 153)
     assert name_info("anna_back_P4.wav").site == "p4" and name_info("anna.wav").site == "unknown"
     assert name_info("p12_notes.wav").site == "unknown"  # p12 is not a site
-    assert default_visits(["1_1.0_0_p1_5", "1_1.0_0_p1_2", "1_1.0_0_p2_3"]) == ["visit 2", "visit 1", "visit 1"]
+    assert problems(["1_1.0_0_p1_5", "1_1.0_0_p2_3", "x.wav"], [None] * 3) == ()
+    two = problems(["1_1.0_0_p1_5", "2_1.0_0_p2_3"], [None] * 2)
+    assert len(two) == 1 and "2 different children (1, 2)" in two[0]
 
 
 def test_the_child_rule_ignores_sites_without_an_answer():
@@ -119,3 +121,40 @@ def test_the_shipped_model_carries_its_child_level_validation():
         assert v["sensitivity_ci"] is not None and v["specificity_ci"] is not None
         assert ex["by_period"]["later"][key]["n_children"] >= 100
         assert ex["any_site"][key]["rule"] == "any_site"  # the comparison row is kept beside it
+
+
+def test_files_of_two_children_or_of_another_kind_get_no_child_answer_anywhere():
+    """Issue 24 item 4: another child's recording or a cry among the sites stops the child answer on the page's
+    data, the PDF and the JSON, with the reason; the sites keep their own answers."""
+    import subprocess
+
+    from core.reports.pdf import examination_pdf
+    from tests.helpers import cry_like
+
+    from tests.conftest import data_path
+
+    folder = data_path("sprsound", "BioCAS2022", "test2022_intra_flac")
+    files = sorted(folder.glob("*.flac")) if folder.is_dir() else []
+    if not files:
+        pytest.skip("SPRSound recordings (real chest audio, which the input check accepts) are not here")
+    first = name_info(files[0].name).child
+    mine = [f for f in files if name_info(f.name).child == first][:2]
+    other = next(f for f in files if name_info(f.name).child != first)
+    an = Analyzer("respiratory", "acoustic")
+    recs = [*(ExamRecording(f.name, f.read_bytes(), name_info(f.name).site) for f in mine),
+            ExamRecording(other.name, other.read_bytes(), "p3"),
+            ExamRecording("cry.wav", encode(cry_like(6.0, f0=480, seed=3), 16000, "WAV", "PCM_16"), "p4")]
+    exam = examine(an, recs)
+    assert not exam.answerable and len(exam.problems) == 2
+    kids = ", ".join(sorted({first, name_info(other.name).child}))
+    assert f"2 different children ({kids})" in exam.problems[0]
+    assert exam.problems[1].startswith("cry.wav does not sound like chest auscultation")
+    d = exam.to_dict([None] * 4)
+    assert d["problems"] == list(exam.problems) and all(v["answers"] is None for v in d["visits"])
+    pdf = examination_pdf(exam, [an.report(r) if r is not None else None for r in exam.results])
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True).stdout.decode()
+    if text:  # poppler installed (CI installs it)
+        assert "No child answer: The file names belong to 2 different children" in text
+        assert "Marks: + positive" in text
+    one = examine(an, recs[:len(mine)])
+    assert one.answerable and one.summaries[0].visit == "visit 1"

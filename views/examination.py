@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.answers.examination import (SHIPPED_RULE, SITE_NAMES, SITE_UNKNOWN, SITES, ExamRecording,
-                                      default_visits, examine, name_info, rule_words)
+from core.answers.examination import (SITE_NAMES, SITE_UNKNOWN, SITES, ExamRecording, examine,
+                                      name_info, rule_words)
 from core.audio.filenames import display_name
 from core.reports.pdf import child_validation_text, examination_pdf
 from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fields
@@ -21,19 +21,20 @@ MAX_RECORDINGS = 12  # four sites, up to three visits
 st.title("Examination of one child")
 spec = TASKS[current_task()]
 if spec.head(spec.main_head).kind != "recording_model":  # sites are combined from recording-level answers
-    st.info("An examination combines chest recordings of one child. Choose **Respiratory (pediatric lung sounds)** in "
-            "the sidebar.")
+    st.info("An examination combines chest recordings of one child. Choose "
+            f"**{TASKS['respiratory'].title}** in the sidebar.")
     st.stop()
 
 st.caption(f"Upload the recordings of one child, one per chest site (SPRSound sites p1–p4: "
            f"{', '.join(f'{s} {n}' for s, n in SITE_NAMES.items())}). Sites are read from SPRSound file names "
-           "when present; set or correct them below. Give recordings of a later visit another visit name to compare "
-           "the visits side by side. Nothing is stored on the server.")
+           "when present; set or correct them below. All recordings are taken as one visit until you say otherwise: "
+           "give a later visit's recordings another visit name (e.g. 'after salbutamol') to compare the visits side "
+           "by side. Nothing is stored on the server.")
 files = st.file_uploader("Recordings of one child", type=AUDIO_TYPES, accept_multiple_files=True, key="exam_upload")
 task, analyzer = analyzer_for(bool(files))
 if not (analyzer.heads.get(analyzer.task.main_head) and analyzer.heads[analyzer.task.main_head].meta.get("answers")):
-    st.info("An examination combines chest recordings of one child. Choose **Respiratory (pediatric lung sounds)** in "
-            "the sidebar.")
+    st.info("An examination combines chest recordings of one child. Choose "
+            f"**{TASKS['respiratory'].title}** in the sidebar.")
     st.stop()
 if len(files) > MAX_RECORDINGS:
     st.error(f"{len(files)} files: an examination takes at most {MAX_RECORDINGS} recordings (four sites, up to three "
@@ -42,11 +43,8 @@ if len(files) > MAX_RECORDINGS:
 
 names = [display_name(f.name) for f in files]
 infos = [name_info(n) for n in names]
-children = sorted({i.child for i in infos if i.child})
-if len(children) > 1:
-    st.warning(f"These file names belong to {len(children)} different children ({', '.join(children)}): an "
-               "examination is one child. Remove the others, or use the Batch page.")
-defaults = pd.DataFrame({"recording": names, "site": [i.site for i in infos], "visit": default_visits(names)})
+# visits are what the user says: nothing is guessed from recording numbers
+defaults = pd.DataFrame({"recording": names, "site": [i.site for i in infos], "visit": ["visit 1"] * len(names)})
 files_key = hashlib.blake2b(repr([(f.name, f.size, f.file_id) for f in files]).encode(), digest_size=8).hexdigest()
 table = st.data_editor(defaults, key=f"exam_sites_{files_key}", hide_index=True, width="stretch",
                        disabled=["recording"], column_config={
@@ -63,15 +61,17 @@ with st.spinner(f"Analysing {len(recordings)} recording(s)…"):
 
 keys = exam.keys
 st.subheader("The child's answer")
+for problem in exam.problems:  # one child, chest recordings only: until then no child answer is given
+    st.error(f"**No child answer yet.** {problem}")
 st.caption(f"Rule: {rule_words(exam.validated)}. Validated per child, below.")
 cols = st.columns(min(len(exam.summaries), 3))
 for col, summary in zip(cols * 4, exam.summaries):
     with col:
         st.markdown(f"#### {summary.visit}")
-        for key in keys:  # text, not st.metric: a metric cuts a long answer at the column's width
+        for key in keys if exam.answerable else ():  # text, not st.metric: a metric cuts a long answer
             title, neg, pos = exam.titles[key]
             st.markdown(f"{title.split(' (')[0]}  \n**{summary.text(key, (neg, pos))}**")
-        if summary.rule == "fitted":
+        if summary.rule == "fitted" and exam.answerable:
             said = {None: "–", True: "yes", False: "no"}
             st.caption("Compared, not used: 'any site positive' would say "
                        + "; ".join(f"{exam.titles[k][0].split(' (')[0].lower()}: {said[summary.any_site.get(k)]}"
@@ -80,11 +80,11 @@ for col, summary in zip(cols * 4, exam.summaries):
         st.plotly_chart(chest_diagram(mine, keys[0], exam.titles[keys[0]][1:],
                                       f"{exam.titles[keys[0]][0].split(' (')[0]}, seen from behind"),
                         width="stretch", key=f"chest_{summary.visit}")
-        st.caption(f"{summary.answering} of {summary.recordings} recording(s) answered. Red: positive, green: "
-                   "negative, grey: no answer, open: not recorded.")
+        st.caption(f"{summary.answering} of {summary.recordings} recording(s) answered. Each site's own recording "
+                   "answer: + positive, − negative, ? no answer, empty ring not recorded.")
         if summary.duplicate_sites:
             st.caption(f"More than one recording of {', '.join(summary.duplicate_sites)} in this visit.")
-unknown = [s.name for s in exam.sites if s.site == SITE_UNKNOWN]
+unknown = [s.name for s in exam.sites if s.site == SITE_UNKNOWN and any(a is not None for a in s.answers.values())]
 if unknown:
     st.info(f"No chest site for {', '.join(unknown)}: they vote for the child but are not drawn. Choose their site in "
             "the table above.")
@@ -95,14 +95,17 @@ st.subheader("Each site")
 rows = []
 for s, r in zip(exam.sites, exam.results):
     row = {"site": s.site, "visit": s.visit, "recording": s.name}
-    for key in keys:
-        row[exam.titles[key][0].split(" (")[0]] = ("yes" if s.answers[key] else "no") if s.answers[key] is not None \
-            else "no answer"
-        row[f"P [{key}]"] = None if s.probabilities[key] is None else round(s.probabilities[key], 2)
-    row["events"] = r.timeline.summary(r.class_names) if r is not None and r.timeline is not None else ""
-    row["no answer because"] = s.reason
+    for key in keys:  # the answer and its probability in one cell, so the row fits and nothing prints "None"
+        row[exam.titles[key][0].split(" (")[0]] = (("yes" if s.answers[key] else "no")
+                                                   + f" (P {s.probabilities[key]:.2f})") \
+            if s.answers[key] is not None else "no answer"
+    # short in the table (a cell does not wrap); the full reason is in the site's tab
+    row["no answer because"] = ("wrong kind of audio (see its tab)" if r is not None and r.refused
+                                else s.reason.split(":")[0])
     rows.append(row)
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+             column_config={"no answer because": st.column_config.TextColumn("no answer because", width="large")})
+st.caption("Each site's event timeline is in its tab below.")
 tabs = st.tabs([f"{s.site} · {s.visit}" for s in exam.sites])
 for i, (tab, s, r) in enumerate(zip(tabs, exam.sites, exam.results)):
     with tab:
@@ -116,6 +119,8 @@ for i, (tab, s, r) in enumerate(zip(tabs, exam.sites, exam.results)):
         track = r.heads.get(analyzer.task.track)
         if track is not None and track.window_probs is not None and r.spectrogram is not None:
             st.plotly_chart(spectrogram_with_track(r, track), width="stretch", key=f"exam_track_{i}")
+        if r.timeline is not None:
+            st.markdown(f"**Event timeline:** {r.timeline.summary(r.class_names)}")
         if r.timeline is not None and r.timeline.segments:
             st.dataframe(pd.DataFrame([{"from (s)": round(sg.onset_s, 1), "to (s)": round(sg.offset_s, 1),
                                         "what": r.class_names.get(sg.type, sg.type),
@@ -137,13 +142,4 @@ c1.download_button("Download the examination report (PDF)", file_name="examinati
                    help="The child's answers per visit with the rule and its per-child validation, every site's "
                         "answers, spectrogram and timeline, and each recording's SHA-256. Built only when you click.")
 c2.download_button("Download the examination (JSON)", file_name="examination.json", mime="application/json",
-                   key="exam_json", data=lambda: json.dumps({
-                       "rule": SHIPPED_RULE, "rule_text": rule_words(exam.validated), "clinician": fields,
-                       "validated": exam.validated,
-                       "visits": [{"visit": s.visit, "answers": s.answers, "pooled_probability": s.scores,
-                                   "any_site_positive (comparison)": s.any_site, "positive_sites": s.positive_sites,
-                                   "answering": s.answering, "recordings": s.recordings} for s in exam.summaries],
-                       "sites": [{"site": s.site, "visit": s.visit, "name": s.name, "answers": s.answers,
-                                  "probabilities": s.probabilities, "reason": s.reason,
-                                  "analysis": rep} for s, rep in zip(exam.sites, reports)]},
-                       indent=1, default=str))
+                   key="exam_json", data=lambda: json.dumps(exam.to_dict(reports, fields), indent=1, default=str))

@@ -15,7 +15,7 @@ from core.decisions.child import (FITTED_RULE, RULES, SHIPPED_RULE, SITE_NAMES, 
                                   NameInfo, child_positive, name_info)
 
 __all__ = ["RULES", "SHIPPED_RULE", "SITE_NAMES", "SITE_UNKNOWN", "SITES", "NameInfo", "name_info", "ChildRule",
-           "SiteAnswer", "ChildSummary", "ExamRecording", "Examination", "default_visits", "site_answer", "examine",
+           "SiteAnswer", "ChildSummary", "ExamRecording", "Examination", "problems", "site_answer", "examine",
            "summarise", "child_rules", "rule_words"]
 
 
@@ -105,18 +105,42 @@ class Examination:
     keys: tuple[str, ...]
     titles: dict[str, tuple[str, str, str]]  # answer key -> (title, negative words, positive words)
     validated: dict  # the recording model's meta["examination"]: the rule's figures per child, with the split
+    #: why the files cannot be one child's examination (several children by name, audio of another kind): while
+    #: there is any, no child answer is given on any surface
+    problems: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return not self.problems
+
+    def to_dict(self, reports: Sequence[dict | None], clinician: dict[str, str] | None = None) -> dict:
+        """The examination as the JSON download: the child's answers per visit (none while `problems` stand),
+        the rule and its per-child validation, and every site with its own analysis report."""
+        return {
+            "rule": SHIPPED_RULE, "rule_text": rule_words(self.validated), "clinician": clinician or {},
+            "validated": self.validated, "problems": list(self.problems),
+            "visits": [{"visit": s.visit, "answers": s.answers if self.answerable else None,
+                        "pooled_probability": s.scores if self.answerable else None,
+                        "any_site_positive (comparison)": s.any_site, "positive_sites": s.positive_sites,
+                        "answering": s.answering, "recordings": s.recordings} for s in self.summaries],
+            "sites": [{"site": s.site, "visit": s.visit, "name": s.name, "answers": s.answers,
+                       "probabilities": s.probabilities, "reason": s.reason, "analysis": rep}
+                      for s, rep in zip(self.sites, reports)]}
 
 
-def default_visits(names: Sequence[str]) -> list[str]:
-    """A first guess at visits: the k-th recording of a site (in SPRSound recording-number order) is visit k."""
-    infos = [name_info(n) for n in names]
-    order = sorted(range(len(names)), key=lambda i: (infos[i].recording is None, infos[i].recording or 0, i))
-    seen: dict[str, int] = {}
-    visit = [""] * len(names)
-    for i in order:
-        seen[infos[i].site] = seen.get(infos[i].site, 0) + 1
-        visit[i] = f"visit {seen[infos[i].site] if infos[i].site != SITE_UNKNOWN else 1}"
-    return visit
+def problems(names: Sequence[str], results: Sequence) -> tuple[str, ...]:
+    """What stops these files being one child's examination: file names of several children, or a recording the
+    input check refused (a cry, speech…). Each in words, with what to do."""
+    out = []
+    children = sorted({i.child for i in map(name_info, names) if i.child})
+    if len(children) > 1:
+        out.append(f"The file names belong to {len(children)} different children ({', '.join(children)}); an "
+                   "examination is one child. Remove the other children's recordings, or use the Batch page.")
+    wrong = [n for n, r in zip(names, results) if r is not None and getattr(r, "refused", False)]
+    if wrong:
+        out.append(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not sound like chest auscultation "
+                   "(input check). Remove them: an examination combines chest recordings only.")
+    return tuple(out)
 
 
 def site_answer(result, rec: ExamRecording, keys: Sequence[str]) -> SiteAnswer:
@@ -188,4 +212,4 @@ def examine(analyzer, recordings: Sequence[ExamRecording], cache: dict | None = 
         del cache[stale]
     rules, requires = child_rules(art.meta)
     return Examination(sites, results, summarise(sites, keys, rules, requires), keys, titles,
-                       art.meta.get("examination") or {})
+                       art.meta.get("examination") or {}, problems([r.name for r in recordings], results))

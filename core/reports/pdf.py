@@ -112,7 +112,7 @@ def figure_png(result: AnalysisResult, head: HeadOutput, window_threshold: float
 
 def _latin1(text: str) -> str:
     """The core PDF fonts are Latin-1: keep the text readable instead of failing on a stray symbol."""
-    return (str(text).replace("≥", ">=").replace("≤", "<=").replace("–", "-").replace("—", "-")
+    return (str(text).replace("≥", ">=").replace("≤", "<=").replace("–", "-").replace("—", "-").replace("−", "-")
             .replace("·", "|").replace("…", "...").encode("latin-1", "replace").decode("latin-1"))
 
 
@@ -322,6 +322,7 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
     answers per visit with the rule and its per-child validation, a table of the sites, each site's spectrogram with
     the detector's track, and every recording's SHA-256."""
     from core.answers.examination import SITE_NAMES, rule_words
+    from core.reports.chest_map import chest_png
     from core.reports.provenance import clean_fields
 
     doc = _Doc()
@@ -334,14 +335,22 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
     fields = clean_fields(clinician)
     if fields:
         doc.text("   ".join(f"{CLINICIAN_FIELDS[k]}: {v}" for k, v in fields.items()), 9.5, "B")
+    for problem in exam.problems:
+        doc.text(f"No child answer: {problem}", 10, "B")
     for summary in exam.summaries:
         doc.heading(f"{summary.visit.capitalize()}: {summary.recordings} recording(s), {summary.answering} with an "
                     "answer")
-        for key in exam.keys:
-            t, neg, pos = exam.titles[key]
-            doc.text(f"{t}: {summary.text(key, (neg, pos))}", 9.5, "B")
+        if exam.answerable:
+            for key in exam.keys:
+                t, neg, pos = exam.titles[key]
+                doc.text(f"{t}: {summary.text(key, (neg, pos))}", 9.5, "B")
         if summary.duplicate_sites:
             doc.text(f"More than one recording of {', '.join(summary.duplicate_sites)} in this visit.", 8)
+        mine = [s for s in exam.sites if s.visit == summary.visit]
+        key = exam.keys[0]
+        doc.image(chest_png(mine, key, f"{exam.titles[key][0].split(' (')[0]} per site, seen from behind"), w=95)
+        doc.text("Marks: + positive, − negative, ? no answer, empty ring not recorded (the site's own recording "
+                 "answer).", 7.5, "I", h=3.4)
     doc.text(f"Child-level rule: {rule_words(exam.validated)}.", 8.2, colour=_GREY, h=3.8)
     for key in exam.keys:
         doc.text(f"{exam.titles[key][0]}: {child_validation_text(exam.validated, key)}", 8.2, colour=_GREY, h=3.8)
