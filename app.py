@@ -1,4 +1,4 @@
-"""HeAR screening dashboard: entry point (`streamlit run app.py`). The widgets every page shares (the task, the
+"""Body-sound screening dashboard (HeAR or the built-in encoder): entry point (`streamlit run app.py`). The widgets every page shares (the task, the
 experimental switch) are drawn here, once per run, so their state survives moving between pages."""
 from pathlib import Path
 
@@ -8,7 +8,8 @@ from ui.state import sidebar
 
 HERE = Path(__file__).resolve().parent  # absolute page paths: every rerun runs this entry point first
 
-st.set_page_config(page_title="HeAR screening dashboard", page_icon="🩺", layout="wide")
+# the title names no encoder: HeAR runs only where its weights are installed, and the sidebar says which one runs
+st.set_page_config(page_title="Body-sound screening", page_icon="🩺", layout="wide")
 
 pages = [
     st.Page(HERE / "views" / "analyze.py", title="Analyze", icon="🔎", default=True),
@@ -19,4 +20,9 @@ pages = [
     st.Page(HERE / "views" / "metrics.py", title="Model metrics", icon="📊"),
 ]
 sidebar()
-st.navigation(pages).run()
+page = st.navigation(pages)
+# which page the previous run drew: a page's uploader forgets its files when the user goes to another page, so the
+# pages keep their last work in the session and give it back on return (ui.state.keep_files)
+st.session_state["_came_from"] = st.session_state.get("_on_page")
+st.session_state["_on_page"] = page.url_path
+page.run()

@@ -170,15 +170,18 @@ def _models_panel(task: str) -> None:
         st.error(f"The {TASKS[task].title} model cannot be loaded: {exc}")
         return
     info = analyzer.encoder.info
-    st.markdown(f"**Encoder:** {info.label}")
-    if info.name != "hear":
-        st.caption(analyzer.encoder_note)
-    for name, art in analyzer.heads.items():
-        meta = art.meta
-        tag = " · experimental" if meta.get("experimental") else ""
-        st.caption(f"Head `{name}` · {meta['chosen']} · trained {meta['created'][:10]}{tag}")
-    for name, why in analyzer.missing.items():
-        st.caption(f"Head `{name}` not available: {why}")
+    st.markdown(f"**Encoder:** {info.label}")  # the one status line; the rest on demand
+    with st.expander("Models and setup"):
+        for name, art in analyzer.heads.items():
+            meta = art.meta
+            tag = " · experimental" if meta.get("experimental") else ""
+            st.caption(f"Head `{name}` · {meta['chosen']} · trained {meta['created'][:10]}{tag}")
+        if analyzer.input_check is not None:
+            st.caption(f"Input check · trained {analyzer.input_check.meta.get('created', '?')[:10]}")
+        for name, why in analyzer.missing.items():
+            st.caption(f"Head `{name}` not available: {why}")
+        if info.name != "hear":
+            st.caption(f"Why not HeAR: {analyzer.encoder_note}")
     experimental = {n: a for n, a in analyzer.heads.items() if a.meta.get("experimental")}
     if experimental:
         st.toggle("Show experimental heads", key="experimental",
@@ -187,6 +190,42 @@ def _models_panel(task: str) -> None:
             for name, art in experimental.items():
                 st.warning(f"Experimental `{name}`: {held_out_text(head_metrics(str(art.path)))}. "
                            "Shown for research only, never as an answer.")
+
+
+def keep_files(page: str, given: list[tuple[str, bytes]]) -> tuple[list[tuple[str, bytes]], bool]:
+    """A page's files that survive a visit to another page: (files to use, whether they are the kept ones).
+
+    Files the user gives are kept in the session (memory only, this tab only). Back from another page, with the
+    uploader emptied by the page change, the kept files come back until the user gives others or clears them;
+    removing the files on the page itself (the uploader's x) forgets them."""
+    key, restored = f"kept_{page}", f"restored_{page}"
+    if given:
+        st.session_state[key], st.session_state[restored] = given, False
+        return given, False
+    kept = st.session_state.get(key)
+    came_back = st.session_state.get("_came_from") not in (None, st.session_state.get("_on_page"))
+    if kept and (came_back or st.session_state.get(restored)):
+        st.session_state[restored] = True
+        return kept, True
+    st.session_state.pop(key, None)
+    st.session_state[restored] = False
+    return [], False
+
+
+def clear_kept(page: str, *also: str) -> None:
+    """Forget a page's kept files (and other session keys of its work)."""
+    for k in (f"kept_{page}", f"restored_{page}", *also):
+        st.session_state.pop(k, None)
+
+
+def kept_notice(page: str, names: list[str], *also: str) -> None:
+    """Say that the page shows kept files, and offer to clear them."""
+    c1, c2 = st.columns([5, 1])
+    one = len(names) == 1
+    c1.info(f"Your last {'file' if one else f'{len(names)} files'} on this page "
+            f"({', '.join(names[:3])}{'…' if len(names) > 3 else ''}), kept in this browser session's memory until "
+            f"you clear {'it' if one else 'them'} or close the tab; nothing is stored on the server.")
+    c2.button("Clear", key=f"clear_{page}", on_click=clear_kept, args=(page, *also), width="stretch")
 
 
 def experimental_on() -> bool:

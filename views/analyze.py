@@ -7,7 +7,7 @@ import io
 
 import streamlit as st
 
-from ui.state import AUDIO_TYPES, analyzer_for
+from ui.state import AUDIO_TYPES, analyzer_for, keep_files, kept_notice
 
 st.title("Analyze a recording")
 src_upload, src_mic = st.tabs(["Upload a file", "Record with the microphone"])
@@ -16,12 +16,18 @@ with src_upload:
 with src_mic:
     recorded = st.audio_input("Record", sample_rate=16000, key="mic")
 handoff = st.session_state.get("handoff")  # audio the live monitor saved for a full analysis (memory only)
-if uploaded is None and recorded is None and handoff is not None:
+given = uploaded or recorded
+kept, restored = keep_files("analyze", [(given.name, given.getvalue())] if given is not None else [])
+source = None
+if kept:
+    source = io.BytesIO(kept[0][1])
+    source.name = kept[0][0]
+    if restored:  # back from another page: the last recording and its analysis, until cleared
+        kept_notice("analyze", [kept[0][0]], "analysis", "handoff")
+elif handoff is not None:
     st.info(f"Analysing the audio saved from the live monitor ({handoff[0]}).")
     source = io.BytesIO(handoff[1])
     source.name = handoff[0]
-else:
-    source = uploaded or recorded
 if source is None:
     st.caption("Upload a recording or record one to analyse it. Nothing is stored on the server.")
 task, analyzer = analyzer_for(source is not None)
@@ -340,8 +346,9 @@ st.caption(f"Analysed {prov.when} · app version {prov.app_version} · "
            + "; ".join(f"{n} ({d})" for n, d in prov.models.items()))
 stem = Path(result.name).stem
 c1, c2 = st.columns(2)
+track_shown = st.session_state.get("track")  # read here: the PDF is built on the server's event loop, not this run
 c1.download_button("Download the report (PDF)", file_name=f"{stem}_report.pdf", mime="application/pdf",
-                   data=lambda: analysis_pdf(shown, analyzer.report(shown), st.session_state.get("track")),
+                   data=lambda: analysis_pdf(shown, analyzer.report(shown), track_shown),
                    key="report_pdf", help="The answers with their validated operating points, the spectrogram with "
                                           "the window track, the event timeline, quality notes, date, app and model "
                                           "versions and the audio's SHA-256. Built only when you click; nothing is "

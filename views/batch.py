@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.reports.batch import analyze_batch, batch_records, expand_uploads, window_csv
 from core.config import Limits
-from ui.state import AUDIO_TYPES, analyzer_for, experimental_on
+from ui.state import AUDIO_TYPES, analyzer_for, experimental_on, keep_files, kept_notice
 
 st.title("Batch analysis")
 
@@ -18,12 +18,21 @@ st.caption("Files are analysed in memory and nothing is written to disk; the tab
            f"you download them only if you want it. Limits: {limits.max_files} files per batch (zip members count), "
            f"{limits.max_bytes / 2**20:.0f} MB per file, {limits.max_archive_bytes / 2**30:g} GB unpacked per zip, the "
            f"first {limits.max_seconds / 60:g} min of each recording.")
-task, analyzer = analyzer_for(bool(files))
+# back from another page the uploader is empty: the last batch's results (not its audio) come back until cleared
+ids, restored = keep_files("batch", [(f.name, f.size, f.file_id) for f in files or []])
+task, analyzer = analyzer_for(bool(ids))
 
 # the same uploads are not analysed twice when the page reruns (sorting, downloading)
-key = (task, analyzer.encoder.info.identity, tuple((f.name, f.size, f.file_id) for f in files), experimental_on())
+key = (task, analyzer.encoder.info.identity, tuple(ids), experimental_on())
+if restored:
+    kept_notice("batch", [i[0] for i in ids], "batch_rows", "batch_key", "batch_has_windows")
+    if st.session_state.get("batch_key") != key or "batch_rows" not in st.session_state:
+        st.info("The last batch was analysed with another task or setting; upload the files again to analyse them "
+                "under this one.")
+        st.stop()
 # turning the per-window table on analyses again (its tracks were not kept); turning it off needs no new analysis
-if st.session_state.get("batch_key") != key or (want_windows and not st.session_state.get("batch_has_windows")):
+if not restored and (st.session_state.get("batch_key") != key
+                     or (want_windows and not st.session_state.get("batch_has_windows"))):
     items = expand_uploads((f.name, f.getvalue()) for f in files)
     bar = st.progress(0.0, text=f"Analysing {len(items)} recording(s)…")
 

@@ -14,7 +14,7 @@ from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fie
 from core.tasks import TASKS
 from ui.chest import chest_diagram
 from ui.figures import spectrogram_with_track
-from ui.state import AUDIO_TYPES, analyzer_for, current_task
+from ui.state import AUDIO_TYPES, analyzer_for, current_task, keep_files, kept_notice
 
 MAX_RECORDINGS = 12  # four sites, up to three visits
 
@@ -30,8 +30,13 @@ st.caption(f"Upload the recordings of one child, one per chest site (SPRSound si
            "when present; set or correct them below. All recordings are taken as one visit until you say otherwise: "
            "give a later visit's recordings another visit name (e.g. 'after salbutamol') to compare the visits side "
            "by side. Nothing is stored on the server.")
-files = st.file_uploader("Recordings of one child", type=AUDIO_TYPES, accept_multiple_files=True, key="exam_upload")
+uploads = st.file_uploader("Recordings of one child", type=AUDIO_TYPES, accept_multiple_files=True,
+                           key="exam_upload")
+# back from another page the uploader is empty: the examination's files (memory only) and its table come back
+files, restored = keep_files("exam", [(display_name(f.name), f.getvalue()) for f in uploads or []])
 task, analyzer = analyzer_for(bool(files))
+if restored:
+    kept_notice("exam", [n for n, _ in files], "exam_table", "exam_cache")
 if not (analyzer.heads.get(analyzer.task.main_head) and analyzer.heads[analyzer.task.main_head].meta.get("answers")):
     st.info("An examination combines chest recordings of one child. Choose "
             f"**{TASKS['respiratory'].title}** in the sidebar.")
@@ -41,11 +46,15 @@ if len(files) > MAX_RECORDINGS:
              "visits). Use the Batch page for many recordings.")
     st.stop()
 
-names = [display_name(f.name) for f in files]
+names = [n for n, _ in files]
 infos = [name_info(n) for n in names]
-# visits are what the user says: nothing is guessed from recording numbers
-defaults = pd.DataFrame({"recording": names, "site": [i.site for i in infos], "visit": ["visit 1"] * len(names)})
-files_key = hashlib.blake2b(repr([(f.name, f.size, f.file_id) for f in files]).encode(), digest_size=8).hexdigest()
+files_key = hashlib.blake2b(repr([(n, hashlib.blake2b(d, digest_size=8).hexdigest()) for n, d in files]).encode(),
+                            digest_size=8).hexdigest()
+# visits are what the user says: nothing is guessed from recording numbers; the user's sites and visits are kept
+# with the files, so they come back with them
+edited = st.session_state.get("exam_table")
+defaults = edited[1] if edited is not None and edited[0] == files_key else pd.DataFrame(
+    {"recording": names, "site": [i.site for i in infos], "visit": ["visit 1"] * len(names)})
 table = st.data_editor(defaults, key=f"exam_sites_{files_key}", hide_index=True, width="stretch",
                        disabled=["recording"], column_config={
                            "recording": st.column_config.TextColumn("recording"),
@@ -53,8 +62,9 @@ table = st.data_editor(defaults, key=f"exam_sites_{files_key}", hide_index=True,
                                                                     required=True),
                            "visit": st.column_config.TextColumn("visit", max_chars=30, required=True)})
 
-recordings = [ExamRecording(n, f.getvalue(), str(site or SITE_UNKNOWN), str(visit or "visit 1").strip()[:30])
-              for n, f, site, visit in zip(names, files, table["site"], table["visit"])]
+st.session_state["exam_table"] = (files_key, table.copy())
+recordings = [ExamRecording(n, d, str(site or SITE_UNKNOWN), str(visit or "visit 1").strip()[:30])
+              for (n, d), site, visit in zip(files, table["site"], table["visit"])]
 cache = st.session_state.setdefault("exam_cache", {})  # only this examination's analyses stay in the session
 with st.spinner(f"Analysing {len(recordings)} recording(s)…"):
     exam = examine(analyzer, recordings, cache=cache)

@@ -14,6 +14,7 @@ from core.answers.live import ANSWER_SECONDS, BUFFER_SECONDS, ConnectionWatch, L
 from core.windows.spectrogram import display_spectrogram
 from ui.figures import LABEL_COLOURS
 from ui.live_figures import live_spectrogram
+from ui.mic_probe import microphone_problem
 from ui.state import current, experimental_on
 
 st.title("Live monitor")  # painted before waiting for the models
@@ -49,6 +50,9 @@ def ice_configuration() -> dict:
     return {"iceServers": []}
 
 
+mic_problem = microphone_problem()  # said in words above the player, whose own errors are raw browser text
+if mic_problem:
+    st.error(mic_problem)
 try:
     ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, queued_audio_frames_callback=frames_callback(monitor),
                           audio_html_attrs={"autoPlay": True, "controls": False, "muted": True},
@@ -71,7 +75,7 @@ st.caption("Press START and allow the microphone. Every second the latest 2-s wi
 
 window_heads = [n for n, a in analyzer.heads.items() if a.track_labels is not None]
 shown = analyzer.task.primary if analyzer.task.primary in window_heads else (analyzer.task.track or window_heads[0])
-head = st.selectbox("Head", window_heads, index=window_heads.index(shown) if shown in window_heads else 0,
+head = st.selectbox("Window track shown below", window_heads, index=window_heads.index(shown) if shown in window_heads else 0,
                     format_func=lambda n: analyzer.heads[n].meta["title"], key="live_head")
 labels = analyzer.heads[head].track_labels
 

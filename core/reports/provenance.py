@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-APP_NAME = "HeAR screening dashboard"
+APP_NAME = "Body-sound screening dashboard"  # the encoder in use (HeAR or built-in) is named beside it
 VERSION_ENV = "HEAR_SCREENING_VERSION"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: the optional fields a clinician may type for the report (key -> label); free text, length-capped
