@@ -101,10 +101,14 @@ def embedding_figure(table: pd.DataFrame, choice: ColourChoice, explained, *, di
                                                           opacity=0.75, colorbar=dict(title=f, len=0.6)),
                              custom, hover, legend=False))
     elif choice.kind == "categorical":
-        for j, v in enumerate(choice.values):
+        # the largest group first, so it is drawn underneath and the minority classes stay visible on top;
+        # colours stay with their values (the legend keeps the same colour per class)
+        counts = {v: int((table[f].astype(str) == str(v)).sum()) for v in choice.values}
+        for j, v in sorted(enumerate(choice.values), key=lambda jv: -counts[jv[1]]):
             mask = table[f].astype(str) == str(v)
             fig.add_trace(_trace(table, mask, dims, f"{f}: {v}" if f != "label" else str(v),
                                  dict(size=size, opacity=0.7, color=PALETTE[j % len(PALETTE)]), custom, hover))
+            fig.data[-1].legendrank = 1000 + j  # the legend keeps the values' own order
     else:
         chosen = table[f].astype(str) == str(highlight)
         fig.add_trace(_trace(table, ~chosen, dims, "others", dict(size=size - 1, opacity=0.4, color=GREY), custom,
@@ -131,6 +135,26 @@ def embedding_figure(table: pd.DataFrame, choice: ColourChoice, explained, *, di
                           scene=dict(xaxis_title=axes.get("PC1"), yaxis_title=axes.get("PC2"),
                                      zaxis_title=axes.get("PC3")))
     else:
-        fig.update_layout(height=560, margin=dict(l=10, r=10, t=10, b=10), dragmode="lasso", legend=legend,
-                          xaxis_title=axes.get("PC1"), yaxis_title=axes.get("PC2"))
+        ranges, outside = robust_ranges(table, overlay)
+        fig.update_layout(height=560, margin=dict(l=10, r=10, t=30 if outside else 10, b=10), dragmode="lasso",
+                          legend=dict(legend, traceorder="normal"), xaxis=dict(title=axes.get("PC1"), range=ranges[0]),
+                          yaxis=dict(title=axes.get("PC2"), range=ranges[1]),
+                          title=dict(text=f"{outside} outlying {unit}(s) outside this view: zoom out to see them",
+                                     font=dict(size=12)) if outside else None)
     return fig
+
+
+def robust_ranges(table: pd.DataFrame, overlay=(), q: float = 0.5, pad: float = 0.08):
+    """Axis ranges that hold the middle 99 % of the points (and every overlaid clip), so a few outliers do not
+    squash the rest into a corner; and how many points fall outside."""
+    ranges, inside = [], np.ones(len(table), bool)
+    for i, col in enumerate(("PC1", "PC2")):
+        v = table[col].to_numpy(float)
+        lo, hi = np.percentile(v, [q, 100 - q]) if len(v) else (0.0, 1.0)
+        for _, xyz, _ in overlay:
+            lo, hi = min(lo, float(xyz[i])), max(hi, float(xyz[i]))
+        span = max(hi - lo, 1e-9)
+        lo, hi = lo - pad * span, hi + pad * span
+        ranges.append([lo, hi])
+        inside &= (v >= lo) & (v <= hi)
+    return ranges, int((~inside).sum())

@@ -52,7 +52,7 @@ st.write(f"**{len(df)}** recording(s): {len(df) - n_err - n_abstain} with a verd
          f"(the reason is in the verdict column), {n_err} that could not be analysed. Model: "
          f"{analyzer.heads[analyzer.task.main_head].meta['title']}; encoder: {analyzer.encoder.info.label}.")
 # the file and why it has no answer stay in view: the error sits beside the verdict, the file column is pinned
-first = [c for c in ("file", "verdict", "error") if c in df.columns]
+first = [c for c in ("file", "verdict", "error") if c in df.columns and (c != "error" or n_err)]
 columns = {
     "file": st.column_config.TextColumn("file", pinned=True),
     "verdict": st.column_config.TextColumn("verdict", width="medium"),
@@ -62,11 +62,13 @@ columns = {
     "input_check": st.column_config.TextColumn("input check", width="medium",
                                                help="The kind of audio heard; a refused recording gets no answer"),
     "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
+    "usable_windows": st.column_config.TextColumn("usable windows"),
     **{c: st.column_config.NumberColumn(c, format="%.3f", help="probability of this class by the model in brackets")
        for c in df.columns if c.startswith("P(")},
     "audio_sha256": st.column_config.TextColumn("audio SHA-256", help="hash of the file's bytes as uploaded"),
 }
-st.dataframe(df, hide_index=True, width="stretch", column_order=first + [c for c in df.columns if c not in first],
+st.dataframe(df, hide_index=True, width="stretch",
+             column_order=first + [c for c in df.columns if c not in first and (c != "error" or n_err)],
              column_config=columns)
 st.caption("Each model's answer has a column `<question> [<model>]`, each of its classes one `P(<class>) [<model>]`. "
            "`child` and `site` come from SPRSound-style file names (patient_age_gender_location_recording). The "

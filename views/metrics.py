@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core.decisions.operating_points import non_dominated
 from core.evaluation.metrics import format_with_ci
 from core.evaluation.model_card import (ablation_columns, decision_ablation_records, evaluations, fmt_ci,
                                         period_evidence_records, recording_evaluations, recording_splits,
@@ -236,12 +237,14 @@ if rows:
         + "\n\nAll published figures: official BioCAS 2022 test set, as reported by their sources.")
 
 meta_ops = {} if recording_model else (head_metrics(str(paths[head_name])).get("operating_points") or {})
-ops = {k: v for k, v in meta_ops.items() if isinstance(v, dict) and "threshold" in v}
+ops, dominated = non_dominated({k: v for k, v in meta_ops.items() if isinstance(v, dict) and "threshold" in v})
+in_use = (analyzer.heads[head_name].meta.get("operating_point") or "balanced") if head_name in analyzer.heads else ""
 if ops:
     st.subheader("Operating points")
     st.caption("Thresholds chosen on person-grouped out-of-fold predictions; sensitivity and specificity measured "
                "on people the threshold was not chosen on (nested CV) where the model card says so.")
-    table = pd.DataFrame([{"operating point": k.replace("_", " "), "threshold": v["threshold"],
+    table = pd.DataFrame([{"operating point": k.replace("_", " ") + (" (in use)" if k == in_use else ""),
+                           "threshold": v["threshold"],
                            "sensitivity": fmt_ci(v["sensitivity"], v.get("sensitivity_ci")),
                            "specificity": fmt_ci(v["specificity"], v.get("specificity_ci")),
                            "validated on": v.get("validated_on", "the predictions it was chosen on")}
@@ -249,11 +252,14 @@ if ops:
     where = table["validated on"].unique().tolist()
     st.dataframe(table, hide_index=True, width="stretch",
                  column_order=[c for c in table.columns if c != "validated on" or len(where) > 1],
-                 column_config={"operating point": Text(pinned=True, width=140),
+                 column_config={"operating point": Text(pinned=True, width=190),
                                 "threshold": Num(format="%.3f", width=80), "sensitivity": Text(width=CI),
                                 "specificity": Text(width=CI), "validated on": Text(width="large")})
     if len(where) == 1:
         st.caption(f"Sensitivity and specificity validated on: {where[0]}.")
+    for name, by in dominated.items():
+        st.caption(f"Not offered: the {name.replace('_', ' ')} point, which is no better than the "
+                   f"{by.replace('_', ' ')} point on sensitivity or specificity and worse on one of them.")
 
 choices = [t for t, _ in blocks] + [f"{t} · task 2-1" for t, ev in blocks if "task_2_1" in ev]
 pick = st.selectbox("Confusion matrix and per-class recall for", choices, key="metrics_split")
@@ -261,14 +267,17 @@ ev = dict(blocks).get(pick) or dict(blocks)[pick.removesuffix(" · task 2-1")]["
 labels, cm = ev["labels"], ev["confusion_matrix"]
 st.caption("Counts per class: " + " · ".join(f"{lab} {n}" for lab, n in ev["counts"].items()))
 normalise = st.toggle("Normalise each row (recall per true class)", key="metrics_norm")
-c1, c2 = st.columns([2, 3])
+c1, c2 = st.columns([1, 1])
 with c1:
     z = [[v / max(1, sum(row)) for v in row] for row in cm] if normalise else cm
     text = [[f"{v:.2f}" for v in row] for row in z] if normalise else cm
     fig = go.Figure(go.Heatmap(z=z, x=labels, y=labels, colorscale="Blues", text=text, texttemplate="%{text}",
                                hovertemplate="true %{y} · predicted %{x}: %{z}<extra></extra>"))
-    fig.update_layout(height=120 + 40 * len(labels), margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    fig.update_traces(textfont=dict(size=16), colorbar=dict(thickness=12, len=0.8))
+    fig.update_layout(height=220 + 55 * len(labels), margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14),
+                      xaxis=dict(title="predicted", side="bottom", tickangle=0, automargin=True,
+                                 tickfont=dict(size=14)),
+                      yaxis=dict(title="true", autorange="reversed", automargin=True, tickfont=dict(size=14)))
     st.plotly_chart(fig, width="stretch")
 with c2:
     st.dataframe(pd.DataFrame([{"class": lab, "recall": round(pc["recall"], 3),
@@ -277,7 +286,7 @@ with c2:
                                 "precision": round(pc["precision"], 3), "F1": round(pc["f1"], 3),
                                 "support": pc["support"]}
                                for lab, pc in ev["per_class"].items()]), hide_index=True, width="stretch",
-                 column_config={"class": Text(pinned=True, width=170), "recall": Num(format="%.3f", width=60),
+                 column_config={"class": Text(pinned=True, width=120), "recall": Num(format="%.3f", width=60),
                                 "95 % CI": Text(width=85, help="of the recall"),
                                 "precision": Num(format="%.3f", width=70), "F1": Num(format="%.3f", width=55),
                                 "support": Num("n", format="%d", width=55, help="units of this class")})
@@ -287,7 +296,13 @@ if ev.get("curves"):
     roc_fig, pr_fig = go.Figure(), go.Figure()
     roc_fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dash", color="grey"),
                                  name="chance"))
-    for lab, c in ev["curves"].items():
+    curves = ev["curves"]
+    if len(curves) == 2:  # two classes: one curve (the other is its mirror image, with the same AUC)
+        positive = analyzer.heads[head_name].decision.positive if head_name in analyzer.heads and hasattr(
+            analyzer.heads[head_name], "decision") else None
+        keep = positive if positive in curves else list(curves)[-1]
+        curves = {keep: curves[keep]}
+    for lab, c in curves.items():
         roc_fig.add_trace(go.Scatter(x=c["roc"]["x"], y=c["roc"]["y"], mode="lines",
                                      name=f"{lab} (AUC {c['auc']:.3f})", customdata=c["roc"].get("threshold"),
                                      hovertemplate="FPR %{x:.2f} · TPR %{y:.2f} · threshold %{customdata:.2f}"
@@ -300,7 +315,8 @@ if ev.get("curves"):
                          yaxis_title="precision")
     roc_tab.plotly_chart(roc_fig, width="stretch")
     pr_tab.plotly_chart(pr_fig, width="stretch")
-    st.caption("One-vs-rest curves per class, on the evaluation selected above.")
+    st.caption("One-vs-rest curves per class, on the evaluation selected above." if len(curves) > 1 else
+               f"The curve of '{next(iter(curves))}' against the other class, on the evaluation selected above.")
 if ev.get("reliability"):
     rel = ev["reliability"]
     fig = go.Figure([

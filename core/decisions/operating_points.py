@@ -76,3 +76,21 @@ def threshold_by_rule(rule: str, y: np.ndarray, p: np.ndarray, target: float | N
     if rule == "sensitivity":
         return sensitivity_threshold(y, p, CHILD_TARGET_SENSITIVITY if target is None else target)
     raise ValueError(f"unknown operating-point rule {rule!r}; choose from {sorted(RULE_TEXT)}")
+
+
+def non_dominated(points: dict[str, dict]) -> tuple[dict[str, dict], dict[str, str]]:
+    """The operating points worth offering: those no other point beats on sensitivity or specificity without
+    losing on the other. Returns (kept, dropped -> the point that dominates it), so the page can say why one is
+    missing (the cry head's balanced point was 0.931 / 0.868 beside high sensitivity's 0.931 / 0.894)."""
+    kept, dropped = {}, {}
+    for name, p in points.items():
+        s, q = p.get("sensitivity"), p.get("specificity")
+        by = next((other for other, o in points.items() if other != name and s is not None and q is not None
+                   and o.get("sensitivity") is not None and o.get("specificity") is not None
+                   and o["sensitivity"] >= s and o["specificity"] >= q
+                   and (o["sensitivity"] > s or o["specificity"] > q)), None)
+        if by is None:
+            kept[name] = p
+        else:
+            dropped[name] = by
+    return kept, dropped
