@@ -200,7 +200,9 @@ def test_agreement_counts_known_matches_per_type_and_criterion():
     got = {(c, t): (s.tp, s.fp, s.fn) for c in ag.scores for t, s in ag.scores[c].items()}
     assert got == {("overlap", "CAS"): (1, 1, 2), ("overlap", "DAS"): (1, 1, 2),
                    ("onset", "CAS"): (1, 1, 2),  # 1.0 vs 0.5: within the 1-s collar
-                   ("onset", "DAS"): (1, 1, 2)}  # 6.2 vs 6.0 matches; 12.5 vs 11.0 is 1.5 s off
+                   ("onset", "DAS"): (1, 1, 2),  # 6.2 vs 6.0 matches; 12.5 vs 11.0 is 1.5 s off
+                   ("onset_offset", "CAS"): (0, 2, 3),  # whole-second segments miss 0.2-s collars
+                   ("onset_offset", "DAS"): (0, 2, 3)}
     cas = ag.score("CAS")
     assert (cas.precision, cas.recall) == (0.5, pytest.approx(1 / 3)) and cas.f1 == pytest.approx(0.4)
     assert ag.n_scored == 5 and ag.n_normal == 1 and ag.n_dropped == 1
@@ -209,7 +211,8 @@ def test_agreement_counts_known_matches_per_type_and_criterion():
     assert all(p.in_reference and p.in_timeline and p.agrees for p in ag.presence.values())
     assert list(ag.presence) == ["CAS", "DAS", "Adventitious"]
     rows = ag.rows({"CAS": "continuous"})
-    assert len(rows) == 4 and rows[0]["what"] == "continuous" and rows[0]["precision"] == 0.5
+    assert len(rows) == 6 and rows[0]["what"] == "continuous" and rows[0]["precision"] == 0.5
+    assert rows[-1]["criterion"] == "onset_offset" and rows[-1]["error rate"] == round(5 / 3, 3)
     assert json.loads(json.dumps(ag.to_dict()))["n_normal"] == 1
 
 
@@ -336,3 +339,23 @@ def test_real_recording_with_its_annotation_end_to_end():
     names = [s.name for s in fig.layout.shapes]
     assert names.count("reference: Normal") == 2 and "reference: Wheeze+Crackle" in names
     assert sum(n.startswith("detected: ") for n in names) == len(result.timeline.segments)
+
+
+def test_sound_event_detection_collars_and_error_rate():
+    """sed_eval's event-based rule (DESED collars): onset within 0.2 s and offset within max(0.2 s, 20 % of the
+    event); error rate = (deletions + insertions) / reference events, undefined without references."""
+    import math
+
+    from core.decisions.timeline import Segment
+    from core.evaluation.events import error_rate, match
+    from core.windows.labels import Event
+
+    refs = [Event(1.0, 2.0, "Wheeze"), Event(5.0, 9.0, "Wheeze")]
+    near = [Segment(1.1, 2.15, "CAS", 0.9), Segment(5.1, 9.7, "CAS", 0.8)]  # second offset within 20 % of 4 s
+    c = match(refs, near, "onset_offset")
+    assert (c.tp, c.fp, c.fn) == (2, 0, 0) and error_rate(c) == 0.0
+    coarse = [Segment(0.0, 3.0, "CAS", 0.9), Segment(4.0, 10.0, "CAS", 0.8)]  # a 1-s timeline's segments
+    c = match(refs, coarse, "onset_offset")
+    assert (c.tp, c.fp, c.fn) == (0, 2, 2) and error_rate(c) == 2.0
+    assert match(refs, coarse, "overlap").tp == 2  # the same segments do overlap the events
+    assert math.isnan(error_rate(match([], coarse, "onset_offset")))

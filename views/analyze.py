@@ -274,11 +274,15 @@ if track_heads and result.spectrogram is not None:
             st.markdown(f"**Agreement with the reference** `{reference.name}` ({len(reference.adventitious)} "
                         f"adventitious event(s) annotated" + (f", record label {reference.record_label}"
                                                                if reference.record_label else "") + ")")
-            st.dataframe(pd.DataFrame(agree.rows(result.class_names)), hide_index=True, width="stretch")
+            table = pd.DataFrame(agree.rows(result.class_names)).drop(columns=["type"])
+            table = table.astype(object).where(table.notna(), "–")  # undefined (nothing to count), not "None"
+            st.dataframe(table, hide_index=True, width="stretch")
             for note in (*reference.notes, *agree.notes):
                 st.caption(note)
             st.caption("Overlap: a detected segment and an annotated event of the same kind overlap in time; onset: "
-                       "their onsets are within 1 s. Each is matched at most once. One recording is an example, not "
+                       "their onsets are within 1 s; onset_offset: the sound-event-detection rule (onset within 0.2 s, "
+                       "offset within 0.2 s or 20 % of the event's length), with its error rate (missed + extra "
+                       "segments per annotated event). Each is matched at most once. One recording is an example, not "
                        "a validation: the validated figures are on the Model metrics page.")
     st.caption("Each column of the track is one 2-s window (hop "
                f"{analyzer.hop_s:g} s), placed at its centre; windows marked with a grey cross failed the quality gate "

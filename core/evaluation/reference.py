@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Mapping
 
 from core.decisions.timeline import Timeline
-from core.evaluation.events import CRITERIA, ONSET_COLLAR_S, Counts, _prf, recording_counts
+from core.evaluation.events import CRITERIA, ONSET_COLLAR_S, Counts, _prf, error_rate, recording_counts
 from core.tasks import RECORD_PRESENCE, RESP_DETECTOR_CLASSES, RESP_EVENT_LABELS, RESP_RECORD_LABELS
 from core.windows.labels import Event, clip_events
 
@@ -318,7 +318,7 @@ class TypeScore:
     """Event-based agreement for one detector class under one matching criterion."""
 
     type: str  # a timeline type (CAS, DAS)
-    criterion: str  # "overlap" or "onset"
+    criterion: str  # "overlap", "onset" or "onset_offset" (core.evaluation.events.CRITERIA)
     tp: int  # reference events matched by a segment (one-to-one)
     fp: int  # segments matching no reference event
     fn: int  # reference events no segment matched
@@ -377,6 +377,7 @@ class Agreement:
 
         return [{"type": t, "what": names.get(t, t), "criterion": c, "tp": s.tp, "fp": s.fp, "fn": s.fn,
                  "precision": r(s.precision), "recall": r(s.recall), "f1": r(s.f1),
+                 "error rate": r(error_rate(s.counts)),
                  "in reference": self.presence[t].in_reference, "in timeline": self.presence[t].in_timeline}
                 for c in self.scores for t, s in self.scores[c].items()]
 
