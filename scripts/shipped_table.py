@@ -29,6 +29,7 @@ CRY_ABL_START, CRY_ABL_END = "<!-- cry-ablation-table:start -->", "<!-- cry-abla
 EXAM_START, EXAM_END = "<!-- examination-table:start -->", "<!-- examination-table:end -->"
 SHIFT_START, SHIFT_END = "<!-- shift-table:start -->", "<!-- shift-table:end -->"
 CHECK_START, CHECK_END = "<!-- input-check-table:start -->", "<!-- input-check-table:end -->"
+TL_START, TL_END = "<!-- timeline-refinement:start -->", "<!-- timeline-refinement:end -->"
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -65,6 +66,34 @@ def input_check_table(root: Path = ROOT / "trained") -> str:
     return "\n\n".join(f"**{ev['task']} task's check**\n\n{source_table(ev)}"
                         for ev in (json.loads(f.read_text())
                                    for f in sorted(root.glob("*/*/input_check/metrics.json"))))
+
+
+def timeline_table(root: Path = ROOT / "trained") -> str | None:
+    """The timeline cut at breathing pauses, per level and period (scripts/timeline_refinement.py)."""
+    f = root / "respiratory" / "acoustic" / "recording" / "timeline_refinement.json"
+    if not f.is_file():
+        return None
+    d = json.loads(f.read_text())
+
+    def cell(v: dict, crit: str, m: str) -> str:
+        return " / ".join("–" if v[crit][t][m] is None or v[crit][t][m] != v[crit][t][m] else f"{v[crit][t][m]:.3f}"
+                          for t in ("CAS", "DAS"))
+
+    rows = ["| cut level | period (out of fold) | overlap F1 | overlap precision | overlap recall | onset/offset F1 "
+            "| onset/offset error rate |", "|---|---|---|---|---|---|---|"]
+    for level, per in d["by_level"].items():
+        for period in ("earlier", "later"):
+            v = per[period]
+            rows.append(f"| {'none (1-s timeline)' if level == 'none' else level} | {period} | "
+                        f"{cell(v, 'overlap', 'f1')} | {cell(v, 'overlap', 'precision')} | "
+                        f"{cell(v, 'overlap', 'recall')} | {cell(v, 'onset_offset', 'f1')} | "
+                        f"{cell(v, 'onset_offset', 'error_rate')} |")
+    sh = d["shipped"]["rule"]
+    rows.append("")
+    rows.append("Each cell: continuous (CAS) / discontinuous (DAS). Shipped: "
+                + (f"cut at level {sh['level']:g}" if sh else "no cut (the 1-s timeline): the level chosen on one period "
+                   "did not improve the other, in either direction") + ".")
+    return "\n".join(rows)
 
 
 def _value(v: tuple) -> str:
@@ -206,12 +235,12 @@ def _splice(text: str, start: str, end: str, body: str) -> str:
 
 def render(readme: str, body: str, spr: str | None = None, cry: str | None = None, resp: str | None = None,
            abl: str | None = None, exam: str | None = None, cry_abl: str | None = None,
-           shift: str | None = None, check: str | None = None) -> str:
+           shift: str | None = None, check: str | None = None, timeline: str | None = None) -> str:
     out = _splice(readme, START, END, body)
     for start, end, block in ((SPR_START, SPR_END, spr), (CRY_START, CRY_END, cry), (RESP_START, RESP_END, resp),
                               (ABL_START, ABL_END, abl), (EXAM_START, EXAM_END, exam),
                               (CRY_ABL_START, CRY_ABL_END, cry_abl), (SHIFT_START, SHIFT_END, shift),
-                              (CHECK_START, CHECK_END, check)):
+                              (CHECK_START, CHECK_END, check), (TL_START, TL_END, timeline)):
         if block is not None and start in out:
             out = _splice(out, start, end, block)
     return out
@@ -240,7 +269,7 @@ def main(argv: list[str]) -> int:
     text = README.read_text()
     wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table(),
                              examination_table(), ablation_table(task="cry", head="pain"), shift_table(),
-                             input_check_table()),
+                             input_check_table(), timeline_table()),
               **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:

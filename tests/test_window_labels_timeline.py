@@ -5,6 +5,7 @@ import pytest
 from core.decisions.timeline import build_timeline, frame_scores
 from core.evaluation.events import Counts, event_scores, match, recording_counts
 from core.windows.labels import AMBIGUOUS, NEGATIVE, POSITIVE, Event, clip_events, label_windows
+from tests.helpers import encode
 
 CLASSES = {"CAS": frozenset({"Wheeze", "Wheeze+Crackle"}), "DAS": frozenset({"Fine Crackle", "Wheeze+Crackle"})}
 
@@ -121,3 +122,37 @@ def test_recording_counts_and_scores_per_class_with_patient_intervals():
     cas = out["classes"]["CAS"]
     assert cas["precision"] == 1.0 and cas["recall"] == 0.5 and cas["f1"] == pytest.approx(2 / 3)
     assert out["n_groups"] == 10 and cas["ci95"]["f1"] is not None
+
+
+def test_refine_cuts_a_segment_at_breathing_pauses_and_the_analyzer_applies_a_shipped_rule(monkeypatch):
+    """Four 0.8-s sounds under one 10-s segment become four segments; a segment over silence stays whole; the
+    Analyzer refines its timeline only when a rule ships (timeline_refinement.json)."""
+    from core.answers.analyzer import Analyzer
+    from core.decisions.timeline import Refinement, Segment, Timeline, refine
+    from core.windows.envelope import ENVELOPE_HOP_S, breath_envelope
+
+    sr = 16000
+    t = np.arange(10 * sr) / sr
+    x = np.random.default_rng(0).normal(0, 0.001, len(t))
+    for a in (1, 3, 5, 7):
+        x[a * sr:int((a + 0.8) * sr)] += 0.05 * np.sin(2 * np.pi * 400 * t[a * sr:int((a + 0.8) * sr)])
+    env = breath_envelope(x)
+    assert len(env) == 1000
+    tl = Timeline((Segment(0.0, 10.0, "CAS", 0.9),), 10.0, ("CAS", "DAS"), {"CAS": 0.5, "DAS": 0.5})
+    cut = refine(tl, env, ENVELOPE_HOP_S, Refinement(0.3))
+    assert [(round(s.onset_s), round(s.offset_s)) for s in cut.segments] == [(1, 2), (3, 4), (5, 6), (7, 8)]
+    assert all(abs(s.onset_s - a) < 0.1 for s, a in zip(cut.segments, (1, 3, 5, 7)))
+    assert refine(tl, env, ENVELOPE_HOP_S, None) is tl
+    quiet = refine(Timeline((Segment(0.0, 0.5, "DAS", 0.7),), 10.0, ("CAS", "DAS"), tl.thresholds), env,
+                   ENVELOPE_HOP_S, Refinement(0.3))
+    assert [(s.onset_s, s.offset_s) for s in quiet.segments] == [(0.0, 0.5)]  # no sound in it: kept whole
+
+    an = Analyzer("respiratory", "acoustic")
+    an.input_check = None  # generated audio: this test is about the timeline
+    wav = encode((x * 5).astype(np.float32), sr, "WAV", "PCM_16")
+    plain = an.analyze(wav).timeline
+    monkeypatch.setattr(an, "timeline_rule", Refinement(0.3))
+    refined = an.analyze(wav).timeline
+    assert plain is not None and refined is not None
+    assert all(any(p.onset_s <= r.onset_s and r.offset_s <= p.offset_s for p in plain.segments)
+               for r in refined.segments)  # refined segments lie inside the 1-s timeline's

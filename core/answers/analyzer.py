@@ -10,7 +10,8 @@ import numpy as np
 from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact, validated_evaluation
 from core.heads.recording import RecordingModelArtifact, screen_answers
 from core.inputcheck.model import ARTIFACT_NAME as INPUT_CHECK, KIND_WORDS, InputCheck, InputCheckModel
-from core.decisions.timeline import Timeline, build_timeline
+from core.decisions.timeline import Refinement, Timeline, build_timeline, refine
+from core.windows.envelope import ENVELOPE_HOP_S, breath_envelope
 from core.audio.decode import AudioSource, DecodedAudio, decode_audio
 from core.encoders.cache import EmbeddingCache
 from core.config import DISCLAIMER, DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
@@ -355,6 +356,18 @@ class Analyzer:
                 f"{self.missing.get(main, 'not trained')}"
             )
         self.hop_s = float(self.heads[main].meta.get("window", {}).get("hop_s", DEFAULT_HOP_SECONDS))
+        #: the timeline's cut at breathing pauses, shipped only where it held across recording periods
+        #: (scripts/timeline_refinement.py writes the measurement beside the recording model)
+        self.timeline_rule: Refinement | None = None
+        refinement = enc_dir / main / "timeline_refinement.json"
+        if refinement.is_file():
+            import json
+
+            try:
+                rule = json.loads(refinement.read_text())["shipped"]["rule"]
+                self.timeline_rule = Refinement(**rule) if rule else None
+            except (ValueError, KeyError, TypeError) as exc:
+                self.missing["timeline refinement"] = f"{refinement} is unreadable ({exc}); the 1-s timeline is used"
 
     def warm_up(self) -> AnalysisResult:
         """Analyse a synthetic 4-s voiced signal once, through a throwaway cache, so that the first real recording
@@ -397,6 +410,10 @@ class Analyzer:
         with timer.stage("quality"):
             clip_q = assess_clip(audio.samples, quality, self.thresholds)
         d = self.decide(emb, windows, quality, clip_q, timer, experimental=experimental)
+        timeline = d.timeline
+        if timeline is not None and self.timeline_rule is not None:
+            with timer.stage("timeline"):
+                timeline = refine(timeline, breath_envelope(audio.samples), ENVELOPE_HOP_S, self.timeline_rule)
         provenance = Provenance(now_utc(), app_version(), audio.sha256, d.models, self.encoder.info.identity)
         with timer.stage("spectrogram"):
             spectrogram = display_spectrogram(audio.samples, audio.source_rate)
@@ -404,7 +421,7 @@ class Analyzer:
             name=name, task=self.task.name, encoder=self.encoder.info, encoder_note=self.encoder_note,
             duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
             clip_quality=clip_q, heads=d.heads, primary=self.task.primary, placements=d.placements, embeddings=emb,
-            spectrogram=spectrogram, timeline=d.timeline, class_names=d.class_names, provenance=provenance,
+            spectrogram=spectrogram, timeline=timeline, class_names=d.class_names, provenance=provenance,
             input_check=d.input_check,
         )
 

@@ -5,6 +5,10 @@ windows. A frame's score for a class is the mean of the detector's probabilities
 consecutive frames at or above the class's window threshold merge into one segment (onset, offset, type, the
 highest frame score inside). The resolution is therefore the hop: a 0.4-s wheeze is reported as a 1-s or 2-s
 segment around it. Frames under no usable window (silence, clipping) are never part of a segment.
+
+`refine` then cuts each segment at the breathing pauses inside it and trims it to the sound it holds, from the
+recording's 10-ms breath envelope (`core.windows.envelope`): the window detector says what and roughly where, the
+envelope says where each breath's sound starts and stops.
 """
 from __future__ import annotations
 
@@ -73,6 +77,52 @@ class Timeline:
                 "share": {t: round(v, 4) for t, v in self.share().items()}, "share_any": round(self.share_any(), 4),
                 "thresholds": {t: round(v, 4) for t, v in self.thresholds.items()},
                 "duration_s": round(self.duration_s, 3)}
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """How a segment is cut by the breath envelope: frames louder than `level` of the way from the recording's
+    quiet (10th percentile) to its loud (90th percentile) level are sound; gaps shorter than `min_gap_s` are bridged
+    and pieces shorter than `min_len_s` dropped. A segment with no sound frame is kept whole."""
+
+    level: float
+    min_gap_s: float = 0.15
+    min_len_s: float = 0.1
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "min_gap_s": self.min_gap_s, "min_len_s": self.min_len_s}
+
+
+def _runs(on: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs of True."""
+    edges = np.diff(np.r_[0, on.astype(np.int8), 0])
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def refine(timeline: Timeline, envelope_db: np.ndarray, hop_s: float, rule: Refinement | None) -> Timeline:
+    """`timeline` with each segment cut into the breaths' sounds inside it (see `Refinement`); unchanged without a
+    rule or an envelope."""
+    env = np.asarray(envelope_db, float)
+    if rule is None or not len(env) or not timeline.segments:
+        return timeline
+    lo, hi = np.percentile(env, [10, 90])
+    sound = env >= lo + rule.level * (hi - lo)
+    gap, short = int(round(rule.min_gap_s / hop_s)), int(round(rule.min_len_s / hop_s))
+    out: list[Segment] = []
+    for seg in timeline.segments:
+        a, b = int(seg.onset_s / hop_s), min(len(env), int(np.ceil(seg.offset_s / hop_s)))
+        on = sound[a:b].copy()
+        for s0, e0 in _runs(~on):  # bridge short pauses inside the segment
+            if 0 < s0 and e0 < len(on) and e0 - s0 < gap:
+                on[s0:e0] = True
+        pieces = [(s0, e0) for s0, e0 in _runs(on) if e0 - s0 >= short]
+        if not pieces:
+            out.append(seg)
+            continue
+        out += [Segment(float(max(seg.onset_s, (a + s0) * hop_s)), float(min(seg.offset_s, (a + e0) * hop_s)),
+                        seg.type, seg.probability) for s0, e0 in pieces]
+    out.sort(key=lambda s: (s.onset_s, timeline.types.index(s.type)))
+    return Timeline(tuple(out), timeline.duration_s, timeline.types, timeline.thresholds)
 
 
 def frame_scores(window_probs: np.ndarray, starts_s: np.ndarray, usable: np.ndarray, duration_s: float,
