@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -131,6 +133,14 @@ def test_microphone_upload_batch_and_metrics_in_chromium(server, shots, tmp_path
         assert page.locator("audio").count() >= 2  # the upload's player and the window's
         pdf = _download(page, "Download the report (PDF)")
         assert pdf.startswith(b"%PDF") and b"/Count 1" in pdf
+        # one decision on every surface: the page's verdict is the JSON's and the PDF's
+        import json as _json
+        shown = page.locator('[data-testid="stMetricValue"]').first.inner_text().strip()
+        report = _json.loads(_download(page, "Download this analysis (JSON)"))
+        assert report["verdicts"][report["primary"]]["label"] == shown
+        if shutil.which("pdftotext"):
+            text = subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True).stdout.decode()
+            assert f"{shown} (probability" in text
         (shots / "report.pdf").write_bytes(pdf)
         page.screenshot(path=str(shots / "2_analyze_upload.png"))
         _no_traceback(page)

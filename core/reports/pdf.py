@@ -355,7 +355,8 @@ def examination_pdf(exam: "Examination", reports: list[dict | None], clinician: 
     for key in exam.keys:
         doc.text(f"{exam.titles[key][0]}: {child_validation_text(exam.validated, key)}", 8.2, colour=_GREY, h=3.8)
     doc.heading("Sites", 9.5)
-    rows = [("site", "visit", "recording", *(exam.titles[k][0].split(" (")[0] for k in exam.keys),
+    short = {"screen": "Adventitious", "continuous": "Continuous"}  # the column is narrow: the titles are above
+    rows = [("site", "visit", "recording", *(short.get(k, exam.titles[k][0].split(" (")[0]) for k in exam.keys),
              "quality / why no answer")]
     for s, r in zip(exam.sites, exam.results):
         cells = [("yes" if s.answers[k] else "no") + f" ({s.probabilities[k]:.2f})" if s.answers[k] is not None
