@@ -7,7 +7,7 @@ Sections: end-to-end analysis by stage for 10-s, 60-s and 10-min recordings (bui
 the recording model) against a naive per-window pipeline; cost per minute (linearity); peak memory; encoder throughput batched
 versus one window at a time and by batch size, cached versus uncached, for the built-in encoder and for HeAR's
 production loader on the stand-in SavedModel; whether TensorFlow is imported when the built-in encoder serves; app
-cold start and upload-to-verdict in headless Chromium.
+cold start and upload-to-verdict in headless Chromium; many recordings in worker processes versus in this process.
 """
 from __future__ import annotations
 
@@ -135,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         _row("  by batch size", "  ".join(f"{b}:{w:.0f}" for b, w in e.by_batch_size.items()))
         _row("  60-s recording, cached vs uncached", f"{e.cached_s * 1e3:.1f} ms", f"{e.uncached_s / e.cached_s:.0f}x",
              f"faster than uncached ({e.uncached_s * 1e3:.0f} ms)")
+
+    print("\n5. Many recordings (CLI and Batch page): in this process vs worker processes")
+    from bench import batch
+
+    b = batch.measure(n=12 if args.quick else 24)
+    _row(f"{b.recordings} recordings of {b.seconds_each:g} s, {b.jobs} workers", f"{b.parallel_s:.2f} s",
+         f"{b.in_process_s / b.parallel_s:.2f}x", f"faster than in this process ({b.in_process_s:.2f} s); "
+         "target >= 1.8x on 2 cores")
 
     if not args.no_browser:
         _app_section()

@@ -2,6 +2,7 @@
 import pandas as pd
 import streamlit as st
 
+from core.answers.parallel import default_jobs
 from core.reports.batch import analyze_batch, batch_records, expand_uploads, window_csv
 from core.config import Limits
 from ui.state import AUDIO_TYPES, analyzer_for, experimental_on, keep_files, kept_notice
@@ -39,8 +40,10 @@ if not restored and (st.session_state.get("batch_key") != key
     def progress(done: int, total: int, name: str) -> None:
         bar.progress(done / total, text=f"{done} of {total}: {name}")
 
+    # from four files on, every core works (worker processes, started once per server); fewer: this process
+    jobs = default_jobs() if len(items) >= 4 else 1
     st.session_state["batch_rows"] = analyze_batch(analyzer, items, progress, experimental=experimental_on(),
-                                                   windows=want_windows)
+                                                   windows=want_windows, jobs=jobs)
     st.session_state["batch_key"] = key
     st.session_state["batch_has_windows"] = want_windows
     bar.empty()

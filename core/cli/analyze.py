@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from core.answers.analyzer import DISCLAIMER, AnalysisResult, Analyzer, input_check_words, validated_words
+from core.answers.parallel import default_jobs, map_in_order
 from core.heads.artifacts import ArtifactError
 from core.audio.decode import AudioDecodeError
 from core.encoders.cache import EmbeddingCache
@@ -53,6 +54,17 @@ def print_result(r: AnalysisResult, out=None) -> None:
     print(f"   {DISCLAIMER}", file=out)
 
 
+def analyze_one(analyzer: Analyzer, work: tuple[str, str, bool]) -> tuple[str, object]:
+    """("ok", result) or ("error", the reason in words) for one file (here or in a worker process)."""
+    path, name, experimental = work
+    try:
+        return "ok", analyzer.analyze(Path(path), name=name, experimental=experimental)
+    except AudioDecodeError as exc:
+        return "error", f"cannot analyse: {exc}"
+    except Exception as exc:  # an unforeseen failure on one file: report it, go on with the others
+        return "error", f"analysis failed ({type(exc).__name__}: {exc})"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core analyze", description=__doc__)
     ap.add_argument("files", nargs="+", type=Path)
@@ -63,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--disk-cache", action="store_true",
                     help="keep embeddings (never audio) on disk, keyed by content, so re-analysing the same files is "
                          "instant; off by default: nothing derived from a recording is written unless asked")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="worker processes for several files (default: every core this process may use, from 4 "
+                         "files on; 1 analyses in this process)")
     ap.add_argument("--experimental", action="store_true",
                     help="also run heads marked experimental (e.g. the cry reason head, near chance on held-out "
                          "families); off by default")
@@ -77,17 +92,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, why in analyzer.missing.items():
         print(f"note: head '{name}' not available: {why}")
     results, failed, rows = [], 0, []
-    for f in args.files:
-        name = display_name(f.name)
-        try:
-            r = analyzer.analyze(f, name=name, experimental=args.experimental)
-        except AudioDecodeError as exc:
+    jobs = args.jobs if args.jobs is not None else (default_jobs() if len(args.files) >= 4 else 1)
+    work = [(str(f), display_name(f.name), args.experimental) for f in args.files]
+    if jobs > 1 and len(work) > 1:  # worker processes, results in the files' order
+        outcomes = map_in_order(analyze_one, work, args.task, analyzer.encoder.info.name, jobs,
+                                failed=lambda w, exc: ("error", f"analysis failed ({type(exc).__name__})"),
+                                cache_folder=str(analyzer.cache.folder) if analyzer.cache.folder else None)
+    else:
+        outcomes = (analyze_one(analyzer, w) for w in work)
+    for (_, name, _), (status, r) in zip(work, outcomes):
+        if status == "error":
             failed += 1
-            print(f"\n== {name}: cannot analyse: {exc}", file=sys.stderr)
-            continue
-        except Exception as exc:  # an unforeseen failure on one file: report it, go on with the others
-            failed += 1
-            print(f"\n== {name}: analysis failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+            print(f"\n== {name}: {r}", file=sys.stderr)
             continue
         print_result(r)
         results.append(r.to_dict())
@@ -105,7 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=1))
     c = analyzer.cache
     where = f"on disk in {c.folder}" if c.folder is not None else "in memory only"
-    print(f"\nembeddings: {c.misses} batch(es) computed, {c.hits} reused from the cache ({where})", file=sys.stderr)
+    if jobs > 1 and len(work) > 1:
+        print(f"\nanalysed in {jobs} worker processes; embeddings kept {where}", file=sys.stderr)
+    else:
+        print(f"\nembeddings: {c.misses} batch(es) computed, {c.hits} reused from the cache ({where})",
+              file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -250,15 +250,39 @@ def expand_uploads(files: Iterable[tuple[str, bytes]], limits: Limits | None = N
 
 def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
                   progress: Callable[[int, int, str], None] | None = None, *,
-                  experimental: bool = False, windows: bool = False) -> list[BatchRow]:
-    """One row per file; experimental heads' labels only when asked for (`Analyzer.analyze`); each row's
-    per-window track (`window_rows`) only when `windows` is asked for, since it costs memory per window."""
-    rows = []
-    for i, item in enumerate(items, 1):
-        rows.append(_row(analyzer, item, experimental, windows))
-        if progress:
-            progress(i, len(items), display_name(item.name))
-    return rows
+                  experimental: bool = False, windows: bool = False, jobs: int = 1) -> list[BatchRow]:
+    """One row per file, in input order; experimental heads' labels only when asked for (`Analyzer.analyze`);
+    each row's per-window track (`window_rows`) only when `windows` is asked for, since it costs memory per window.
+    `jobs` > 1 analyses in that many worker processes (`core.answers.parallel`), each with its own copy of this
+    analyzer's task and encoder; an item is read (a zip member decompressed) only when it is sent."""
+    if jobs <= 1 or len(items) < 2:
+        rows = []
+        for i, item in enumerate(items, 1):
+            rows.append(_row(analyzer, item, experimental, windows))
+            if progress:
+                progress(i, len(items), display_name(item.name))
+        return rows
+    from core.answers.parallel import map_in_order
+
+    def prepare(item: BatchItem) -> tuple:
+        try:
+            return item.name, item.load(), "", experimental, windows
+        except BatchItemError as exc:
+            return item.name, None, str(exc), experimental, windows
+
+    def failed(item: BatchItem, exc: BaseException) -> BatchRow:
+        return BatchRow(display_name(item.name), None, "", "", None, "",
+                        "analysis failed (its worker process stopped); the other files are unaffected",
+                        analysed_at=now_utc(), app_version=app_version(), encoder=analyzer.encoder.info.identity)
+
+    return map_in_order(_row_in_worker, items, analyzer.task.name, analyzer.encoder.info.name, jobs,
+                        (lambda done, total, item: progress(done, total, display_name(item.name))) if progress
+                        else None, prepare, failed)
+
+
+def _row_in_worker(analyzer: Analyzer, payload: tuple) -> "BatchRow":
+    name, data, error, experimental, windows = payload
+    return _row(analyzer, BatchItem(name, data=data, error=error), experimental, windows)
 
 
 def _head_columns(r: AnalysisResult) -> dict[str, str | float | int | None]:

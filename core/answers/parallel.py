@@ -1,0 +1,125 @@
+"""Many recordings on every core: worker processes, each with its own Analyzer, results in input order.
+
+Threads do not help here: most of an analysis holds the GIL (measured 1.1-1.2x on 2 cores with two threads), so
+the CLI and the Batch page hand recordings to worker processes instead. A pool is started once per (task, encoder)
+and kept for the process's life (each worker loads the models once, about a second); at most two recordings per
+worker are in flight, so memory stays bounded whatever the batch size; a recording that fails comes back as that
+recording's failure (the callers' own error handling runs inside the worker), never as the batch's.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Callable, Sequence
+
+_ANALYZER = None  # the worker process's Analyzer
+_POOLS: dict[tuple, ProcessPoolExecutor] = {}
+_LOCK = threading.Lock()
+
+
+def default_jobs() -> int:
+    """Worker processes for a batch: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _init(task: str, encoder: str, cache_folder: str | None) -> None:
+    """In each worker: one OpenMP thread (the workers are the parallelism), then the models, once."""
+    os.environ["OMP_NUM_THREADS"] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    global _ANALYZER
+    from pathlib import Path
+
+    from core.answers.analyzer import Analyzer
+    from core.encoders.cache import EmbeddingCache
+
+    _ANALYZER = Analyzer(task, encoder, cache=EmbeddingCache(Path(cache_folder) if cache_folder else None))
+    _ANALYZER.warm_up()  # lazy imports and compilations paid here, not by the first recording
+
+
+def _call(fn: Callable, item: Any) -> Any:
+    return fn(_ANALYZER, item)
+
+
+def pool(task: str, encoder: str, jobs: int, cache_folder: str | None = None) -> ProcessPoolExecutor:
+    """The process pool of a task and encoder (spawned, not forked: the caller may be a threaded server).
+    `cache_folder`: the workers keep embeddings on disk there (the CLI's --disk-cache); else in memory."""
+    key = (task, encoder, jobs, cache_folder)
+    with _LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = ProcessPoolExecutor(jobs, mp.get_context("spawn"), initializer=_init,
+                                              initargs=(task, encoder, cache_folder))
+        return _POOLS[key]
+
+
+def _forget(ex: ProcessPoolExecutor) -> None:
+    """A pool whose worker died is dropped, so the next batch starts a fresh one."""
+    with _LOCK:
+        for k, v in list(_POOLS.items()):
+            if v is ex:
+                del _POOLS[k]
+    ex.shutdown(wait=False, cancel_futures=True)
+
+
+def map_in_order(fn: Callable[[Any, Any], Any], items: Sequence, task: str, encoder: str, jobs: int,
+                 progress: Callable[[int, int, Any], None] | None = None,
+                 prepare: Callable[[Any], Any] = lambda item: item,
+                 failed: Callable[[Any, BaseException], Any] | None = None, cache_folder: str | None = None) -> list:
+    """`fn(analyzer, prepare(item))` for every item in worker processes, returned in the items' order. `fn` must be
+    a module-level function (it is pickled by name); `prepare` runs here just before an item is sent (e.g. reading
+    its bytes), so only the items in flight are in memory. `progress(done, total, item)` runs here as items
+    finish. `failed(item, error)` gives the result of an item whose worker died (a crash in native code, out of
+    memory): that item fails, the others go on in a fresh pool."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    ex = pool(task, encoder, jobs, cache_folder)
+    out: list = [None] * len(items)
+    pending: dict[Future, int] = {}
+    it = iter(enumerate(items))
+    done = 0
+
+    def submit_next() -> bool:
+        nonlocal ex
+        nxt = next(it, None)
+        if nxt is None:
+            return False
+        try:
+            pending[ex.submit(_call, fn, prepare(nxt[1]))] = nxt[0]
+        except BrokenProcessPool:
+            _forget(ex)
+            ex = pool(task, encoder, jobs, cache_folder)
+            pending[ex.submit(_call, fn, prepare(nxt[1]))] = nxt[0]
+        return True
+
+    for _ in range(2 * jobs):  # bounded: at most two recordings per worker in flight
+        if not submit_next():
+            break
+    while pending:
+        finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for f in finished:
+            i = pending.pop(f)
+            try:
+                out[i] = f.result()
+            except BrokenProcessPool as exc:
+                if failed is None:
+                    raise
+                out[i] = failed(items[i], exc)
+            done += 1
+            if progress:
+                progress(done, len(items), items[i])
+            submit_next()
+    return out
+
+
+def shutdown() -> None:
+    """Stop every pool (tests; a server stops them at exit)."""
+    with _LOCK:
+        for ex in _POOLS.values():
+            ex.shutdown(cancel_futures=True)
+        _POOLS.clear()
