@@ -275,7 +275,8 @@ if track_heads and result.spectrogram is not None:
                         f"adventitious event(s) annotated" + (f", record label {reference.record_label}"
                                                                if reference.record_label else "") + ")")
             table = pd.DataFrame(agree.rows(result.class_names)).drop(columns=["type"])
-            table = table.astype(object).where(table.notna(), "–")  # undefined (nothing to count), not "None"
+            for col in ("precision", "recall", "f1", "error rate"):  # undefined (nothing to count): "–", not "None"
+                table[col] = [f"{v:.3f}" if v is not None and v == v else "–" for v in table[col]]
             st.dataframe(table, hide_index=True, width="stretch")
             for note in (*reference.notes, *agree.notes):
                 st.caption(note)
