@@ -165,17 +165,28 @@ def test_microphone_upload_batch_and_metrics_in_chromium(server, shots, tmp_path
                ("1_analyze_microphone.png", "2_analyze_upload.png", "3_batch.png", "4_metrics.png"))
 
 
+def _upload_on_analyze(p, server: str, upload: Path, height: int, task: str | None = None):
+    """A 1400-px browser on the Analyze page, the task chosen (or the default's models loaded), `upload` given."""
+    browser = _browser(p, upload)
+    page = browser.new_context(viewport={"width": 1400, "height": height}).new_page()
+    page.goto(server)
+    page.get_by_text("Analyze a recording").first.wait_for(timeout=120_000)
+    if task is not None:
+        page.get_by_text(task).first.click()
+        page.get_by_text("voice-quality features" if task == "Infant cry" else "Encoder:").first.wait_for(
+            timeout=60_000)  # the task's models are in
+    else:
+        page.get_by_text("Encoder:").first.wait_for(timeout=120_000)
+    page.locator("input[type=file]").first.set_input_files(str(upload))
+    return browser, page
+
+
 def test_wrong_kind_is_refused_and_the_right_task_offered_in_chromium(server, shots, tmp_path):
     """A real cry uploaded under the respiratory task: refused with the reason and a button; the button analyses it
     under the cry task."""
     upload = real_cry(tmp_path / "a_cry.flac", 6.0, first=5, fmt=None)
     with sync_api.sync_playwright() as p:
-        browser = _browser(p, upload)
-        page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
-        page.goto(server)
-        page.get_by_text("Analyze a recording").first.wait_for(timeout=120_000)
-        page.get_by_text("Encoder:").first.wait_for(timeout=120_000)  # the models are in
-        page.locator("input[type=file]").first.set_input_files(str(upload))
+        browser, page = _upload_on_analyze(p, server, upload, 1600)
         page.get_by_text("Not analysed: wrong kind of audio").first.wait_for(timeout=120_000)
         time.sleep(2)  # no chart to wait for: a refused recording gets no window track
         page.screenshot(path=str(shots / "8_refused_wrong_kind.png"))
@@ -196,13 +207,7 @@ def test_work_survives_moving_between_pages_in_chromium(server, shots, tmp_path)
     come back, said so, until cleared."""
     upload = real_cry(tmp_path / "kept_cry.flac", 5.0, first=2, fmt=None)
     with sync_api.sync_playwright() as p:
-        browser = _browser(p, upload)
-        page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
-        page.goto(server)
-        page.get_by_text("Analyze a recording").first.wait_for(timeout=120_000)
-        page.get_by_text("Infant cry").first.click()
-        page.get_by_text("voice-quality features").first.wait_for(timeout=60_000)  # the cry models are in
-        page.locator("input[type=file]").first.set_input_files(str(upload))
+        browser, page = _upload_on_analyze(p, server, upload, 1400, task="Infant cry")
         page.get_by_text("Usable windows").first.wait_for(timeout=120_000)
         verdict = page.locator('[data-testid="stMetricValue"]').first.inner_text()
         for title, marker in (("Examination", "Examination of one child"), ("Batch", "Batch analysis"),
