@@ -81,3 +81,13 @@ class Limits:
     max_seconds: float = _env_number("HEAR_SCREENING_MAX_SECONDS", 30 * 60)  # analysed per recording
     max_files: int = int(_env_number("HEAR_SCREENING_MAX_FILES", 200))  # per batch, zip members included
     max_archive_bytes: int = int(_env_number("HEAR_SCREENING_MAX_ARCHIVE_BYTES", 1024 * 1024 * 1024))  # per zip
+
+
+def default_jobs() -> int:
+    """Worker processes for many recordings (a batch, dataset embedding): the cores this process may use."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)

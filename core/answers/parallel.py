@@ -14,25 +14,19 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
+from core.config import default_jobs  # noqa: F401  (re-exported: the CLI and pages size their pools with it)
+
 _ANALYZER = None  # the worker process's Analyzer
 _POOLS: dict[tuple, ProcessPoolExecutor] = {}
 _LOCK = threading.Lock()
 
 
-def default_jobs() -> int:
-    """Worker processes for a batch: the cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _init(task: str, encoder: str, cache_folder: str | None) -> None:
     """In each worker: one OpenMP thread (the workers are the parallelism), then the models, once."""
-    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)
+    threadpool_limits(1)  # the workers are the parallelism (the encoder itself sums on one BLAS thread)
     global _ANALYZER
     from pathlib import Path
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.config import DEFAULT_HOP_SECONDS, cache_dir
+from core.config import DEFAULT_HOP_SECONDS, cache_dir, default_jobs
 from core.data.datasets import LAYOUT_HEADS, detect_layout
 from core.encoders import EncoderUnavailable, get_encoder
 from core.encoders.cache import EmbeddingCache
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=["local", "ray"], default="local",
                     help="ray: embed the dataset with Ray Data (in-process Ray, or --ray-address); resumable")
     ap.add_argument("--ray-address", default=None, help="an existing Ray cluster, e.g. ray://head:10001")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="local engine, built-in encoder: worker processes embedding the dataset (default: every core "
+                         "this process may use; 1 embeds in this process). Same embeddings, bit for bit")
     args = ap.parse_args(argv)
     if args.engine == "ray" and args.no_cache:
         ap.error("--engine ray writes embeddings into the disk cache; it cannot be combined with --no-cache")
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     cache = EmbeddingCache(None if args.no_cache else cache_dir() / "embeddings")
     opts = TrainOptions(hop=args.hop, folds=args.folds, test_fraction=args.test_fraction, seed=args.seed,
                         candidates=tuple(args.candidates), group_pattern=args.group_pattern, engine=args.engine,
-                        ray_address=args.ray_address, out=args.out)
+                        ray_address=args.ray_address, out=args.out,
+                        jobs=args.jobs if args.jobs is not None else default_jobs())
     for head in heads:
         try:
             if head.kind == "recording_model":

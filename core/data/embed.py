@@ -146,6 +146,70 @@ def file_windows(path: str, idx: list[int], units: list[Unit], views: tuple[str,
     return FileWindows(parts, kept, skipped, n / SAMPLE_RATE)
 
 
+_WORKER: dict = {}  # a worker process's encoder and cache (`embed_units(jobs > 1)`)
+
+
+def _init_worker(encoder: str, window_features: tuple[str, ...], cache_folder: str | None) -> None:
+    """In each worker: one OpenMP thread (the workers are the parallelism), its own encoder and the shared disk
+    cache (entries are keyed by content, so workers never write the same entry differently)."""
+    import os
+    from pathlib import Path
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from threadpoolctl import threadpool_limits
+
+    from core.encoders import get_encoder
+
+    threadpool_limits(1)  # the workers are the parallelism (the encoder itself sums on one BLAS thread)
+    _WORKER["encoder"] = get_encoder(encoder, allow_download=False, window_features=window_features)
+    _WORKER["cache"] = EmbeddingCache(Path(cache_folder) if cache_folder else None)
+
+
+def _embed_file(args: tuple) -> tuple[FileWindows, np.ndarray | None]:
+    """One file in a worker: its windows' description and embeddings (the samples stay in the worker)."""
+    path, idx, units, views, hop_s, thresholds = args
+    fw = file_windows(path, idx, units, views, hop_s, thresholds)
+    emb = _WORKER["cache"].embed(_WORKER["encoder"], fw.batch()) if fw.parts else None
+    light = [WindowPart(p.unit, p.view, np.zeros((len(p.windows), 0), np.float32), p.windows, p.quality)
+             for p in fw.parts]
+    return FileWindows(light, fw.kept, fw.skipped, fw.duration_s), emb
+
+
+def _file_results(files: dict[str, list[int]], units: list[Unit], encoder: Encoder, cache: EmbeddingCache,
+                  views: tuple[str, ...], hop_s: float, thresholds: QualityThresholds | None, jobs: int):
+    """(FileWindows, embeddings) per file in the files' order: here, or in `jobs` worker processes, each given
+    only its file's units, with at most two files per worker in flight."""
+    if jobs <= 1 or len(files) < 2:
+        for path, idx in files.items():
+            fw = file_windows(path, idx, units, views, hop_s, thresholds)
+            yield fw, cache.embed(encoder, fw.batch()) if fw.parts else None
+        return
+    import multiprocessing as mp
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    args = ((path, list(range(len(idx))), [units[i] for i in idx], views, hop_s, thresholds)
+            for path, idx in files.items())
+    with ProcessPoolExecutor(jobs, mp.get_context("spawn"), initializer=_init_worker,
+                             initargs=(encoder.info.name, tuple(getattr(encoder, "window_features", ()) or ()),
+                                       str(cache.folder) if cache.folder else None)) as ex:
+        pending: deque = deque()
+        idxs = iter(files.values())
+        for a in args:
+            pending.append((next(idxs), ex.submit(_embed_file, a)))
+            while len(pending) >= 2 * jobs:
+                yield _renumber(*pending.popleft())
+        while pending:
+            yield _renumber(*pending.popleft())
+
+
+def _renumber(idx: list[int], future) -> tuple[FileWindows, np.ndarray | None]:
+    """A worker numbered the file's units 0..k-1: back to their indices in the caller's list."""
+    fw, emb = future.result()
+    parts = [WindowPart(idx[p.unit], p.view, p.batch, p.windows, p.quality) for p in fw.parts]
+    return FileWindows(parts, [idx[k] for k in fw.kept], fw.skipped, fw.duration_s), emb
+
+
 def embed_units(
     units: list[Unit],
     encoder: Encoder,
@@ -155,8 +219,11 @@ def embed_units(
     thresholds: QualityThresholds | None = None,
     progress: Callable[[int, int], None] | None = None,
     views: tuple[str, ...] = ("context",),
+    jobs: int = 1,
 ) -> EmbeddedSet:
-    """Windows of every unit in every requested view; each file is decoded once."""
+    """Windows of every unit in every requested view; each file is decoded once. `jobs` > 1 decodes, frames and
+    embeds files in that many worker processes (the built-in encoder; the same windows and embeddings, in the same
+    order); the cache, if on disk, is shared."""
     unknown = set(views) - set(VIEWS)
     if unknown:
         raise ValueError(f"unknown view(s) {sorted(unknown)}; choose from {VIEWS}")
@@ -165,8 +232,8 @@ def embed_units(
     kept: list[int] = []
     durations: list[float] = []
     files = units_by_file(units)
-    for n_done, (path, idx) in enumerate(files.items(), 1):
-        fw = file_windows(path, idx, units, views, hop_s, thresholds)
+    results = _file_results(files, units, encoder, cache, views, hop_s, thresholds, jobs)
+    for n_done, (fw, emb) in enumerate(results, 1):
         skipped += fw.skipped
         position = {i: len(kept) + k for k, i in enumerate(fw.kept)}  # unit index -> row of the embedded set
         for part in fw.parts:
@@ -178,8 +245,8 @@ def embed_units(
             clip.append(np.array([q.clip_ratio for q in part.quality]))
         kept += fw.kept
         durations += [fw.duration_s] * len(fw.kept)
-        if fw.parts:
-            Xs.append(cache.embed(encoder, fw.batch()))
+        if emb is not None:
+            Xs.append(emb)
         if progress:
             progress(n_done, len(files))
     dim = encoder.info.dim

@@ -51,6 +51,12 @@ def _stats(v: np.ndarray) -> list[np.ndarray]:
     return [v.mean(axis=1), v.std(axis=1)]
 
 
+def _ONE_BLAS_THREAD():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
 class AcousticEncoder:
     """Deterministic features; `batch_size` bounds peak memory (about 4 MB per window in flight; 16 is also the
     fastest size on a 2-core CPU, `python -m bench` section 3)."""
@@ -81,10 +87,14 @@ class AcousticEncoder:
         )
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
+        """Features of each window. The matrix products run on one BLAS thread: multi-threaded sums differ in the
+        last bits with the thread count, and the same window must give the same embedding in this process and in
+        the worker processes of a batch or of dataset embedding (one thread is as fast here, `python -m bench`)."""
         x = check_windows(windows, WINDOW_SAMPLES)
         if len(x) == 0:
             return np.zeros((0, self.info.dim), np.float32)
-        parts = [self._features(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
+        with _ONE_BLAS_THREAD():
+            parts = [self._features(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
         return np.concatenate(parts, axis=0)
 
     def _features(self, x: np.ndarray) -> np.ndarray:

@@ -40,6 +40,7 @@ class TrainOptions:
     engine: str = "local"  # "ray": embed on a Ray cluster first (core.data.embed_ray)
     ray_address: str | None = None
     out: Path | None = None
+    jobs: int = 1  # local engine: worker processes embedding the dataset (core.data.embed.embed_units)
 
 
 def progress_bar(desc: str) -> Callable[[int, int], None]:
@@ -70,7 +71,8 @@ def embed_for_training(units, encoder, cache: EmbeddingCache, opts: TrainOptions
         log(f"  Ray: {r.files} files, {r.computed} embedded now, {r.already_cached} already in the cache, "
             f"{r.no_windows} without windows; {r.windows} windows")
     return embed_units(units, encoder, cache, hop_s=opts.hop, thresholds=thresholds,
-                       progress=progress_bar(f"embedding {label}"), views=views)
+                       progress=progress_bar(f"embedding {label}"), views=views,
+                       jobs=opts.jobs if opts.engine == "local" and encoder.info.name == "acoustic" else 1)
 
 
 def unit_projection_features(base, d: Design) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from core.audio.decode import decode_audio
-from core.config import SAMPLE_RATE, trained_dir
+from core.config import SAMPLE_RATE, default_jobs, trained_dir
 from core.data.datasets import read_cry_pain, read_donateacry, read_sprsound
 from core.data.embed import embed_units
 from core.encoders import get_encoder
@@ -90,6 +90,7 @@ def _real(task_kind: str, root: Path, encoder: Encoder, cache: EmbeddingCache, h
         t0 = time.time()
         units = per_person(scan.units, other_per_person) if other_per_person else scan.units
         emb = embed_units(units, encoder, cache, hop_s=hop_s,
+                          jobs=default_jobs() if encoder.info.name == "acoustic" else 1,
                           progress=lambda i, n: log(f"  {name} {task_kind}: {i}/{n} files") if i % 250 == 0 else None)
         pooled = emb.pooled()
         for u, row in zip(emb.units, pooled):
