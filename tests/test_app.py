@@ -346,3 +346,17 @@ def test_a_cry_under_the_respiratory_task_is_refused_and_the_cry_task_offered():
     assert not at.exception and at.session_state["task"] == "cry"
     assert {m.label: m.value for m in at.metric}["Verdict"] in ("pain", "discomfort")
     assert any(c.value.startswith("Input check: sounds like an infant cry") for c in at.caption)
+
+
+def test_the_model_load_reports_its_stages_in_order(monkeypatch):
+    """A page waiting for the models shows what the load is doing (ui.state.wait_with_progress reads these)."""
+    import ui.state as state
+
+    seen = []
+    monkeypatch.setattr(state, "_stage", lambda key, i: seen.append((key, state.LOAD_STAGES[i][1])))
+    analyzer = state._load("cry", "auto")
+    assert analyzer.task.name == "cry"
+    assert [what for _, what in seen] == [w for _, w in state.LOAD_STAGES]
+    assert all(key == ("cry", "auto") for key, _ in seen)
+    shares = [share for share, _ in state.LOAD_STAGES]
+    assert shares == sorted(shares) and 0 < shares[0] and shares[-1] < 1

@@ -25,9 +25,17 @@ RETRY_S = 30.0  # a failed load is tried again after this long
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-models")
 _LOCK = threading.Lock()
 _FUTURES: dict[tuple[str, str], Future] = {}
+#: how far each load has got: (share done, what it is doing), for the progress bar of a page that waits for it
+_STAGES: dict[tuple[str, str], tuple[float, str]] = {}
+LOAD_STAGES = ((0.05, "importing the analysis libraries"), (0.35, "loading the encoder and the trained heads"),
+               (0.6, "preparing the figures"), (0.75, "warming up on a synthetic recording"), (0.95, "finishing"))
 #: what drawing a result needs, imported by the loader once the models are in, so a first upload does not pay it
 RESULT_MODULES = ("pandas", "plotly.graph_objects", "ui.figures", "core.reports.pdf", "core.answers.neighbours",
                   "core.evaluation.reference", "core.evaluation.model_card")
+
+
+def _stage(key: tuple[str, str], i: int) -> None:
+    _STAGES[key] = LOAD_STAGES[i]
 
 
 def _load(task: str, encoder: str):
@@ -39,12 +47,18 @@ def _load(task: str, encoder: str):
     import gc
     import importlib
 
+    key = (task, encoder)
+    _stage(key, 0)
     from core.answers.analyzer import Analyzer
 
+    _stage(key, 1)
     analyzer = Analyzer(task, encoder)
+    _stage(key, 2)
     for name in RESULT_MODULES:
         importlib.import_module(name)
+    _stage(key, 3)
     analyzer.warm_up()
+    _stage(key, 4)
     gc.collect()
     gc.freeze()
     return analyzer
@@ -110,13 +124,24 @@ def current():
 
     task = current_task()
     if not models_ready(task):
-        with st.spinner(LOADING):
-            start_loading(task).exception()  # wait, without raising here
+        wait_with_progress(task)
         st.rerun()
     try:
         return task, get_analyzer(task)
     except (EncoderUnavailable, ArtifactError):
         return task, None
+
+
+def wait_with_progress(task: str, encoder: str = "auto") -> None:
+    """Wait for the models with a progress bar saying what the load is doing: a file given meanwhile is kept and
+    analysed as soon as they are in (the first load after a server start takes a few seconds)."""
+    future = start_loading(task, encoder)
+    bar = st.progress(0.0, text=LOADING)
+    while not future.done():
+        share, what = _STAGES.get((task, encoder), (0.0, "starting"))
+        bar.progress(share, text=f"{LOADING} {what}. Your file is kept and analysed as soon as they are ready.")
+        time.sleep(0.2)
+    bar.empty()
 
 
 def analyzer_for(given: bool):
