@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -88,3 +89,31 @@ def wait_idle(page, timeout_s: float = 120.0) -> None:
     the page to settle: a download clicked mid-rerun points at a file the rerun has already replaced, and an upload
     timed mid-rerun would time the rerun too."""
     page.locator(RUNNING).first.wait_for(state="detached", timeout=timeout_s * 1000)
+
+
+#: the Analyze page has answered (a verdict), or refused the audio as the wrong kind: either way the whole analysis ran
+ANSWERED = re.compile(r"Usable windows|Not analysed: wrong kind of audio")
+#: the sidebar once the cry task's models are in (its encoder line names the voice-quality features)
+CRY_MODELS_IN = "voice-quality features"
+
+
+def cry_clip(dest: Path, seconds: float, i: int = 0) -> Path:
+    """`seconds` of real infant crying (cry_pain files end to end, the i-th file first) when ../shared/data is here,
+    so the input check lets it through as a user's cry would be; otherwise a generated cry (which it refuses: the
+    page then answers with the refusal, after the same analysis)."""
+    import numpy as np
+
+    from tests.helpers import cry_like, write
+
+    files = sorted((ROOT.parent / "shared" / "data" / "cry_pain").rglob("*.flac"))
+    if not files:
+        return write(dest, cry_like(seconds, f0=400 + 15 * i, harsh=0.1 * (i % 4), seed=i), 16000,
+                     "PCM_16" if dest.suffix == ".wav" else None)
+    from core.audio.decode import decode_audio
+
+    parts, have, k = [], 0, i
+    while have < seconds * 16000:
+        parts.append(decode_audio(files[k % len(files)]).samples)
+        have += len(parts[-1])
+        k += 1
+    return write(dest, np.concatenate(parts)[: int(seconds * 16000)], 16000, "PCM_16" if dest.suffix == ".wav" else None)

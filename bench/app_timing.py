@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.app_server import launch_chromium, rss_mb, streamlit_server, wait_idle
+from bench.app_server import ANSWERED, CRY_MODELS_IN, cry_clip, launch_chromium, rss_mb, streamlit_server, wait_idle
 
 DROPZONE = '[data-testid="stFileUploaderDropzone"]'
 FLOOR_APP = 'import streamlit as st\nst.file_uploader("Recording")\n'
@@ -30,11 +30,12 @@ FLOOR_ECHO_APP = ('import streamlit as st\nf = st.file_uploader("Recording")\n'
 VIEWPORT = {"width": 1300, "height": 1600}
 #: armed before a file is chosen: notes the page's clock when the file input changes, then, on every DOM change,
 #: whether `text` is in the document; the first animation frame after it appears is when the user can read it
-_ARM = """text => {
+_ARM = """pattern => {
+  const re = new RegExp(pattern);
   const t = window.__verdictTiming = {start: null, drawn: null};
   document.addEventListener('change', e => { if (e.target.type === 'file' && t.start === null)
                                                t.start = performance.now(); }, {capture: true, once: true});
-  const seen = () => { if (t.drawn === null && document.body.textContent.includes(text)) {
+  const seen = () => { if (t.drawn === null && re.test(document.body.textContent)) {
                          obs.disconnect(); requestAnimationFrame(() => { t.drawn = performance.now(); }); } };
   const obs = new MutationObserver(seen);
   obs.observe(document.body, {subtree: true, childList: true, characterData: true});
@@ -58,12 +59,12 @@ class AppFigures:
     cold_ratios: tuple[float, ...]  # app / floor for each interleaved pair (the spread behind the median)
 
 
-def upload_until(page, clip: Path, text: str, timeout_s: float = 120.0) -> float:
-    """Seconds from choosing `clip` in the page's first file input to `text` drawn, on the page's own clock; from a
-    settled page (the last run finished and drawn), as a user picks a file."""
+def upload_until(page, clip: Path, text, timeout_s: float = 120.0) -> float:
+    """Seconds from choosing `clip` in the page's first file input to `text` (a string or a compiled pattern) drawn,
+    on the page's own clock; from a settled page (the last run finished and drawn), as a user picks a file."""
     wait_idle(page)
     page.wait_for_timeout(1000)
-    page.evaluate(_ARM, text)
+    page.evaluate(_ARM, text.pattern if isinstance(text, re.Pattern) else re.escape(text))
     page.locator("input[type=file]").first.set_input_files(str(clip))
     page.wait_for_function("() => window.__verdictTiming.drawn !== null && window.__verdictTiming.start !== null",
                            polling=50, timeout=timeout_s * 1000)
@@ -109,8 +110,8 @@ def _app_run(p, clips: list[Path]) -> tuple[float, float, float, list[float]]:
         page.get_by_text("Encoder:").first.wait_for(timeout=180_000)
         models = time.perf_counter() - t_start
         page.get_by_text("Infant cry").first.click()
-        page.get_by_text(re.compile(r"Head\s+pain")).first.wait_for(timeout=120_000)
-        first = upload_until(page, clips[0], "Usable windows")
+        page.get_by_text(CRY_MODELS_IN).first.wait_for(timeout=120_000)
+        first = upload_until(page, clips[0], ANSWERED)
         later = [upload_until(page, c, f"Recording: {c.name}") for c in clips[1:]]  # each verdict's own caption
         browser.close()
     return cold, models, first, later
@@ -119,9 +120,9 @@ def _app_run(p, clips: list[Path]) -> tuple[float, float, float, list[float]]:
 def _session(browser, url: str, clip: Path) -> None:
     page = _new_page(browser, url)
     page.get_by_text("Infant cry").first.click()
-    page.get_by_text(re.compile(r"Head\s+pain")).first.wait_for(timeout=120_000)
+    page.get_by_text(CRY_MODELS_IN).first.wait_for(timeout=120_000)
     page.locator("input[type=file]").first.set_input_files(str(clip))
-    page.get_by_text("Usable windows").first.wait_for(timeout=120_000)
+    page.get_by_text(ANSWERED).first.wait_for(timeout=120_000)
 
 
 def _memory(p, clips: list[Path]) -> tuple[float, float]:
@@ -156,12 +157,9 @@ def _core_seconds(clips: list[Path]) -> float:
 def measure(seconds: float = 10.0, sessions: int = 8, runs: int = 3, uploads: int = 3) -> AppFigures:
     from playwright.sync_api import sync_playwright
 
-    from tests.helpers import cry_like, write
-
     with tempfile.TemporaryDirectory() as tmp:
         def clip(name: str, i: int) -> Path:
-            return write(Path(tmp) / f"{name}{i}.flac", cry_like(seconds, f0=400 + 15 * i, harsh=0.1 * (i % 4),
-                                                                  seed=i), 16000)
+            return cry_clip(Path(tmp) / f"{name}{i}.flac", seconds, i)
 
         upload_clips = [[clip(f"run{r}_", u) for u in range(uploads)] for r in range(runs)]
         session_clips = [clip("session", i) for i in range(sessions)]

@@ -19,13 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.app_server import CHROMIUM, launch_chromium, rss_mb, streamlit_server
+from bench.app_server import CHROMIUM, CRY_MODELS_IN, cry_clip, launch_chromium, rss_mb, streamlit_server
 
 
 def fake_microphone_wav(dest: Path, seconds: float = 20.0) -> Path:
-    from tests.helpers import cry_like, write
-
-    return write(dest, cry_like(seconds, f0=520, harsh=0.5), 16000, "PCM_16")
+    return cry_clip(dest, seconds)
 
 
 def soak(minutes: float, wav: Path | None, sample_every_s: float = 1.0) -> dict:
@@ -40,7 +38,7 @@ def soak(minutes: float, wav: Path | None, sample_every_s: float = 1.0) -> dict:
             page.goto(f"{url}/live")
             page.get_by_text("Windows analysed").first.wait_for(timeout=120_000)
             page.get_by_text("Infant cry").first.click()
-            page.get_by_text(re.compile(r"Head\s+pain")).first.wait_for(timeout=60_000)
+            page.get_by_text(CRY_MODELS_IN).first.wait_for(timeout=60_000)
             rss_before_start = rss_mb(proc.pid)
             page.frame_locator("iframe[title*='streamlit_webrtc']").first.get_by_text("START").first.click(
                 timeout=60_000)
