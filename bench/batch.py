@@ -10,7 +10,8 @@ import numpy as np
 import soundfile as sf
 
 from core.answers.analyzer import Analyzer
-from core.answers.parallel import default_jobs, map_in_order
+from core.answers.parallel import map_in_order
+from core.config import default_jobs
 from core.reports.batch import BatchItem, analyze_batch
 
 

@@ -91,3 +91,14 @@ def default_jobs() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def single_threaded_worker() -> None:
+    """In a worker process of a batch or of dataset embedding: one OpenMP and BLAS thread, for the libraries loaded
+    now and (through the environment) those loaded later; the workers are the parallelism."""
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)

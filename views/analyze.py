@@ -118,7 +118,7 @@ def switch_task(to: str) -> None:
 
 st.subheader(head.title)
 if refused:
-    st.error(f"**Not analysed: wrong kind of audio.** {check.reason[0].upper() + check.reason[1:]}.")
+    st.error(f"**Not analysed: wrong kind of audio.** {check.sentence()}")
     if check.suggestion:
         st.button(f"Analyse it under '{TASK_WORDS[check.suggestion]}'", on_click=switch_task,
                   args=(check.suggestion,), key="switch_task", type="primary")
@@ -186,7 +186,6 @@ for screen in screening:
         st.warning(f"No screening result — {screen.verdict.reason}")
         continue
     p = screen.verdict.probabilities[screen.positive]
-    op = screen.operating_point()
     roc = validation_roc(head_metrics(str(artifact_of(screen.name).path)), screen.name, screen.positive)
     threshold = screen.threshold
     if roc is not None:

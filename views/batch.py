@@ -2,9 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from core.answers.parallel import default_jobs
 from core.reports.batch import analyze_batch, batch_records, expand_uploads, window_csv
-from core.config import Limits
+from core.config import Limits, default_jobs
 from ui.state import AUDIO_TYPES, analyzer_for, experimental_on, keep_files, kept_notice
 
 st.title("Batch analysis")

@@ -20,10 +20,17 @@ MAX_RECORDINGS = 12  # four sites, up to three visits
 
 st.title("Examination of one child")
 spec = TASKS[current_task()]
-if spec.head(spec.main_head).kind != "recording_model":  # sites are combined from recording-level answers
+
+
+def needs_respiratory() -> None:
+    """An examination combines the sites' recording-level answers: only the respiratory model gives them."""
     st.info("An examination combines chest recordings of one child. Choose "
             f"**{TASKS['respiratory'].title}** in the sidebar.")
     st.stop()
+
+
+if spec.head(spec.main_head).kind != "recording_model":
+    needs_respiratory()
 
 st.caption(f"Upload the recordings of one child, one per chest site (SPRSound sites p1–p4: "
            f"{', '.join(f'{s} {n}' for s, n in SITE_NAMES.items())}). Sites are read from SPRSound file names "
@@ -38,9 +45,7 @@ task, analyzer = analyzer_for(bool(files))
 if restored:
     kept_notice("exam", [n for n, _ in files], "exam_table", "exam_cache")
 if not (analyzer.heads.get(analyzer.task.main_head) and analyzer.heads[analyzer.task.main_head].meta.get("answers")):
-    st.info("An examination combines chest recordings of one child. Choose "
-            f"**{TASKS['respiratory'].title}** in the sidebar.")
-    st.stop()
+    needs_respiratory()
 if len(files) > MAX_RECORDINGS:
     st.error(f"{len(files)} files: an examination takes at most {MAX_RECORDINGS} recordings (four sites, up to three "
              "visits). Use the Batch page for many recordings.")

@@ -89,7 +89,7 @@ def answer_box(decided) -> None:
     check = decided.input_check
     primary = decided.heads.get(analyzer.task.primary)
     if primary is not None and refused_by_check(check, primary.verdict):
-        st.error(f"**No answer: wrong kind of audio.** {check.reason[0].upper() + check.reason[1:]}.")
+        st.error(f"**No answer: wrong kind of audio.** {check.sentence()}")
         return
     lead = [analyzer.task.primary, *analyzer.task.screening]
     for name in lead:

@@ -261,8 +261,8 @@ def validated_words(h: HeadOutput, moved: bool = False) -> str:
     op = h.operating_point()
     if op and op.get("sensitivity") is not None:
         return (f"Threshold in use {h.threshold:.2f} (the validated operating point). Validated per {h.unit}: "
-                f"sensitivity {_ci(op.get('sensitivity'), op.get('sensitivity_ci'))}, specificity "
-                f"{_ci(op.get('specificity'), op.get('specificity_ci'))}"
+                f"sensitivity {ci_words(op.get('sensitivity'), op.get('sensitivity_ci'))}, specificity "
+                f"{ci_words(op.get('specificity'), op.get('specificity_ci'))}"
                 + (f", on {op['validated_on']}" if op.get("validated_on") else "") + ".")
     return f"Validated {h.validated}." if h.validated else ""
 
@@ -487,17 +487,14 @@ class Analyzer:
         if clip_q.too_short:
             return (f"recording too short ({clip_q.duration_s:.2f} s; at least {self.thresholds.min_clip_seconds:.2f} s "
                     f"needed)")
-        if n_usable == 0 and clip_q.flag_counts and set(clip_q.flag_counts) == {SILENT}:
-            reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
+        reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
+        if n_usable == 0 and set(clip_q.flag_counts) == {SILENT}:
             return f"too quiet: every window is below the silence level ({reasons})"
         if refusal:
             return refusal
         if n_usable == 0:
-            reasons = ", ".join(f"{c} {f}" for f, c in clip_q.flag_counts.items())
             if NO_CRY in clip_q.flag_counts and set(clip_q.flag_counts) <= {NO_CRY, SILENT}:
                 return f"no crying detected: no window holds a voiced cry at 250-1000 Hz ({reasons})"
-            if set(clip_q.flag_counts) == {SILENT}:
-                return f"too quiet: every window is below the silence level ({reasons})"
             return f"recording quality too low: no usable window ({reasons})"
         return ""
 
@@ -536,9 +533,9 @@ class Analyzer:
                                "specificity": v.get("specificity"), "sensitivity_ci": v.get("sensitivity_ci"),
                                "specificity_ci": v.get("specificity_ci"), "auc": v.get("auc"),
                                "validated_on": v.get("split"), "negatives": v.get("negatives")}}
-            text = (f"per recording: sensitivity {_ci(v.get('sensitivity'), v.get('sensitivity_ci'))}, specificity "
-                    f"{_ci(v.get('specificity'), v.get('specificity_ci'))} against {' + '.join(v.get('negatives') or [])} "
-                    f"recordings, AUC {_ci(v.get('auc'), v.get('auc_ci'))} ({v.get('split', 'not validated')})") \
+            text = (f"per recording: sensitivity {ci_words(v.get('sensitivity'), v.get('sensitivity_ci'))}, specificity "
+                    f"{ci_words(v.get('specificity'), v.get('specificity_ci'))} against {' + '.join(v.get('negatives') or [])} "
+                    f"recordings, AUC {ci_words(v.get('auc'), v.get('auc_ci'))} ({v.get('split', 'not validated')})") \
                 if v else ""
             outs[key] = HeadOutput(key, a["title"], labels, False, None, verdict, a["threshold"], labels[1], op,
                                    point, "recording", key in self.task.screening, name, text,
@@ -553,8 +550,8 @@ class Analyzer:
         else:
             rec_v = Verdict(ra.label, label_probs[ra.label], label_probs, rule, n_usable, n)
         rv = (meta.get("record_label") or {}).get("validated") or {}
-        rtext = (f"per recording: SPRSound task 2-2 Score {_ci(rv.get('score_2_2'), rv.get('score_2_2_ci'))}, task 2-1 "
-                 f"Score {_ci(rv.get('score_2_1'), rv.get('score_2_1_ci'))} ({rv.get('split')})") if rv else ""
+        rtext = (f"per recording: SPRSound task 2-2 Score {ci_words(rv.get('score_2_2'), rv.get('score_2_2_ci'))}, task 2-1 "
+                 f"Score {ci_words(rv.get('score_2_1'), rv.get('score_2_1_ci'))} ({rv.get('split')})") if rv else ""
         outs["record"] = HeadOutput("record", "SPRSound record label (tasks 2-1 / 2-2)", labels, False, None, rec_v,
                                     None, None, {}, "balanced", "recording", False, name, rtext)
         names = meta.get("class_names", {})
@@ -670,7 +667,8 @@ class Analyzer:
         return Placement(name, wc, wi, clip)
 
 
-def _ci(v, ci) -> str:
+def ci_words(v, ci) -> str:
+    """A figure with its 95 % interval, as the page, the PDF and the CLI print it ("n/a" when there is none)."""
     if v is None:
         return "n/a"
     return f"{v:.2f}" + (f" (95% CI {ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
@@ -688,5 +686,5 @@ def analyze(source: AudioSource | DecodedAudio, task: str, encoder: str = "auto"
 
 
 __all__ = ["AnalysisResult", "Analyzer", "DISCLAIMER", "EncoderUnavailable", "HeadOutput", "Placement", "Verdict",
-           "analyze", "apply_thresholds", "choose_encoder", "input_check_words", "low_probability_words", "validated_words",
-           "with_clinician_fields"]
+           "analyze", "apply_thresholds", "choose_encoder", "ci_words", "input_check_words", "low_probability_words",
+           "validated_words", "with_clinician_fields"]

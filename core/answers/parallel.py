@@ -9,12 +9,11 @@ recording's failure (the callers' own error handling runs inside the worker), ne
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Callable, Sequence
 
-from core.config import default_jobs  # noqa: F401  (re-exported: the CLI and pages size their pools with it)
+from core.config import single_threaded_worker
 
 _ANALYZER = None  # the worker process's Analyzer
 _POOLS: dict[tuple, ProcessPoolExecutor] = {}
@@ -23,10 +22,7 @@ _LOCK = threading.Lock()
 
 def _init(task: str, encoder: str, cache_folder: str | None) -> None:
     """In each worker: one OpenMP thread (the workers are the parallelism), then the models, once."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)  # the workers are the parallelism (the encoder itself sums on one BLAS thread)
+    single_threaded_worker()
     global _ANALYZER
     from pathlib import Path
 

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from core.answers.analyzer import DISCLAIMER, AnalysisResult, Analyzer, input_check_words, validated_words
-from core.answers.parallel import default_jobs, map_in_order
+from core.answers.parallel import map_in_order
 from core.heads.artifacts import ArtifactError
 from core.audio.decode import AudioDecodeError
 from core.encoders.cache import EmbeddingCache
-from core.config import cache_dir
+from core.config import cache_dir, default_jobs
 from core.encoders import EncoderUnavailable
 from core.audio.filenames import display_name
 
@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     results, failed, rows = [], 0, []
     jobs = args.jobs if args.jobs is not None else (default_jobs() if len(args.files) >= 4 else 1)
     work = [(str(f), display_name(f.name), args.experimental) for f in args.files]
-    if jobs > 1 and len(work) > 1:  # worker processes, results in the files' order
+    parallel = jobs > 1 and len(work) > 1
+    if parallel:  # worker processes, results in the files' order
         outcomes = map_in_order(analyze_one, work, args.task, analyzer.encoder.info.name, jobs,
                                 failed=lambda w, exc: ("error", f"analysis failed ({type(exc).__name__})"),
                                 cache_folder=str(analyzer.cache.folder) if analyzer.cache.folder else None)
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=1))
     c = analyzer.cache
     where = f"on disk in {c.folder}" if c.folder is not None else "in memory only"
-    if jobs > 1 and len(work) > 1:
+    if parallel:
         print(f"\nanalysed in {jobs} worker processes; embeddings kept {where}", file=sys.stderr)
     else:
         print(f"\nembeddings: {c.misses} batch(es) computed, {c.hits} reused from the cache ({where})",

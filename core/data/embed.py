@@ -9,7 +9,7 @@ import numpy as np
 
 from core.audio.decode import AudioDecodeError, decode_audio
 from core.encoders.cache import EmbeddingCache
-from core.config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThresholds
+from core.config import DEFAULT_HOP_SECONDS, SAMPLE_RATE, WINDOW_SAMPLES, QualityThresholds, single_threaded_worker
 from core.data.datasets import Unit
 from core.encoders.base import Encoder
 from core.quality.gate import WindowQuality, assess_windows, recording_floor
@@ -152,15 +152,11 @@ _WORKER: dict = {}  # a worker process's encoder and cache (`embed_units(jobs > 
 def _init_worker(encoder: str, window_features: tuple[str, ...], cache_folder: str | None) -> None:
     """In each worker: one OpenMP thread (the workers are the parallelism), its own encoder and the shared disk
     cache (entries are keyed by content, so workers never write the same entry differently)."""
-    import os
     from pathlib import Path
 
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from threadpoolctl import threadpool_limits
-
+    single_threaded_worker()
     from core.encoders import get_encoder
 
-    threadpool_limits(1)  # the workers are the parallelism (the encoder itself sums on one BLAS thread)
     _WORKER["encoder"] = get_encoder(encoder, allow_download=False, window_features=window_features)
     _WORKER["cache"] = EmbeddingCache(Path(cache_folder) if cache_folder else None)
 

@@ -71,6 +71,10 @@ class InputCheck:
     familiarity: Familiarity | None
     validated: str = ""  # the check's own validated figures, in words
 
+    def sentence(self) -> str:
+        """The refusal as a sentence for a page ("" when accepted)."""
+        return f"{self.reason[0].upper()}{self.reason[1:]}." if self.reason else ""
+
     def to_dict(self) -> dict:
         return {"accepted": self.accepted, "kind": self.kind, "reason": self.reason, "suggested_task": self.suggestion,
                 "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},

@@ -28,6 +28,7 @@ from core.audio.decode import decode_audio
 from core.config import SAMPLE_RATE, default_jobs, trained_dir
 from core.data.datasets import read_cry_pain, read_donateacry, read_sprsound
 from core.data.embed import embed_units
+from core.evaluation.metrics import MIN_CI_GROUPS, N_BOOT
 from core.encoders import get_encoder
 from core.encoders.base import Encoder
 from core.encoders.cache import EmbeddingCache
@@ -127,13 +128,16 @@ def gather(task: str, root: Path, encoder: Encoder, cache: EmbeddingCache, hop_s
                     np.stack([c[0] for c in cut_rows]), np.array([c[1] for c in cut_rows]))
 
 
-def _rate(flags: np.ndarray, groups: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Share of flagged recordings with a 95 % CI from resampling people (a person's recordings move together)."""
+def _rate(flags: np.ndarray, groups: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """Share of flagged recordings with a 95 % CI from resampling people (a person's recordings move together);
+    no CI with fewer people than the project's cluster bootstrap takes (`MIN_CI_GROUPS`)."""
     flags = np.asarray(flags, bool)
     n, k = len(flags), int(flags.sum())
     if not n:
         return {"n": 0, "count": 0, "rate": None, "ci": None}
     uniq, inv = np.unique(groups, return_inverse=True)
+    if len(uniq) < MIN_CI_GROUPS:
+        return {"n": n, "count": k, "rate": k / n, "ci": None}
     per_k = np.bincount(inv, weights=flags, minlength=len(uniq))
     per_n = np.bincount(inv, minlength=len(uniq))
     rng = np.random.default_rng(seed)
@@ -229,7 +233,9 @@ def validated_text(ev: dict) -> str:
 
 
 def pct(r: dict) -> str:
-    return f"{r['rate']:.1%} ({r['ci'][0]:.1%}-{r['ci'][1]:.1%})" if r and r.get("n") else "–"
+    if not r or not r.get("n"):
+        return "–"
+    return f"{r['rate']:.1%}" + (f" ({r['ci'][0]:.1%}-{r['ci'][1]:.1%})" if r.get("ci") else " (too few people for a CI)")
 
 
 def source_table(ev: dict) -> str:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from core.answers.analyzer import (DISCLAIMER, AnalysisResult, HeadOutput, input_check_words, low_probability_words,
-                                   validated_words)
+from core.answers.analyzer import (DISCLAIMER, AnalysisResult, HeadOutput, ci_words, input_check_words,
+                                   low_probability_words, validated_words)
 from core.reports.provenance import APP_NAME, CLINICIAN_FIELDS, Provenance
 from core.tasks import RESP_LABEL_GLOSSARY
 
@@ -155,12 +155,6 @@ class _Doc:
         return bytes(self.pdf.output())
 
 
-def _ci(v, ci) -> str:
-    if v is None:
-        return "n/a"
-    return f"{v:.2f}" + (f" (95% CI {ci[0]:.2f}-{ci[1]:.2f})" if ci else "")
-
-
 def answer_lines(result: AnalysisResult, report: dict) -> list[tuple[str, str, str]]:
     """(title, answer in words, how it was decided and validated) for the answers the report leads with."""
     lead = [result.heads[result.primary], *result.screening_heads()]
@@ -173,8 +167,9 @@ def answer_lines(result: AnalysisResult, report: dict) -> list[tuple[str, str, s
             continue
         answer = f"{v.label} (probability {v.confidence:.0%})"
         how = validated_words(h, moved=h.name in thresholds) or _validated_words(h, report) or f"Rule: {v.rule}."
-        if low_probability_words(h):
-            how += " " + low_probability_words(h)
+        why_low = low_probability_words(h)
+        if why_low:
+            how += " " + why_low
         if v.note:
             answer += f"; {v.note}"
         out.append((h.title, answer, how))
@@ -187,7 +182,7 @@ def _validated_words(h: HeadOutput, report: dict) -> str:
     held = report.get("models", {}).get(h.source or h.name, {}).get("validated", {})
     m, ci = held.get("metrics") or {}, held.get("ci95") or {}
     words = {"roc_auc": "ROC-AUC", "balanced_accuracy": "balanced accuracy", "Score": "SPRSound Score"}
-    figs = ", ".join(f"{w} {_ci(m[k], ci.get(k))}" for k, w in words.items() if m.get(k) is not None)
+    figs = ", ".join(f"{w} {ci_words(m[k], ci.get(k))}" for k, w in words.items() if m.get(k) is not None)
     return f"Performance on people the model never saw: {figs} ({held.get('split', '')})." if figs else ""
 
 
@@ -306,13 +301,13 @@ def child_validation_text(validated: dict, key: str) -> str:
         return "The child-level rule has no per-child validation stored with this model (retrain it)."
     n = v.get("n_examinations", v["n_children"])
     text = (f"Validated per child ({n} examinations of {v['n_children']} children, {v['selection_text']}; "
-            f"{v['split']}): sensitivity {_ci(v['sensitivity'], v.get('sensitivity_ci'))}, specificity "
-            f"{_ci(v['specificity'], v.get('specificity_ci'))}")
+            f"{v['split']}): sensitivity {ci_words(v['sensitivity'], v.get('sensitivity_ci'))}, specificity "
+            f"{ci_words(v['specificity'], v.get('specificity_ci'))}")
     later = ((validated.get("by_period") or {}).get("later") or validated.get("intra") or {}).get(key)
     if later and later.get("sensitivity") is not None:
         text += (f"; on the later-period examinations alone ({later.get('n_examinations', later['n_children'])}): "
-                 f"sensitivity {_ci(later['sensitivity'], later.get('sensitivity_ci'))}, specificity "
-                 f"{_ci(later['specificity'], later.get('specificity_ci'))}")
+                 f"sensitivity {ci_words(later['sensitivity'], later.get('sensitivity_ci'))}, specificity "
+                 f"{ci_words(later['specificity'], later.get('specificity_ci'))}")
     return text + "."
 
 
