@@ -11,7 +11,7 @@ import pytest
 from core.inputcheck.model import KINDS, UNUSUAL_PERCENTILE, InputCheckModel, recording_features, refusal
 from core.inputcheck.synthetic import FAMILIES, generate
 from core.inputcheck.train import KindData, evaluate
-from tests.conftest import data_path
+from tests.conftest import DATA, data_path
 from tests.helpers import cry_like, encode, noise
 
 
@@ -143,7 +143,7 @@ def test_breath_like_noise_and_silence_are_not_told_to_use_the_cry_task(respirat
     assert r.input_check is not None and r.input_check.suggestion != "cry"
 
 
-@pytest.mark.skipif(not data_path("sprsound").is_dir() or not data_path("cry_pain").is_dir(),
+@pytest.mark.skipif(not (DATA / "sprsound").is_dir() or not (DATA / "cry_pain").is_dir(),
                     reason="shared data absent")
 def test_real_recordings_go_to_their_own_task():
     """A few real recordings of each kind through both shipped checks (these were in its training; the held-out

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import data_path
+from tests.conftest import DATA
 from tests.helpers import cry_like, encode, noise
 
 
@@ -15,10 +15,10 @@ def _recordings() -> list[tuple[str, bytes]]:
     out = [("cry.wav", encode(cry_like(6.0, f0=480, seed=1), 16000, "WAV", "PCM_16")),
            ("breath.wav", encode(noise(8.0, amp=0.02, seed=3), 16000, "WAV", "PCM_16")),
            ("silence.wav", encode(np.zeros(16000 * 4, np.float32), 16000, "WAV", "PCM_16"))]
-    folder = data_path("sprsound", "BioCAS2022", "test2022_intra_flac")
+    folder = DATA / "sprsound" / "BioCAS2022" / "test2022_intra_flac"
     if folder.is_dir():  # real recordings with different answers: normal, adventitious, continuous
         names = {json.loads(p.read_text())["record_annotation"]: p.stem
-                 for p in sorted(data_path("sprsound", "BioCAS2022", "test2022_intra_json").glob("*.json"))}
+                 for p in sorted((DATA / "sprsound" / "BioCAS2022" / "test2022_intra_json").glob("*.json"))}
         out += [(f"{stem}.flac", (folder / f"{stem}.flac").read_bytes()) for stem in names.values()]
     return out
 
