@@ -360,3 +360,39 @@ def test_the_model_load_reports_its_stages_in_order(monkeypatch):
     assert all(key == ("cry", "auto") for key, _ in seen)
     shares = [share for share, _ in state.LOAD_STAGES]
     assert shares == sorted(shares) and 0 < shares[0] and shares[-1] < 1
+
+
+def test_reference_cries_on_the_analyze_and_batch_pages(app_heads_only):
+    """The infant's reference cries: uploaded once, used for the cry, a bad one refused in words, kept for the Batch
+    page (the same infant) until cleared; the respiratory task shows no reference uploader."""
+    import numpy as np
+
+    from tests.helpers import cry_like, encode
+
+    def wav(x):
+        return encode(x, 16000, "WAV", "PCM_16")
+
+    at = ready_app(120)
+    assert not at.get("file_uploader") or all(u.key != "refs_analyze" for u in at.get("file_uploader"))
+    settle(at.sidebar.radio[0].set_value("cry").run())
+    app_heads_only("cry")
+    at.file_uploader(key="refs_analyze").set_value([
+        ("bath1.wav", wav(cry_like(5.0, f0=480, seed=2, harsh=0.5)), "audio/wav"),
+        ("bath2.wav", wav(cry_like(5.0, f0=500, seed=3, harsh=0.5)), "audio/wav"),
+        ("silent.wav", wav(np.zeros(16000 * 4, np.float32)), "audio/wav")]).run()
+    _upload(at, "cry.wav", wav(cry_like(5.0, f0=520, seed=1, harsh=0.5)))
+    assert not at.exception
+    assert any(s.value.startswith("Judged against 2 reference cries") for s in at.success)
+    assert any("**silent.wav** not used: too quiet" in w.value for w in at.warning)
+    assert any(c.value.startswith("Rule: judged against 2 reference cries") for c in at.caption)
+    assert any("with 2 reference cries" in m.value for m in at.markdown)  # the figures validated with references
+
+    at.switch_page("views/batch.py").run()
+    assert not at.exception
+    assert any("Using this infant's 3 reference cries given earlier" in i.value for i in at.info)  # came along
+    at.file_uploader(key="batch_upload").set_value([
+        ("a.wav", wav(cry_like(4.0, f0=530, seed=7, harsh=0.5)), "audio/wav")]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["references"].iloc[0].startswith("Judged against 2 reference cries")
+    assert any("**silent.wav** not used" in w.value for w in at.warning)

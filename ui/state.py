@@ -107,6 +107,9 @@ def head_metrics(path: str) -> dict:
     ablation = Path(path) / "ablation.json"  # measured separately (scripts/respiratory_ablation.py)
     if ablation.is_file():
         m["ablation"] = json.loads(ablation.read_text())
+    references = Path(path) / "references.json"  # the answer with reference cries (python -m core train-references)
+    if references.is_file():
+        m["references"] = json.loads(references.read_text())
     return m
 
 

@@ -7,6 +7,7 @@ import io
 
 import streamlit as st
 
+from ui.references import reference_cries
 from ui.state import AUDIO_TYPES, analyzer_for, keep_files, kept_notice
 
 st.title("Analyze a recording")
@@ -15,6 +16,7 @@ with src_upload:
     uploaded = st.file_uploader("Recording", type=AUDIO_TYPES, key="upload")
 with src_mic:
     recorded = st.audio_input("Record", sample_rate=16000, key="mic")
+references = reference_cries("analyze")  # cry task: this infant's own cries without pain, kept until cleared
 handoff = st.session_state.get("handoff")  # audio the live monitor saved for a full analysis (memory only)
 given = uploaded or recorded
 kept, restored = keep_files("analyze", [(given.name, given.getvalue())] if given is not None else [])
@@ -54,6 +56,7 @@ from core.reports.pdf import analysis_pdf  # noqa: E402
 from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS  # noqa: E402
 from core.tasks import RESP_ANSWERS, RESP_LABEL_GLOSSARY  # noqa: E402
 from ui.figures import pca_placement, spectrogram_with_track  # noqa: E402
+from ui.references import reference_messages  # noqa: E402
 from ui.state import experimental_on, head_metrics  # noqa: E402
 
 GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
@@ -84,7 +87,8 @@ def artifact_of(output: str):
 data = source.getvalue()
 # reruns (a slider, a click on a window) reuse the session's last result: only a new recording is analysed again
 analysis_key = (hashlib.blake2b(data, digest_size=16).hexdigest(), task, analyzer.encoder.info.identity,
-                getattr(source, "name", "recording"), experimental_on())
+                getattr(source, "name", "recording"), experimental_on(),
+                tuple(hashlib.blake2b(b, digest_size=16).hexdigest() for _, b in references))
 last = st.session_state.get("analysis")
 try:
     if last is not None and last[0] == analysis_key:
@@ -92,7 +96,8 @@ try:
     else:
         with st.spinner("Analysing…"):
             result = analyzer.analyze(data, name=display_name(getattr(source, "name", "recording")),
-                                      experimental=experimental_on())
+                                      experimental=experimental_on(),
+                                      references=[(display_name(n), b) for n, b in references] or None)
         st.session_state["analysis"] = (analysis_key, result)  # one result per session: memory stays bounded
 except AudioDecodeError as exc:
     st.error(f"Cannot analyse this file: {exc}")
@@ -117,6 +122,7 @@ def switch_task(to: str) -> None:
 
 
 st.subheader(head.title)
+reference_messages(result)
 if refused:
     st.error(f"**Not analysed: wrong kind of audio.** {check.sentence()}")
     if check.suggestion:
@@ -138,6 +144,9 @@ else:
     if why_low:
         st.info(why_low)
     st.markdown(validated_words(head) or "No validated figures for this answer.")
+    hint = analyzer.reference_hint(result)
+    if hint:
+        st.info(hint)
     hs = head.operating_points.get("high_sensitivity") if head.positive else None
     if hs and head.operating_point_name != "high_sensitivity" and verdict.probabilities:
         if hs["threshold"] < head.threshold:

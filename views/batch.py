@@ -1,9 +1,12 @@
 """Batch: many recordings (or zips of them) -> one row each, sortable, downloadable; bad files get their own row."""
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
 from core.reports.batch import analyze_batch, batch_records, expand_uploads, window_csv
 from core.config import Limits, default_jobs
+from ui.references import reference_cries
 from ui.state import AUDIO_TYPES, analyzer_for, experimental_on, keep_files, kept_notice
 
 st.title("Batch analysis")
@@ -18,14 +21,19 @@ st.caption("Files are analysed in memory and nothing is written to disk; the tab
            f"you download them only if you want it. Limits: {limits.max_files} files per batch (zip members count), "
            f"{limits.max_bytes / 2**20:.0f} MB per file, {limits.max_archive_bytes / 2**30:g} GB unpacked per zip, the "
            f"first {limits.max_seconds / 60:g} min of each recording.")
+references = reference_cries("batch")  # cry task: every file is then a cry of this one infant
+if references:
+    st.caption(f"With {len(references)} reference cr{'y' if len(references) == 1 else 'ies'} given, every file in "
+               "this batch is taken for a cry of that one infant and judged against them.")
 # back from another page the uploader is empty: the last batch's results (not its audio) come back until cleared
 ids, restored = keep_files("batch", [(f.name, f.size, f.file_id) for f in files or []])
 task, analyzer = analyzer_for(bool(ids))
 
 # the same uploads are not analysed twice when the page reruns (sorting, downloading)
-key = (task, analyzer.encoder.info.identity, tuple(ids), experimental_on())
+key = (task, analyzer.encoder.info.identity, tuple(ids), experimental_on(),
+       tuple(hashlib.blake2b(b, digest_size=16).hexdigest() for _, b in references))
 if restored:
-    kept_notice("batch", [i[0] for i in ids], "batch_rows", "batch_key", "batch_has_windows")
+    kept_notice("batch", [i[0] for i in ids], "batch_rows", "batch_key", "batch_has_windows", "batch_refs")
     if st.session_state.get("batch_key") != key or "batch_rows" not in st.session_state:
         st.info("The last batch was analysed with another task or setting; upload the files again to analyse them "
                 "under this one.")
@@ -41,12 +49,16 @@ if not restored and (st.session_state.get("batch_key") != key
 
     # from four files on, every core works (worker processes, started once per server); fewer: this process
     jobs = default_jobs() if len(items) >= 4 else 1
+    checked = analyzer.check_references(references) if references else None  # once, not per file
+    st.session_state["batch_refs"] = checked
     st.session_state["batch_rows"] = analyze_batch(analyzer, items, progress, experimental=experimental_on(),
-                                                   windows=want_windows, jobs=jobs)
+                                                   windows=want_windows, jobs=jobs, references=checked)
     st.session_state["batch_key"] = key
     st.session_state["batch_has_windows"] = want_windows
     bar.empty()
 rows = st.session_state["batch_rows"]
+for c in getattr(st.session_state.get("batch_refs"), "rejected", ()):
+    st.warning(f"Reference **{c.name}** not used: {c.reason}.")
 df = pd.DataFrame(batch_records(rows))
 n_err = int((df["error"] != "").sum())
 n_abstain = int(df["verdict"].str.startswith("no verdict").sum())
@@ -63,6 +75,8 @@ columns = {
                                                    format="%.2f"),
     "input_check": st.column_config.TextColumn("input check", width="medium",
                                                help="The kind of audio heard; a refused recording gets no answer"),
+    "references": st.column_config.TextColumn("reference cries", width="medium",
+                                              help="The infant's reference cries the answer was judged against"),
     "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
     "usable_windows": st.column_config.TextColumn("usable windows"),
     **{c: st.column_config.NumberColumn(c, format="%.3f", help="probability of this class by the model in brackets")
@@ -70,7 +84,8 @@ columns = {
     "audio_sha256": st.column_config.TextColumn("audio SHA-256", help="hash of the file's bytes as uploaded"),
 }
 st.dataframe(df, hide_index=True, width="stretch",
-             column_order=first + [c for c in df.columns if c not in first and (c != "error" or n_err)],
+             column_order=first + [c for c in df.columns if c not in first and (c != "error" or n_err)
+                                   and (c != "references" or df["references"].astype(bool).any())],
              column_config=columns)
 st.caption("Each model's answer has a column `<question> [<model>]`, each of its classes one `P(<class>) [<model>]`. "
            "`child` and `site` come from SPRSound-style file names (patient_age_gender_location_recording). The "

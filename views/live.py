@@ -1,4 +1,5 @@
 """Live monitor: the browser microphone streamed over WebRTC, a 2-s window classified every second off-thread."""
+import hashlib
 import io
 import json
 import os
@@ -100,8 +101,23 @@ def answer_box(decided) -> None:
         text = f"no answer: {v.reason}" if v.abstained else f"{v.label} (probability {v.confidence:.0%})"
         st.markdown(f"**{h.title}** (last {ANSWER_SECONDS:.0f} s): {text}")
         if not v.abstained:
+            if v.rule.startswith("judged against"):  # the reference cries kept in this session for this infant
+                st.caption(f"Rule: {v.rule}.")
             st.caption(validated_words(h) + " Validated on whole recordings; a live stretch of "
                        f"{ANSWER_SECONDS:.0f} s is judged by the same rule.")
+
+
+def live_references():
+    """The infant's reference cries kept in this session (given on the Analyze or Batch page), checked once."""
+    kept = st.session_state.get("kept_references") if task == "cry" else None
+    if not kept:
+        return None
+    key = tuple(hashlib.blake2b(b, digest_size=16).hexdigest() for _, b in kept)
+    cached = st.session_state.get("live_refs")
+    if cached is None or cached[0] != key:
+        cached = (key, analyzer.check_references(kept))
+        st.session_state["live_refs"] = cached
+    return cached[1]
 
 
 @st.fragment(run_every=1.0)
@@ -113,7 +129,7 @@ def live_view() -> None:
     if state.error:
         st.error(f"Live analysis error: {state.error}")
     last = state.windows[-1] if state.windows else None
-    decided = monitor.decisions(experimental=experimental_on())
+    decided = monitor.decisions(experimental=experimental_on(), references=live_references())
     c1, c2, c4 = st.columns(3)
     c1.metric("Listening", f"{state.stream_s:.0f} s" if state.running else "stopped",
               delta=f"of {state.elapsed_s:.0f} s elapsed" if state.elapsed_s else None, delta_color="off",

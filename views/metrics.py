@@ -364,5 +364,14 @@ if abl:
     cols = ablation_columns(abl)
     st.table(pd.DataFrame(abl["rows"]).reindex(columns=list(cols)).fillna("–").rename(columns=cols), hide_index=True)
 
+refs = m.get("references")
+if refs:
+    from core.references.train import reference_table
+
+    st.subheader("With the infant's reference cries (no pain)")
+    st.caption("The Analyze and Batch pages take cries of the same infant recorded without pain; the pain answer is "
+               "then judged against them. Without references the answer and its figures are the ones above.")
+    st.markdown(reference_table(refs))
+
 with st.expander("Model card"):
     st.markdown((paths[head_name] / "MODEL_CARD.md").read_text())

@@ -10,9 +10,11 @@ import numpy as np
 from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact, validated_evaluation
 from core.heads.recording import RecordingModelArtifact, screen_answers
 from core.inputcheck.model import ARTIFACT_NAME as INPUT_CHECK, KIND_WORDS, InputCheck, InputCheckModel
+from core.references.model import (MAX_REFERENCES, REFERENCE_FILE, ReferenceCry, ReferenceMap, ReferenceSet, plural,
+                                   unit_score, window_scores)
 from core.decisions.timeline import Refinement, Timeline, build_timeline, refine
 from core.windows.envelope import ENVELOPE_HOP_S, breath_envelope
-from core.audio.decode import AudioSource, DecodedAudio, decode_audio
+from core.audio.decode import AudioDecodeError, AudioSource, DecodedAudio, decode_audio
 from core.encoders.cache import EmbeddingCache
 from core.config import DISCLAIMER, DEFAULT_HOP_SECONDS, WINDOW_SAMPLES, Limits, QualityThresholds, trained_dir
 from core.encoders import EncoderUnavailable, get_encoder, hear_status
@@ -25,6 +27,7 @@ from core.tasks import TaskSpec, get_task
 from core.timing import NO_TIMER, StageTimer
 from core.windows.framing import Window, frame, plan_windows
 
+NEAR_THRESHOLD = 0.15  # P(pain) this close to the threshold: the page suggests reference cries
 CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
 OPERATING_POINT_TEXT = {
     "balanced": "balanced operating point",
@@ -145,6 +148,7 @@ class AnalysisResult:
     class_names: dict[str, str] = field(default_factory=dict)  # detector class -> words for people
     provenance: Provenance | None = None  # when, by which app and models, from which audio bytes
     input_check: InputCheck | None = None  # the kind and familiarity check; refused -> every answer abstains
+    references: ReferenceSet | None = None  # the infant's reference cries given with this cry (used or not, and why)
 
     @property
     def verdict(self) -> Verdict:
@@ -196,6 +200,7 @@ class AnalysisResult:
                              "experimental": h.experimental} for n, h in self.heads.items()},
             "primary": self.primary, "windows": self.window_table(), "disclaimer": DISCLAIMER,
             "input_check": self.input_check.to_dict() if self.input_check else None,
+            **({"references": self.references.to_dict()} if self.references is not None else {}),
             **({"provenance": self.provenance.to_dict()} if self.provenance else {}),
             **({"timeline": {**self.timeline.to_dict(), "names": self.class_names}} if self.timeline else {}),
         }
@@ -249,6 +254,24 @@ def input_check_words(result: AnalysisResult) -> str:
     text = f"Input check: sounds like {KIND_WORDS[c.kind]} ({c.probabilities[c.kind]:.0%})."
     if c.familiarity is not None and c.familiarity.unusual:
         text += " " + c.familiarity.statement()
+    return text
+
+
+def reference_words(result: AnalysisResult, rejected: bool = True) -> str:
+    """Which reference cries the answer was judged against (and the SHA-256 of each), and (`rejected`) those not
+    used and why, the same on every surface; empty when none were given."""
+    refs = result.references
+    if refs is None or not refs.cries:
+        return ""
+    if refs.k and not result.verdict.abstained:
+        text = (f"Judged against {plural(refs.k)} of this infant recorded without pain (SHA-256 "
+                + ", ".join(c.sha256[:12] for c in refs.used) + ").")
+    elif refs.k:
+        text = f"{plural(refs.k)} given, not used: the cry itself has no answer."
+    else:
+        text = "No reference cry used, so the answer is the one without references."
+    for c in refs.rejected if rejected else ():
+        text += f" Not used: {c.name} ({c.reason})."
     return text
 
 
@@ -349,6 +372,14 @@ class Analyzer:
                 self.heads[head] = load_artifact(enc_dir / head, self.encoder.info)
             except ArtifactError as exc:
                 self.missing[head] = str(exc)
+        #: the pain answer judged against the infant's reference cries (core.references), where it was fitted
+        self.reference_map: ReferenceMap | None = None
+        for head, art in self.heads.items():
+            if isinstance(art, HeadArtifact) and (art.path / REFERENCE_FILE).is_file():
+                try:
+                    self.reference_map = ReferenceMap.load(art.path, art)
+                except ArtifactError as exc:
+                    self.missing["reference cries"] = str(exc)
         main = self.task.main_head
         if main not in self.heads:
             raise ArtifactError(
@@ -396,20 +427,29 @@ class Analyzer:
             self.cache, self.input_check = cache, check
 
     def analyze(self, source: AudioSource | DecodedAudio, name: str = "recording",
-                timer: StageTimer = NO_TIMER, *, experimental: bool = False) -> AnalysisResult:
+                timer: StageTimer = NO_TIMER, *, experimental: bool = False,
+                references: "list | tuple | ReferenceSet | None" = None) -> AnalysisResult:
         """`timer` collects per-stage wall time (decode, resample, windowing, quality, embedding, heads,
         projection, spectrogram) for the benchmarks. Heads marked experimental (the parent-tagged cry reason, near
         chance on held-out families) run only when `experimental` is asked for, so their labels never reach an
-        answer, a report or a table unasked."""
+        answer, a report or a table unasked. `references`: cries of the same infant recorded without pain (bytes,
+        paths, (name, bytes) pairs, or a `ReferenceSet` already checked against this cry); the pain answer is then
+        judged against them (`check_references` says which are used)."""
         if isinstance(source, DecodedAudio):
             audio = source
         else:
             with timer.stage("decode"):
                 audio = decode_audio(source, limits=self.limits, timer=timer)
+        refs = references
+        if isinstance(refs, ReferenceSet):
+            refs = refs.against(audio.sha256)
+        elif refs is not None:
+            with timer.stage("references"):
+                refs = self.check_references(refs, audio.sha256)
         windows, quality, emb = self._embed_windows(audio.samples, timer)
         with timer.stage("quality"):
             clip_q = assess_clip(audio.samples, quality, self.thresholds)
-        d = self.decide(emb, windows, quality, clip_q, timer, experimental=experimental)
+        d = self.decide(emb, windows, quality, clip_q, timer, experimental=experimental, references=refs)
         timeline = d.timeline
         if timeline is not None and self.timeline_rule is not None:
             with timer.stage("timeline"):
@@ -422,11 +462,12 @@ class Analyzer:
             duration_s=audio.duration_s, audio_notes=audio.notes, windows=windows, quality=quality,
             clip_quality=clip_q, heads=d.heads, primary=self.task.primary, placements=d.placements, embeddings=emb,
             spectrogram=spectrogram, timeline=timeline, class_names=d.class_names, provenance=provenance,
-            input_check=d.input_check,
+            input_check=d.input_check, references=refs,
         )
 
     def decide(self, emb: np.ndarray, windows: list[Window], quality: list[WindowQuality], clip_q: ClipQuality,
-               timer: StageTimer = NO_TIMER, *, experimental: bool = False) -> "Decisions":
+               timer: StageTimer = NO_TIMER, *, experimental: bool = False,
+               references: ReferenceSet | None = None) -> "Decisions":
         """Every answer from the windows' embeddings and quality: the input check, then each head's decision (or
         its abstention). The one decision path: a file's analysis and the live monitor's rolling answer call it."""
         usable = np.array([q.usable for q in quality], bool) & (not clip_q.too_short)
@@ -454,13 +495,107 @@ class Analyzer:
             if placement is not None:
                 placements[name_] = placement
         heads = dict(sorted(heads.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
+        m = self.reference_map
+        judged = references is not None and references.k and m is not None and m.head in heads \
+            and not heads[m.head].verdict.abstained
+        if judged:
+            heads[m.head] = self._judged_against(heads[m.head], self.heads[m.head], emb, usable, references)
         primary = heads.get(self.task.primary)
         if primary is not None and refused_by_check(check, primary.verdict):
             timeline = None  # no events are claimed in audio the model was not made for
         ran = {h.source or n for n, h in heads.items()}
         checked = {INPUT_CHECK: self.input_check} if check is not None else {}
         models = model_versions({**checked, **{n: a for n, a in self.heads.items() if n in ran}})
+        if judged:
+            models[f"{m.head} reference map"] = (f"fitted {str(m.extra.get('created', '?'))[:10]} | for model sha256 "
+                                                 f"{m.head_model_sha256[:12]}")
         return Decisions(heads, placements, timeline, class_names, check, models)
+
+    def check_references(self, sources, cry_sha256: str = "") -> ReferenceSet:
+        """Each reference cry decoded, gated, checked and scored as an analysis would; one that cannot be read, is
+        too quiet or too short, is not a cry, or is the cry itself (or a repeat) is kept with its reason, unused."""
+        out: list[ReferenceCry] = []
+        seen: dict[str, str] = {}
+        art = self.heads.get(self.reference_map.head) if self.reference_map is not None else None
+        for i, src in enumerate(sources):
+            if isinstance(src, tuple):
+                name, src = src
+            else:
+                name = Path(src).name if isinstance(src, (str, Path)) else getattr(src, "name", f"reference {i + 1}")
+
+            def refused(why: str, sha: str = "") -> None:
+                out.append(ReferenceCry(str(name), sha, False, why))
+
+            if i >= MAX_REFERENCES:
+                refused(f"more than {MAX_REFERENCES} references; the first {MAX_REFERENCES} are used")
+                continue
+            if art is None:
+                refused(self.missing.get("reference cries", f"no reference model for the {self.task.title} task"))
+                continue
+            try:
+                audio = decode_audio(src, limits=self.limits)
+            except AudioDecodeError as exc:
+                refused(f"cannot be read: {exc}")
+                continue
+            sha = audio.sha256
+            if sha == cry_sha256:
+                refused("it is the same file as the cry being judged", sha)
+                continue
+            if sha in seen:
+                refused(f"the same file as {seen[sha]}", sha)
+                continue
+            seen[sha] = str(name)
+            _, quality, emb = self._embed_windows(audio.samples)
+            clip_q = assess_clip(audio.samples, quality, self.thresholds)
+            usable = np.array([q.usable for q in quality], bool) & (not clip_q.too_short)
+            why = self._abstention(clip_q, int(usable.sum()))
+            if not why and self.input_check is not None:
+                check = self.input_check.check(emb)
+                why = "" if check.accepted else f"not taken for a cry: {check.reason}"
+            if why:
+                refused(why, sha)
+                continue
+            out.append(ReferenceCry(str(name), sha, True, "", unit_score(art, emb, usable), int(usable.sum())))
+        return ReferenceSet(tuple(out))
+
+    def _judged_against(self, h: HeadOutput, art: HeadArtifact, emb: np.ndarray, usable: np.ndarray,
+                        refs: ReferenceSet) -> HeadOutput:
+        """The pain answer relative to the infant's references: the reference map on this cry's mean window score
+        and the references' mean score; the window track is the same map on each window's score."""
+        m = self.reference_map
+        k, r = refs.k, refs.score
+        w = window_scores(art, emb)
+        pos = h.labels.index(m.positive)
+        window_probs = np.zeros((len(emb), len(h.labels)))
+        window_probs[:, pos] = m.probability(w, r, k)
+        window_probs[:, 1 - pos] = 1.0 - window_probs[:, pos]
+        u = float(w[usable].mean())
+        p = float(m.probability(u, r, k))
+        t = m.threshold(k)
+        probs = {lab: (p if lab == m.positive else 1.0 - p) for lab in h.labels}
+        label = m.positive if p >= t else m.negative
+        rule = (f"judged against {plural(k)} of this infant recorded without pain: P({m.positive}) from this cry's "
+                f"mean window score ({u:+.2f}) and the references' ({r:+.2f}), by the map fitted for "
+                f"{plural(m.k_map(k))} on other infants; '{m.positive}' when its probability >= {t:.2f} "
+                f"({OPERATING_POINT_TEXT.get(m.operating_point, m.operating_point)}, with references)")
+        verdict = Verdict(label, probs[label], probs, rule, h.verdict.usable_windows, h.verdict.total_windows)
+        return dataclasses.replace(h, window_probs=window_probs, verdict=verdict, threshold=t,
+                                   operating_points={m.operating_point: {**m.validated(k), "threshold": t}},
+                                   operating_point_name=m.operating_point)
+
+    def reference_hint(self, result: AnalysisResult) -> str:
+        """For a cry answered without references near its threshold: what references would bring (validated)."""
+        m = self.reference_map
+        h = result.heads.get(m.head) if m is not None else None
+        if h is None or h.verdict.abstained or (result.references is not None and result.references.k) \
+                or h.threshold is None or abs(h.verdict.probabilities[m.positive] - h.threshold) > NEAR_THRESHOLD:
+            return ""
+        now, with2 = h.operating_point(), m.validated(2)
+        return (f"P({m.positive}) is near the threshold ({h.verdict.probabilities[m.positive]:.0%} against "
+                f"{h.threshold:.2f}), where infants differ most. Add two or more cries of this infant recorded "
+                f"without pain (bath, nappy change, hunger) as references: validated with 2 references, sensitivity "
+                f"{with2['sensitivity']:.2f} and specificity {with2['specificity']:.2f}, against "
+                f"{now.get('sensitivity', float('nan')):.2f} and {now.get('specificity', float('nan')):.2f} without.")
 
     def _embed_windows(self, x: np.ndarray, timer: StageTimer = NO_TIMER
                        ) -> tuple[list[Window], list[WindowQuality], np.ndarray]:
@@ -687,4 +822,5 @@ def analyze(source: AudioSource | DecodedAudio, task: str, encoder: str = "auto"
 
 __all__ = ["AnalysisResult", "Analyzer", "DISCLAIMER", "EncoderUnavailable", "HeadOutput", "Placement", "Verdict",
            "analyze", "apply_thresholds", "choose_encoder", "ci_words", "input_check_words", "low_probability_words",
+           "reference_words",
            "validated_words", "with_clinician_fields"]

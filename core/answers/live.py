@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.answers.analyzer import Analyzer, Decisions
+from core.references.model import ReferenceSet
 from core.config import SAMPLE_RATE, WINDOW_SAMPLES
 from core.quality.gate import WindowQuality, assess_clip, assess_windows, recording_floor
 from core.windows.framing import Window
@@ -204,10 +205,12 @@ class LiveMonitor:
             missing = self._missing
         return LiveState(list(self._history), stream_s, running, self.error, elapsed, missing)
 
-    def decisions(self, seconds: float = ANSWER_SECONDS, experimental: bool = False) -> Decisions | None:
+    def decisions(self, seconds: float = ANSWER_SECONDS, experimental: bool = False,
+                  references: ReferenceSet | None = None) -> Decisions | None:
         """The recording answers over the windows of the last `seconds`, decided by `Analyzer.decide`, the path a
-        file's analysis takes (input check, quality, thresholds, requirements between answers): the live monitor
-        and the Analyze page answer in the same words by the same rule. None before the first window."""
+        file's analysis takes (input check, quality, thresholds, requirements between answers, the infant's
+        `references`): the live monitor and the Analyze page answer in the same words by the same rule. None
+        before the first window."""
         with self._lock:
             hist = list(self._history)
             audio, received = self._buf.copy(), self._received
@@ -223,7 +226,7 @@ class LiveMonitor:
         quality = [w.quality for w in recent]
         clip_q = assess_clip(span, quality, self.analyzer.thresholds)
         return self.analyzer.decide(np.stack([w.embedding for w in recent]), windows, quality, clip_q,
-                                    experimental=experimental)
+                                    experimental=experimental, references=references)
 
     def last_audio(self, seconds: float = BUFFER_SECONDS) -> np.ndarray:
         with self._lock:

@@ -1,5 +1,8 @@
 """Analyse recordings from the command line: `python -m core analyze FILE... --task cry [--csv out.csv]`.
 
+`--reference REF` (cry task, repeatable): cries of the same infant recorded without pain; every FILE is then judged
+against them (`core.references`), and each answer says which references were used and which were not, and why.
+
 Prints, per file, the per-window probabilities of every head and the clip verdicts. One bad file prints its error
 and the others are still analysed; the exit code is 1 if any file failed.
 """
@@ -11,7 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from core.answers.analyzer import DISCLAIMER, AnalysisResult, Analyzer, input_check_words, validated_words
+from core.answers.analyzer import (DISCLAIMER, AnalysisResult, Analyzer, input_check_words, reference_words,
+                                   validated_words)
 from core.answers.parallel import map_in_order
 from core.heads.artifacts import ArtifactError
 from core.audio.decode import AudioDecodeError
@@ -28,6 +32,8 @@ def print_result(r: AnalysisResult, out=None) -> None:
         print(f"   audio: {'; '.join(r.audio_notes)}", file=out)
     print(f"   quality: {r.clip_quality.summary()}", file=out)
     print(f"   {input_check_words(r)}", file=out)
+    if reference_words(r):
+        print(f"   {reference_words(r)}", file=out)
     heads = [h for h in r.heads.values() if h.window_probs is not None]
     cols = [(h, lab) for h in heads for lab in h.labels]
     header = f"   {'window':>6} {'start':>6} {'end':>6}  {'flags':<16}" + "".join(f" {h.name[:6] + ':' + lab[:10]:>18}" for h, lab in cols)
@@ -54,11 +60,11 @@ def print_result(r: AnalysisResult, out=None) -> None:
     print(f"   {DISCLAIMER}", file=out)
 
 
-def analyze_one(analyzer: Analyzer, work: tuple[str, str, bool]) -> tuple[str, object]:
+def analyze_one(analyzer: Analyzer, work: tuple) -> tuple[str, object]:
     """("ok", result) or ("error", the reason in words) for one file (here or in a worker process)."""
-    path, name, experimental = work
+    path, name, experimental, references = work
     try:
-        return "ok", analyzer.analyze(Path(path), name=name, experimental=experimental)
+        return "ok", analyzer.analyze(Path(path), name=name, experimental=experimental, references=references)
     except AudioDecodeError as exc:
         return "error", f"cannot analyse: {exc}"
     except Exception as exc:  # an unforeseen failure on one file: report it, go on with the others
@@ -81,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--experimental", action="store_true",
                     help="also run heads marked experimental (e.g. the cry reason head, near chance on held-out "
                          "families); off by default")
+    ap.add_argument("--reference", action="append", type=Path, default=[], metavar="REF",
+                    help="cry task: a cry of the same infant recorded without pain (bath, nappy change, hunger); "
+                         "repeat for several. Every FILE is judged against them")
     args = ap.parse_args(argv)
+    if args.reference and args.task != "cry":
+        ap.error("--reference applies to the cry task only (reference cries of the same infant)")
     try:
         analyzer = Analyzer(args.task, args.encoder,
                             cache=EmbeddingCache(cache_dir() / "embeddings" if args.disk_cache else None))
@@ -91,9 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"encoder: {analyzer.encoder.info.label} - {analyzer.encoder_note}")
     for name, why in analyzer.missing.items():
         print(f"note: head '{name}' not available: {why}")
+    references = None
+    if args.reference:  # checked once; each file is then checked against them (a reference that is the file itself)
+        references = analyzer.check_references([(display_name(p.name), p) for p in args.reference])
+        for c in references.rejected:
+            print(f"note: reference {c.name} not used: {c.reason}", file=sys.stderr)
     results, failed, rows = [], 0, []
     jobs = args.jobs if args.jobs is not None else (default_jobs() if len(args.files) >= 4 else 1)
-    work = [(str(f), display_name(f.name), args.experimental) for f in args.files]
+    work = [(str(f), display_name(f.name), args.experimental, references) for f in args.files]
     parallel = jobs > 1 and len(work) > 1
     if parallel:  # worker processes, results in the files' order
         outcomes = map_in_order(analyze_one, work, args.task, analyzer.encoder.info.name, jobs,
@@ -101,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                                 cache_folder=str(analyzer.cache.folder) if analyzer.cache.folder else None)
     else:
         outcomes = (analyze_one(analyzer, w) for w in work)
-    for (_, name, _), (status, r) in zip(work, outcomes):
+    for (_, name, _, _), (status, r) in zip(work, outcomes):
         if status == "error":
             failed += 1
             print(f"\n== {name}: {r}", file=sys.stderr)

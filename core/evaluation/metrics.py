@@ -327,3 +327,22 @@ def operating_point_at(roc: dict, threshold: float) -> dict:
     ok = np.flatnonzero(th >= threshold)
     i = int(ok[-1]) if len(ok) else 0
     return {"threshold": float(th[i]), "sensitivity": float(tpr[i]), "specificity": float(1.0 - fpr[i])}
+
+
+def cluster_rate(flags: np.ndarray, groups: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """Share of flagged recordings with a 95 % CI from resampling people (a person's recordings move together);
+    no CI with fewer people than the project's cluster bootstrap takes (`MIN_CI_GROUPS`)."""
+    flags = np.asarray(flags, bool)
+    n, k = len(flags), int(flags.sum())
+    if not n:
+        return {"n": 0, "count": 0, "rate": None, "ci": None}
+    uniq, inv = np.unique(groups, return_inverse=True)
+    if len(uniq) < MIN_CI_GROUPS:
+        return {"n": n, "count": k, "rate": k / n, "ci": None}
+    per_k = np.bincount(inv, weights=flags, minlength=len(uniq))
+    per_n = np.bincount(inv, minlength=len(uniq))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(uniq), size=(n_boot, len(uniq)))
+    boot = per_k[draws].sum(axis=1) / np.maximum(per_n[draws].sum(axis=1), 1)
+    return {"n": n, "count": k, "rate": k / n, "ci": [float(np.percentile(boot, 2.5)),
+                                                       float(np.percentile(boot, 97.5))]}

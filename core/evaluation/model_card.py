@@ -176,6 +176,10 @@ def model_card(meta: dict, metrics: dict) -> str:
     abl = metrics.get("ablation")
     if abl:
         lines += ["## Ablation: what each choice of features bought", abl.get("note", ""), "", *ablation_rows(abl), ""]
+    if metrics.get("references"):
+        from core.references.train import reference_table
+
+        lines += ["## With the infant's reference cries (no pain)", reference_table(metrics["references"]), ""]
     lines += ["## Limitations", _limits(data["layout"]), ""]
     return "\n".join(lines)
 

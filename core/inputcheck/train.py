@@ -28,7 +28,7 @@ from core.audio.decode import decode_audio
 from core.config import SAMPLE_RATE, default_jobs, trained_dir
 from core.data.datasets import read_cry_pain, read_donateacry, read_sprsound
 from core.data.embed import embed_units
-from core.evaluation.metrics import MIN_CI_GROUPS, N_BOOT
+from core.evaluation.metrics import cluster_rate
 from core.encoders import get_encoder
 from core.encoders.base import Encoder
 from core.encoders.cache import EmbeddingCache
@@ -128,25 +128,6 @@ def gather(task: str, root: Path, encoder: Encoder, cache: EmbeddingCache, hop_s
                     np.stack([c[0] for c in cut_rows]), np.array([c[1] for c in cut_rows]))
 
 
-def _rate(flags: np.ndarray, groups: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> dict:
-    """Share of flagged recordings with a 95 % CI from resampling people (a person's recordings move together);
-    no CI with fewer people than the project's cluster bootstrap takes (`MIN_CI_GROUPS`)."""
-    flags = np.asarray(flags, bool)
-    n, k = len(flags), int(flags.sum())
-    if not n:
-        return {"n": 0, "count": 0, "rate": None, "ci": None}
-    uniq, inv = np.unique(groups, return_inverse=True)
-    if len(uniq) < MIN_CI_GROUPS:
-        return {"n": n, "count": k, "rate": k / n, "ci": None}
-    per_k = np.bincount(inv, weights=flags, minlength=len(uniq))
-    per_n = np.bincount(inv, minlength=len(uniq))
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(uniq), size=(n_boot, len(uniq)))
-    boot = per_k[draws].sum(axis=1) / np.maximum(per_n[draws].sum(axis=1), 1)
-    return {"n": n, "count": k, "rate": k / n, "ci": [float(np.percentile(boot, 2.5)),
-                                                       float(np.percentile(boot, 97.5))]}
-
-
 def evaluate(task: str, data: KindData, folds: int = FOLDS, seed: int = 0) -> dict:
     """Out-of-fold refusals per source, suggestions, and the familiarity false-alarm rates (see the module)."""
     from sklearn.model_selection import StratifiedGroupKFold
@@ -191,14 +172,14 @@ def evaluate(task: str, data: KindData, folds: int = FOLDS, seed: int = 0) -> di
         kind = data.kind[rows][0]
         entry = {"text": SOURCE_TEXT.get(src, src), "kind": kind, "recordings": int(rows.sum()),
                  "people": int(len(set(data.group[rows]))) if not src.startswith("generated") else None,
-                 "refused": _rate(refused[rows], data.group[rows]),
+                 "refused": cluster_rate(refused[rows], data.group[rows]),
                  "called": dict(Counter(pred[rows].tolist()))}
         if src.startswith("generated:"):  # a family heard in training, and the second line of defence when not
-            entry["refused_family_seen"] = _rate(pred_seen[rows] != own_kind, data.group[rows])
-            entry["accepted_unseen_but_unusual"] = _rate(unusual_unseen[rows] & ~refused[rows], data.group[rows])
-            entry["sent_to_other_task"] = _rate(suggested[rows], data.group[rows])
+            entry["refused_family_seen"] = cluster_rate(pred_seen[rows] != own_kind, data.group[rows])
+            entry["accepted_unseen_but_unusual"] = cluster_rate(unusual_unseen[rows] & ~refused[rows], data.group[rows])
+            entry["sent_to_other_task"] = cluster_rate(suggested[rows], data.group[rows])
         if kind != own_kind and kind != "other":
-            entry["told_right_task"] = _rate(suggested[rows], data.group[rows])
+            entry["told_right_task"] = cluster_rate(suggested[rows], data.group[rows])
         sources[src] = entry
     own = data.kind == own_kind
     other_task = (data.kind != own_kind) & (data.kind != "other")
@@ -208,15 +189,15 @@ def evaluate(task: str, data: KindData, folds: int = FOLDS, seed: int = 0) -> di
         "split": f"person-grouped {folds}-fold CV for recorded audio (SPRSound patient, cry_pain infant, "
                  "Donate-a-cry family); leave-one-family-out for generated sounds (and, as 'family seen', the same "
                  "CV with other generated sounds of the family in training)",
-        "false_refusals": _rate(refused[own], data.group[own]),
-        "other_task_refused": _rate(refused[other_task], data.group[other_task]),
-        "generated_refused": _rate(refused[~real], data.group[~real]),
-        "generated_refused_family_seen": _rate(pred_seen[~real] != own_kind, data.group[~real]),
+        "false_refusals": cluster_rate(refused[own], data.group[own]),
+        "other_task_refused": cluster_rate(refused[other_task], data.group[other_task]),
+        "generated_refused": cluster_rate(refused[~real], data.group[~real]),
+        "generated_refused_family_seen": cluster_rate(pred_seen[~real] != own_kind, data.group[~real]),
         "sources": sources,
         "familiarity": {
             "unusual_percentile": UNUSUAL_PERCENTILE,
-            "held_out_recordings_unusual": _rate(pct_whole[own] >= UNUSUAL_PERCENTILE, data.group[own]),
-            "held_out_cuts_unusual": _rate(pct_cut[np.isfinite(pct_cut)] >= UNUSUAL_PERCENTILE,
+            "held_out_recordings_unusual": cluster_rate(pct_whole[own] >= UNUSUAL_PERCENTILE, data.group[own]),
+            "held_out_cuts_unusual": cluster_rate(pct_cut[np.isfinite(pct_cut)] >= UNUSUAL_PERCENTILE,
                                            data.cut_group[np.isfinite(pct_cut)]),
             "cuts": "4 s to 80 % of a held-out recording at a random whole-second offset",
         },

@@ -13,7 +13,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from core.answers.analyzer import AnalysisResult, Analyzer, HeadOutput, input_check_words
+from core.answers.analyzer import AnalysisResult, Analyzer, HeadOutput, input_check_words, reference_words
+from core.references.model import ReferenceSet
 from core.audio.decode import AudioDecodeError
 from core.config import Limits
 from core.answers.examination import name_info
@@ -102,6 +103,7 @@ class BatchRow:
     experimental_notes: str = ""
     screening: str = ""  # the other screening answers (respiratory: continuous adventitious sounds)
     input_check: str = ""  # the kind heard (or the refusal) and the familiarity caveat, as on the page
+    references: str = ""  # the infant's reference cries the answer was judged against (count, SHA-256), as on the page
     timeline: str = ""  # event timeline summary: segments per type and the share of the recording they cover
     child: str = ""  # patient id and recording site, when the file name carries them (SPRSound naming)
     site: str = ""
@@ -119,7 +121,7 @@ class BatchRow:
         """Columns in reading order: who, the answers, their probabilities, what went wrong, then provenance."""
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("answers", "windows")}
         head = ("file", "child", "site", "duration_s", "usable_windows", "verdict", "probability", "input_check",
-                "screening", "timeline")
+                "references", "screening", "timeline")
         return {**{k: d.pop(k) for k in head}, **self.answers, **d}
 
 
@@ -250,15 +252,17 @@ def expand_uploads(files: Iterable[tuple[str, bytes]], limits: Limits | None = N
 
 def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
                   progress: Callable[[int, int, str], None] | None = None, *,
-                  experimental: bool = False, windows: bool = False, jobs: int = 1) -> list[BatchRow]:
+                  experimental: bool = False, windows: bool = False, jobs: int = 1,
+                  references: ReferenceSet | None = None) -> list[BatchRow]:
     """One row per file, in input order; experimental heads' labels only when asked for (`Analyzer.analyze`);
     each row's per-window track (`window_rows`) only when `windows` is asked for, since it costs memory per window.
     `jobs` > 1 analyses in that many worker processes (`core.answers.parallel`), each with its own copy of this
-    analyzer's task and encoder; an item is read (a zip member decompressed) only when it is sent."""
+    analyzer's task and encoder; an item is read (a zip member decompressed) only when it is sent. `references`
+    (checked once, `Analyzer.check_references`): every file is a cry of that one infant, judged against them."""
     if jobs <= 1 or len(items) < 2:
         rows = []
         for i, item in enumerate(items, 1):
-            rows.append(_row(analyzer, item, experimental, windows))
+            rows.append(_row(analyzer, item, experimental, windows, references))
             if progress:
                 progress(i, len(items), display_name(item.name))
         return rows
@@ -266,9 +270,9 @@ def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
 
     def prepare(item: BatchItem) -> tuple:
         try:
-            return item.name, item.load(), "", experimental, windows
+            return item.name, item.load(), "", experimental, windows, references
         except BatchItemError as exc:
-            return item.name, None, str(exc), experimental, windows
+            return item.name, None, str(exc), experimental, windows, references
 
     def failed(item: BatchItem, exc: BaseException) -> BatchRow:
         return BatchRow(display_name(item.name), None, "", "", None, "",
@@ -281,8 +285,8 @@ def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
 
 
 def _row_in_worker(analyzer: Analyzer, payload: tuple) -> "BatchRow":
-    name, data, error, experimental, windows = payload
-    return _row(analyzer, BatchItem(name, data=data, error=error), experimental, windows)
+    name, data, error, experimental, windows, references = payload
+    return _row(analyzer, BatchItem(name, data=data, error=error), experimental, windows, references)
 
 
 def _head_columns(r: AnalysisResult) -> dict[str, str | float | int | None]:
@@ -303,7 +307,8 @@ def _head_columns(r: AnalysisResult) -> dict[str, str | float | int | None]:
     return out
 
 
-def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, windows: bool = False) -> BatchRow:
+def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, windows: bool = False,
+         references: ReferenceSet | None = None) -> BatchRow:
     name = display_name(item.name)
     child, site = recording_ids(name)
 
@@ -318,7 +323,7 @@ def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, window
     except BatchItemError as exc:
         return failed(str(exc))
     try:
-        r = analyzer.analyze(data, name=name, experimental=experimental)
+        r = analyzer.analyze(data, name=name, experimental=experimental, references=references)
     except AudioDecodeError as exc:
         return failed(f"cannot analyse: {exc}", data)
     except EncoderUnavailable as exc:
@@ -336,6 +341,7 @@ def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, window
         verdict=f"no verdict: {v.reason}" if v.abstained else str(v.label),
         probability=None if v.abstained else round(float(v.confidence), 4),
         input_check=input_check_words(r).removeprefix("Input check: "), flags=flags, error="",
+        references=reference_words(r),
         experimental_notes=notes, screening=screens,
         timeline=r.timeline.summary(r.class_names) if r.timeline is not None else "",
         child=child, site=site, answers=_head_columns(r),
