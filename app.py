@@ -18,6 +18,7 @@ pages = [
     st.Page(HERE / "views" / "batch.py", title="Batch", icon="🗂️"),
     st.Page(HERE / "views" / "embeddings.py", title="Embeddings", icon="🧭"),
     st.Page(HERE / "views" / "metrics.py", title="Model metrics", icon="📊"),
+    st.Page(HERE / "views" / "calibration.py", title="Calibration", icon="🎚️"),
 ]
 sidebar()
 page = st.navigation(pages)

@@ -7,6 +7,7 @@ import sys
 COMMANDS = {
     "analyze": ("core.cli.analyze", "analyse recordings: verdicts, event timeline, per-window probabilities"),
     "train": ("core.cli.train", "train heads on a dataset folder (SPRSound, cry_pain, donateacry, folder per class)"),
+    "calibrate": ("core.cli.calibrate", "make a calibration profile from a clinic's labelled recordings"),
     "train-references": ("core.references.train", "fit and validate the pain answer judged against reference cries"),
     "train-input-check": ("core.inputcheck.train", "train and validate the check that refuses the wrong kind of audio"),
     "serve-hear": ("core.encoders.serve", "serve HeAR with Ray Serve for many app processes"),

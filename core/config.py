@@ -36,6 +36,12 @@ def data_dir() -> Path:
     return _env_path("HEAR_SCREENING_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")
 
 
+def profiles_dir() -> Path:
+    """The server folder of calibration profiles (derived numbers only, never audio), shared by the app's users."""
+    xdg = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return _env_path("HEAR_SCREENING_PROFILES_DIR", xdg / "hear-screening" / "profiles")
+
+
 def cache_dir() -> Path:
     """Disk cache for embeddings computed by the CLIs (never holds audio)."""
     xdg = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))

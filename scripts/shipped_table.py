@@ -31,6 +31,7 @@ SHIFT_START, SHIFT_END = "<!-- shift-table:start -->", "<!-- shift-table:end -->
 CHECK_START, CHECK_END = "<!-- input-check-table:start -->", "<!-- input-check-table:end -->"
 TL_START, TL_END = "<!-- timeline-refinement:start -->", "<!-- timeline-refinement:end -->"
 REF_START, REF_END = "<!-- cry-references-table:start -->", "<!-- cry-references-table:end -->"
+SIM_START, SIM_END = "<!-- calibration-simulation:start -->", "<!-- calibration-simulation:end -->"
 
 
 def _fmt(ev: dict, key: str) -> str:
@@ -237,6 +238,15 @@ def references_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -
     return reference_table(json.loads(f.read_text()))
 
 
+def simulation_table_md(root: Path = ROOT / "trained") -> str | None:
+    f = root / "calibration_simulation.json"
+    if not f.is_file():
+        return None
+    from core.calibration.simulation import simulation_table
+
+    return simulation_table(json.loads(f.read_text()))
+
+
 def _splice(text: str, start: str, end: str, body: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
@@ -246,13 +256,13 @@ def _splice(text: str, start: str, end: str, body: str) -> str:
 def render(readme: str, body: str, spr: str | None = None, cry: str | None = None, resp: str | None = None,
            abl: str | None = None, exam: str | None = None, cry_abl: str | None = None,
            shift: str | None = None, check: str | None = None, timeline: str | None = None,
-           references: str | None = None) -> str:
+           references: str | None = None, simulation: str | None = None) -> str:
     out = _splice(readme, START, END, body)
     for start, end, block in ((SPR_START, SPR_END, spr), (CRY_START, CRY_END, cry), (RESP_START, RESP_END, resp),
                               (ABL_START, ABL_END, abl), (EXAM_START, EXAM_END, exam),
                               (CRY_ABL_START, CRY_ABL_END, cry_abl), (SHIFT_START, SHIFT_END, shift),
                               (CHECK_START, CHECK_END, check), (TL_START, TL_END, timeline),
-                              (REF_START, REF_END, references)):
+                              (REF_START, REF_END, references), (SIM_START, SIM_END, simulation)):
         if block is not None and start in out:
             out = _splice(out, start, end, block)
     return out
@@ -284,7 +294,7 @@ def main(argv: list[str]) -> int:
     text = README.read_text()
     wanted = {README: render(text, table(), sprsound_table(), cry_table(), respiratory_table(), ablation_table(),
                              examination_table(), ablation_table(task="cry", head="pain"), shift_table(),
-                             input_check_table(), timeline_table(), references_table()),
+                             input_check_table(), timeline_table(), references_table(), simulation_table_md()),
               **cards()}
     stale = [p for p, body in wanted.items() if not p.is_file() or p.read_text() != body]
     if "--check" in argv:

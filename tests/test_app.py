@@ -1,5 +1,7 @@
 """The app starts on a fresh checkout and analyses an uploaded recording (Streamlit AppTest)."""
 import re
+
+import numpy as np
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -396,3 +398,49 @@ def test_reference_cries_on_the_analyze_and_batch_pages(app_heads_only):
     table = at.dataframe[0].value
     assert table["references"].iloc[0].startswith("Judged against 2 reference cries")
     assert any("**silent.wav** not used" in w.value for w in at.warning)
+
+
+def test_calibration_page_lists_chooses_and_every_page_names_the_profile(app_heads_only, tmp_path, monkeypatch):
+    """A profile in the server folder is listed and chosen; one made for another model version is named with why;
+    the sidebar and the Analyze page then name the profile in use; going back to the shipped calibration works."""
+    from dataclasses import replace
+
+    from core.calibration.fit import Target, make_profile
+    from core.calibration.profile import model_identity
+    from tests.helpers import cry_like, encode
+    from ui.state import get_analyzer
+
+    monkeypatch.setenv("HEAR_SCREENING_PROFILES_DIR", str(tmp_path))
+    an = get_analyzer("cry")
+    rng = np.random.default_rng(0)
+    rows = [{"uid": f"{p}-{i}", "patient": f"p{p}", "label": "pain" if i % 3 == 0 else "discomfort", "poor": False,
+             "p_pain": float(rng.uniform(0.6, 0.99) if i % 3 == 0 else rng.uniform(0.2, 0.8)), "d_pain": True}
+            for p in range(10) for i in range(9)]
+    prof = make_profile(rows, "cry", Target("specificity", 0.8), name="Clinic C",
+                        model=model_identity("pain", an.heads["pain"].meta), encoder=an.encoder.info.identity,
+                        app_version="t", files_sha256=["a"], poolings={}, shipped_child={},
+                        created="2026-12-06T10:00:00Z")
+    prof.save(tmp_path / "cry-clinic-c.json")
+    replace(prof, name="Old", model="pain sha256 0000").save(tmp_path / "cry-old.json")
+
+    at = ready_app(120)
+    settle(at.sidebar.radio[0].set_value("cry").run())
+    app_heads_only("cry")
+    at.switch_page("views/calibration.py").run()
+    assert not at.exception
+    assert any("`cry-old.json` cannot be used" in w.value and "another model version" in w.value for w in at.warning)
+    pick = at.radio(key="profile_pick")
+    assert len(pick.options) == 2 and pick.value == "(shipped)"
+    pick.set_value("cry-clinic-c.json").run()
+    assert not at.exception
+    assert any("Calibration:** profile `cry-clinic-c`" in m.value for m in at.sidebar.markdown)
+    assert any("Clinic C" in m.value for m in at.markdown)  # the inspected profile
+    at.switch_page("views/analyze.py").run()
+    at.file_uploader(key="upload").set_value(("cry.wav", encode(cry_like(5.0, f0=520, seed=1, harsh=0.5), 16000,
+                                                               "WAV", "PCM_16"), "audio/wav")).run()
+    assert not at.exception
+    assert any(i.value.startswith("Answers recalibrated by calibration profile 'Clinic C'") for i in at.info)
+    assert any("profile 'Clinic C'" in m.value for m in at.markdown)  # the validated figures are the profile's
+    at.switch_page("views/calibration.py").run()
+    at.radio(key="profile_pick").set_value("(shipped)").run()
+    assert any("Calibration:** as shipped" in m.value for m in at.sidebar.markdown)

@@ -130,9 +130,41 @@ def current():
         wait_with_progress(task)
         st.rerun()
     try:
-        return task, get_analyzer(task)
+        return task, with_profile(task, get_analyzer(task))
     except (EncoderUnavailable, ArtifactError):
         return task, None
+
+
+PROFILE_KEY = "profile_{task}"  # session key: the calibration profile chosen for a task (its file name)
+
+
+def profile_choice(task: str) -> str | None:
+    return st.session_state.get(PROFILE_KEY.format(task=task))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _load_profile(path: str, mtime: float):
+    from core.calibration.profile import CalibrationProfile
+
+    return CalibrationProfile.load(path)
+
+
+def with_profile(task: str, analyzer):
+    """The analyzer answering through the profile chosen for `task` on the Calibration page (as shipped when none);
+    a profile that no longer fits (another model version, deleted) is dropped with the reason."""
+    from core.calibration.profile import ProfileError
+    from core.config import profiles_dir
+
+    name = profile_choice(task)
+    if not name:
+        return analyzer
+    path = profiles_dir() / name
+    try:
+        return analyzer.with_calibration(_load_profile(str(path), path.stat().st_mtime))
+    except (ProfileError, OSError) as exc:
+        st.session_state.pop(PROFILE_KEY.format(task=task), None)
+        st.error(f"The calibration profile {name} is no longer used: {exc}. Answers are as shipped.")
+        return analyzer
 
 
 def wait_with_progress(task: str, encoder: str = "auto") -> None:
@@ -199,6 +231,10 @@ def _models_panel(task: str) -> None:
         return
     info = analyzer.encoder.info
     st.markdown(f"**Encoder:** {info.label}")  # the one status line; the rest on demand
+    chosen = profile_choice(task)
+    st.markdown(f"**Calibration:** profile `{chosen.removesuffix('.json')}`" if chosen else
+                "**Calibration:** as shipped", help="Chosen on the Calibration page: a clinic's profile refits the "
+                "answers' calibration and thresholds on its own labelled recordings.")
     with st.expander("Models and setup"):
         for name, art in analyzer.heads.items():
             meta = art.meta

@@ -40,8 +40,8 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from core.answers.analyzer import (apply_thresholds, input_check_words, low_probability_words,  # noqa: E402
-                                   validated_words, with_clinician_fields)
+from core.answers.analyzer import (apply_thresholds, calibration_words, input_check_words,  # noqa: E402
+                                   low_probability_words, validated_words, with_clinician_fields)
 from core.answers.neighbours import (load_clip, locate_audio, nearest, training_match,  # noqa: E402
                                      typical_nn_distance)
 from core.inputcheck.model import TASK_WORDS  # noqa: E402
@@ -88,7 +88,8 @@ data = source.getvalue()
 # reruns (a slider, a click on a window) reuse the session's last result: only a new recording is analysed again
 analysis_key = (hashlib.blake2b(data, digest_size=16).hexdigest(), task, analyzer.encoder.info.identity,
                 getattr(source, "name", "recording"), experimental_on(),
-                tuple(hashlib.blake2b(b, digest_size=16).hexdigest() for _, b in references))
+                tuple(hashlib.blake2b(b, digest_size=16).hexdigest() for _, b in references),
+                analyzer.calibration.words() if analyzer.calibration is not None else "")
 last = st.session_state.get("analysis")
 try:
     if last is not None and last[0] == analysis_key:
@@ -160,6 +161,8 @@ else:
                        f"(sensitivity {op['sensitivity']:.2f}, specificity {op['specificity']:.2f}).")
     st.caption("Class probabilities: " + " · ".join(f"{lab} {p:.0%}" for lab, p in verdict.probabilities.items()))
 st.caption((f"Rule: {verdict.rule}. " if not refused else "") + f"Encoder: {result.encoder.label}.")
+if result.calibration:
+    st.info(calibration_words(result))
 st.audio(data)  # after the answer: the player's bytes are not what the user waits for
 st.caption(f"Recording: {result.name} ({result.duration_s:.1f} s) · Quality: {result.clip_quality.summary()}"
            + (f" · Audio: {'; '.join(result.audio_notes)}" if result.audio_notes else ""))

@@ -31,7 +31,8 @@ task, analyzer = analyzer_for(bool(ids))
 
 # the same uploads are not analysed twice when the page reruns (sorting, downloading)
 key = (task, analyzer.encoder.info.identity, tuple(ids), experimental_on(),
-       tuple(hashlib.blake2b(b, digest_size=16).hexdigest() for _, b in references))
+       tuple(hashlib.blake2b(b, digest_size=16).hexdigest() for _, b in references),
+       analyzer.calibration.words() if analyzer.calibration is not None else "")
 if restored:
     kept_notice("batch", [i[0] for i in ids], "batch_rows", "batch_key", "batch_has_windows", "batch_refs")
     if st.session_state.get("batch_key") != key or "batch_rows" not in st.session_state:
@@ -75,6 +76,7 @@ columns = {
                                                    format="%.2f"),
     "input_check": st.column_config.TextColumn("input check", width="medium",
                                                help="The kind of audio heard; a refused recording gets no answer"),
+    "calibration": st.column_config.TextColumn("calibration profile", width="medium"),
     "references": st.column_config.TextColumn("reference cries", width="medium",
                                               help="The infant's reference cries the answer was judged against"),
     "duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f"),
@@ -85,7 +87,7 @@ columns = {
 }
 st.dataframe(df, hide_index=True, width="stretch",
              column_order=first + [c for c in df.columns if c not in first and (c != "error" or n_err)
-                                   and (c != "references" or df["references"].astype(bool).any())],
+                                   and (c not in ("references", "calibration") or df[c].astype(bool).any())],
              column_config=columns)
 st.caption("Each model's answer has a column `<question> [<model>]`, each of its classes one `P(<class>) [<model>]`. "
            "`child` and `site` come from SPRSound-style file names (patient_age_gender_location_recording). The "

@@ -70,6 +70,10 @@ table = st.data_editor(defaults, key=f"exam_sites_{files_key}", hide_index=True,
 st.session_state["exam_table"] = (files_key, table.copy())
 recordings = [ExamRecording(n, d, str(site or SITE_UNKNOWN), str(visit or "visit 1").strip()[:30])
               for (n, d), site, visit in zip(files, table["site"], table["visit"])]
+profile_tag = analyzer.calibration.words() if analyzer.calibration is not None else ""
+if st.session_state.get("exam_cache_profile") != profile_tag:  # analysed under another calibration: again
+    st.session_state["exam_cache"] = {}
+    st.session_state["exam_cache_profile"] = profile_tag
 cache = st.session_state.setdefault("exam_cache", {})  # only this examination's analyses stay in the session
 with st.spinner(f"Analysing {len(recordings)} recording(s)…"):
     exam = examine(analyzer, recordings, cache=cache)

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from core.heads.artifacts import ArtifactError, HeadArtifact, artifact_dir, load_artifact, validated_evaluation
-from core.heads.recording import RecordingModelArtifact, screen_answers
+from core.heads.recording import RecordingModelArtifact, record_labels, screen_answers
 from core.inputcheck.model import ARTIFACT_NAME as INPUT_CHECK, KIND_WORDS, InputCheck, InputCheckModel
+from core.calibration.profile import CalibrationProfile, ProfileError, model_identity
 from core.references.model import (MAX_REFERENCES, REFERENCE_FILE, ReferenceCry, ReferenceMap, ReferenceSet, plural,
                                    unit_score, window_scores)
 from core.decisions.timeline import Refinement, Timeline, build_timeline, refine
@@ -34,6 +35,7 @@ OPERATING_POINT_TEXT = {
     "equal_error": "the point where sensitivity equals specificity on patient-grouped out-of-fold recordings of both "
                    "recording periods",
     "high_sensitivity": "operating point chosen on person-grouped validation (patients or infants) for sensitivity >= 0.90",
+    "profile": "the calibration profile's threshold, chosen on the local recordings",
 }
 
 
@@ -83,6 +85,7 @@ class HeadOutput:
     source: str = ""  # the artefact that produced it (several outputs can come from one recording model)
     validated: str = ""  # its validated performance at its own unit, in words, with the split named
     requires: str = ""  # another answer that must be positive for this one to be (continuous sounds need the screen)
+    evidence: dict = field(default_factory=dict)  # what a later re-decision needs (record label: crackles typed)
 
     def peak_window(self, quality: list[WindowQuality]) -> tuple[int, float, int] | None:
         """(index, probability) of the usable window most in favour of `positive`, and how many usable windows
@@ -149,6 +152,7 @@ class AnalysisResult:
     provenance: Provenance | None = None  # when, by which app and models, from which audio bytes
     input_check: InputCheck | None = None  # the kind and familiarity check; refused -> every answer abstains
     references: ReferenceSet | None = None  # the infant's reference cries given with this cry (used or not, and why)
+    calibration: str = ""  # the calibration profile in use, in words ("" = the shipped calibration)
 
     @property
     def verdict(self) -> Verdict:
@@ -201,6 +205,7 @@ class AnalysisResult:
             "primary": self.primary, "windows": self.window_table(), "disclaimer": DISCLAIMER,
             "input_check": self.input_check.to_dict() if self.input_check else None,
             **({"references": self.references.to_dict()} if self.references is not None else {}),
+            "calibration": self.calibration or "shipped calibration",
             **({"provenance": self.provenance.to_dict()} if self.provenance else {}),
             **({"timeline": {**self.timeline.to_dict(), "names": self.class_names}} if self.timeline else {}),
         }
@@ -255,6 +260,13 @@ def input_check_words(result: AnalysisResult) -> str:
     if c.familiarity is not None and c.familiarity.unusual:
         text += " " + c.familiarity.statement()
     return text
+
+
+def calibration_words(result: AnalysisResult) -> str:
+    """Which calibration the answers use, the same on every surface."""
+    if result.calibration:
+        return (f"Answers recalibrated by {result.calibration}; the figures quoted are that profile's local ones.")
+    return "Calibration: as shipped (no local calibration profile)."
 
 
 def reference_words(result: AnalysisResult, rejected: bool = True) -> str:
@@ -335,7 +347,7 @@ class Analyzer:
 
     def __init__(self, task: str, encoder: str = "auto", *, root: Path | None = None,
                  cache: EmbeddingCache | None = None, thresholds: QualityThresholds | None = None,
-                 limits: Limits | None = None):
+                 limits: Limits | None = None, calibration: "str | Path | CalibrationProfile | None" = None):
         self.task = get_task(task)
         self.root = root or trained_dir()
         choice = choose_encoder(self.task, encoder, self.root)
@@ -399,6 +411,25 @@ class Analyzer:
                 self.timeline_rule = Refinement(**rule) if rule else None
             except (ValueError, KeyError, TypeError) as exc:
                 self.missing["timeline refinement"] = f"{refinement} is unreadable ({exc}); the 1-s timeline is used"
+        #: a clinic's recalibration of the answers (core.calibration); None: as shipped
+        self.calibration: CalibrationProfile | None = None
+        if calibration is not None:
+            self.calibration = self._checked(calibration)
+
+    def _checked(self, profile: "str | Path | CalibrationProfile") -> CalibrationProfile:
+        """The profile, if it was made for this task, model version and encoder (else ProfileError, with why)."""
+        prof = profile if isinstance(profile, CalibrationProfile) else CalibrationProfile.load(profile)
+        main = self.task.main_head
+        prof.check_for(self.task.name, model_identity(main, self.heads[main].meta), self.encoder.info.identity)
+        return prof
+
+    def with_calibration(self, profile: "str | Path | CalibrationProfile | None") -> "Analyzer":
+        """The same encoder and heads answering through `profile` (None: as shipped); this analyzer is unchanged."""
+        import copy
+
+        other = copy.copy(self)
+        other.calibration = self._checked(profile) if profile is not None else None
+        return other
 
     def warm_up(self) -> AnalysisResult:
         """Analyse a synthetic 4-s voiced signal once, through a throwaway cache, so that the first real recording
@@ -463,6 +494,7 @@ class Analyzer:
             clip_quality=clip_q, heads=d.heads, primary=self.task.primary, placements=d.placements, embeddings=emb,
             spectrogram=spectrogram, timeline=timeline, class_names=d.class_names, provenance=provenance,
             input_check=d.input_check, references=refs,
+            calibration=self.calibration.words() if self.calibration is not None else "",
         )
 
     def decide(self, emb: np.ndarray, windows: list[Window], quality: list[WindowQuality], clip_q: ClipQuality,
@@ -500,12 +532,16 @@ class Analyzer:
             and not heads[m.head].verdict.abstained
         if judged:
             heads[m.head] = self._judged_against(heads[m.head], self.heads[m.head], emb, usable, references)
+        if self.calibration is not None:
+            heads = self._recalibrated(heads, skip={m.head} if judged else set())
         primary = heads.get(self.task.primary)
         if primary is not None and refused_by_check(check, primary.verdict):
             timeline = None  # no events are claimed in audio the model was not made for
         ran = {h.source or n for n, h in heads.items()}
         checked = {INPUT_CHECK: self.input_check} if check is not None else {}
         models = model_versions({**checked, **{n: a for n, a in self.heads.items() if n in ran}})
+        if self.calibration is not None:
+            models["calibration profile"] = self.calibration.words()
         if judged:
             models[f"{m.head} reference map"] = (f"fitted {str(m.extra.get('created', '?'))[:10]} | for model sha256 "
                                                  f"{m.head_model_sha256[:12]}")
@@ -582,6 +618,61 @@ class Analyzer:
         return dataclasses.replace(h, window_probs=window_probs, verdict=verdict, threshold=t,
                                    operating_points={m.operating_point: {**m.validated(k), "threshold": t}},
                                    operating_point_name=m.operating_point)
+
+    def _recalibrated(self, heads: dict[str, HeadOutput], skip: set[str]) -> dict[str, HeadOutput]:
+        """The answers through the calibration profile: each profiled answer's probability recalibrated and decided
+        at the profile's threshold, quoting the profile's local figures; an answer that requires another follows it;
+        the respiratory record label is read off the new decisions. An answer judged against reference cries
+        (`skip`) keeps that judgement: the profile was fitted on answers without references."""
+        prof = self.calibration
+        heads = dict(heads)
+        for key, ac in prof.answers.items():
+            h = heads.get(key)
+            if h is None or h.verdict.abstained or h.positive is None or key in skip:
+                continue
+            pos = h.positive
+            neg = next(lab for lab in h.labels if lab != pos)
+            p0 = h.verdict.probabilities[pos]
+            p = float(ac.probability(p0))
+            probs = {lab: (p if lab == pos else 1.0 - p) for lab in h.labels}
+            label = pos if p >= ac.threshold else neg
+            fig = ac.figures.get("after") or {}
+            rule = (f"{h.verdict.rule}; recalibrated by profile '{prof.name}': P({pos}) = sigmoid({ac.a:.2f} x "
+                    f"logit({p0:.2f}) {ac.b:+.2f}) = {p:.2f}; '{pos}' when it is >= {ac.threshold:.2f}")
+            op = {"profile": {"threshold": ac.threshold, "sensitivity": fig.get("sensitivity"),
+                              "specificity": fig.get("specificity"), "sensitivity_ci": fig.get("sensitivity_ci"),
+                              "specificity_ci": fig.get("specificity_ci"),
+                              "validated_on": f"{fig.get('split', 'local recordings')} (profile '{prof.name}')"}}
+            wp = h.window_probs
+            if wp is not None and len(h.labels) == 2:
+                j = h.labels.index(pos)
+                wp = np.array(wp, float)
+                wp[:, j] = ac.probability(wp[:, j])
+                wp[:, 1 - j] = 1.0 - wp[:, j]
+            heads[key] = dataclasses.replace(
+                h, verdict=dataclasses.replace(h.verdict, label=label, confidence=probs[label], probabilities=probs,
+                                               rule=rule),
+                threshold=ac.threshold, operating_points=op, operating_point_name="profile", window_probs=wp)
+        for key, h in heads.items():  # an answer that needs another positive follows it
+            dep = heads.get(h.requires)
+            if dep is not None and not h.verdict.abstained and not dep.verdict.abstained \
+                    and dep.verdict.label != dep.positive and h.verdict.label == h.positive:
+                negative = next(lab for lab in h.labels if lab != h.positive)
+                heads[key] = dataclasses.replace(h, verdict=dataclasses.replace(
+                    h.verdict, label=negative, confidence=h.verdict.probabilities[negative],
+                    rule=h.verdict.rule + f" (negative because '{dep.title}' is negative)"))
+        rec = heads.get("record")
+        if rec is not None and not rec.verdict.abstained and "das_typed" in rec.evidence:
+            c = ("Adventitious", "CAS", "DAS")
+            present = np.array([[heads["screen"].verdict.label == heads["screen"].positive,
+                                 heads["continuous"].verdict.label == heads["continuous"].positive, False]])
+            present[0, 2] = present[0, 0] and (not present[0, 1] or rec.evidence["das_typed"])
+            label = str(record_labels(present, np.array([False]), c)[0])
+            if label != rec.verdict.label:
+                heads["record"] = dataclasses.replace(rec, verdict=dataclasses.replace(
+                    rec.verdict, label=label, confidence=rec.verdict.probabilities.get(label),
+                    rule=rec.verdict.rule + f"; read off the answers recalibrated by profile '{prof.name}'"))
+        return heads
 
     def reference_hint(self, result: AnalysisResult) -> str:
         """For a cry answered without references near its threshold: what references would bring (validated)."""
@@ -688,7 +779,9 @@ class Analyzer:
         rtext = (f"per recording: SPRSound task 2-2 Score {ci_words(rv.get('score_2_2'), rv.get('score_2_2_ci'))}, task 2-1 "
                  f"Score {ci_words(rv.get('score_2_1'), rv.get('score_2_1_ci'))} ({rv.get('split')})") if rv else ""
         outs["record"] = HeadOutput("record", "SPRSound record label (tasks 2-1 / 2-2)", labels, False, None, rec_v,
-                                    None, None, {}, "balanced", "recording", False, name, rtext)
+                                    None, None, {}, "balanced", "recording", False, name, rtext,
+                                    evidence={"das_typed": bool(ra.probs[classes.index("DAS")]
+                                                                >= float(meta.get("das_type_threshold", 1.0)))})
         names = meta.get("class_names", {})
         det_v = Verdict(None, None, {}, "per window", n_usable, n, True, "a window track, not a recording answer")
         det_labels = tuple(names.get(c, c) for c in classes)
@@ -821,6 +914,6 @@ def analyze(source: AudioSource | DecodedAudio, task: str, encoder: str = "auto"
 
 
 __all__ = ["AnalysisResult", "Analyzer", "DISCLAIMER", "EncoderUnavailable", "HeadOutput", "Placement", "Verdict",
-           "analyze", "apply_thresholds", "choose_encoder", "ci_words", "input_check_words", "low_probability_words",
-           "reference_words",
+           "analyze", "apply_thresholds", "calibration_words", "choose_encoder", "ci_words", "input_check_words",
+           "low_probability_words", "reference_words",
            "validated_words", "with_clinician_fields"]

@@ -165,11 +165,40 @@ def child_rules(meta: dict) -> tuple[dict[str, ChildRule], dict[str, str]]:
     return rules, requires
 
 
+def with_profile(validated: dict, rules: dict[str, ChildRule], profile) -> tuple[dict, dict[str, ChildRule]]:
+    """The child-level rules and their figures as a calibration profile sets them: its thresholds (the shipped
+    pooling) and its local per-child figures; an answer the profile left alone keeps the shipped rule and figures."""
+    if profile is None or not profile.child:
+        return validated, rules
+    rules = dict(rules)
+    out = {**validated, "rules": dict(validated.get("rules") or {}), "validated": dict(validated.get("validated") or {}),
+           "profile": profile.name, "profile_target": profile.target.get("text", ""), "by_period": {}}
+    for key, c in profile.child.items():
+        rules[key] = ChildRule(c.pooling, c.threshold)
+        out["rules"][key] = rules[key].to_dict()
+        f = (c.figures or {}).get("after") or {}
+        if f.get("sensitivity") is not None:
+            out["validated"][key] = {
+                "split": f"{f['split']} (profile '{profile.name}')", "n_children": f.get("people"),
+                "n_examinations": f.get("positives", 0) + f.get("negatives", 0),
+                "selection_text": "earliest recording of each chest site", "sensitivity": f["sensitivity"],
+                "sensitivity_ci": f.get("sensitivity_ci"), "specificity": f["specificity"],
+                "specificity_ci": f.get("specificity_ci")}
+    return out, rules
+
+
 def rule_words(validated: dict) -> str:
-    """The child-level rule in use, in words (from the recording model's meta["examination"])."""
+    """The child-level rule in use, in words (from the recording model's meta["examination"], or as a calibration
+    profile set it: `with_profile`)."""
     rules = validated.get("rules") or {}
     if not rules:
         return f"{RULES['any_site']} (this model predates fitted child-level rules)"
+    if validated.get("profile"):
+        return ("; ".join(f"{'continuous sounds' if k == 'continuous' else 'adventitious sounds'}: {r['text']}"
+                          for k, r in rules.items())
+                + f". Thresholds from calibration profile '{validated['profile']}' "
+                f"({validated.get('profile_target', '')}) on its local children, the shipped pooling kept; a site "
+                "without an answer does not vote; continuous sounds need the adventitious answer positive")
     return ("; ".join(f"{'continuous sounds' if k == 'continuous' else 'adventitious sounds'}: {r['text']}"
                       for k, r in rules.items())
             + ". Pooling and threshold were chosen per child on other children (sensitivity >= "
@@ -211,5 +240,6 @@ def examine(analyzer, recordings: Sequence[ExamRecording], cache: dict | None = 
     for stale in [k for k in cache if k not in used]:
         del cache[stale]
     rules, requires = child_rules(art.meta)
+    validated, rules = with_profile(art.meta.get("examination") or {}, rules, getattr(analyzer, "calibration", None))
     return Examination(sites, results, summarise(sites, keys, rules, requires), keys, titles,
-                       art.meta.get("examination") or {}, problems([r.name for r in recordings], results))
+                       validated, problems([r.name for r in recordings], results))

@@ -14,8 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from core.answers.analyzer import (DISCLAIMER, AnalysisResult, Analyzer, input_check_words, reference_words,
-                                   validated_words)
+from core.answers.analyzer import (DISCLAIMER, AnalysisResult, Analyzer, calibration_words, input_check_words,
+                                   reference_words, validated_words)
+from core.calibration.profile import ProfileError
 from core.answers.parallel import map_in_order
 from core.heads.artifacts import ArtifactError
 from core.audio.decode import AudioDecodeError
@@ -32,6 +33,7 @@ def print_result(r: AnalysisResult, out=None) -> None:
         print(f"   audio: {'; '.join(r.audio_notes)}", file=out)
     print(f"   quality: {r.clip_quality.summary()}", file=out)
     print(f"   {input_check_words(r)}", file=out)
+    print(f"   {calibration_words(r)}", file=out)
     if reference_words(r):
         print(f"   {reference_words(r)}", file=out)
     heads = [h for h in r.heads.values() if h.window_probs is not None]
@@ -62,7 +64,9 @@ def print_result(r: AnalysisResult, out=None) -> None:
 
 def analyze_one(analyzer: Analyzer, work: tuple) -> tuple[str, object]:
     """("ok", result) or ("error", the reason in words) for one file (here or in a worker process)."""
-    path, name, experimental, references = work
+    path, name, experimental, references, profile = work
+    if profile is not None and analyzer.calibration is None:  # a worker process: its analyzer is the shipped one
+        analyzer = analyzer.with_calibration(profile)
     try:
         return "ok", analyzer.analyze(Path(path), name=name, experimental=experimental, references=references)
     except AudioDecodeError as exc:
@@ -87,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--experimental", action="store_true",
                     help="also run heads marked experimental (e.g. the cry reason head, near chance on held-out "
                          "families); off by default")
+    ap.add_argument("--calibration", type=Path, default=None, metavar="PROFILE.json",
+                    help="answer through a calibration profile (python -m core calibrate); refused with the reason "
+                         "when it was made for another task or model version")
     ap.add_argument("--reference", action="append", type=Path, default=[], metavar="REF",
                     help="cry task: a cry of the same infant recorded without pain (bath, nappy change, hunger); "
                          "repeat for several. Every FILE is judged against them")
@@ -95,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--reference applies to the cry task only (reference cries of the same infant)")
     try:
         analyzer = Analyzer(args.task, args.encoder,
-                            cache=EmbeddingCache(cache_dir() / "embeddings" if args.disk_cache else None))
-    except (EncoderUnavailable, ArtifactError) as exc:
+                            cache=EmbeddingCache(cache_dir() / "embeddings" if args.disk_cache else None),
+                            calibration=args.calibration)
+    except (EncoderUnavailable, ArtifactError, ProfileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"encoder: {analyzer.encoder.info.label} - {analyzer.encoder_note}")
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: reference {c.name} not used: {c.reason}", file=sys.stderr)
     results, failed, rows = [], 0, []
     jobs = args.jobs if args.jobs is not None else (default_jobs() if len(args.files) >= 4 else 1)
-    work = [(str(f), display_name(f.name), args.experimental, references) for f in args.files]
+    work = [(str(f), display_name(f.name), args.experimental, references, analyzer.calibration) for f in args.files]
     parallel = jobs > 1 and len(work) > 1
     if parallel:  # worker processes, results in the files' order
         outcomes = map_in_order(analyze_one, work, args.task, analyzer.encoder.info.name, jobs,
@@ -117,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                                 cache_folder=str(analyzer.cache.folder) if analyzer.cache.folder else None)
     else:
         outcomes = (analyze_one(analyzer, w) for w in work)
-    for (_, name, _, _), (status, r) in zip(work, outcomes):
+    for (_, name, *_), (status, r) in zip(work, outcomes):
         if status == "error":
             failed += 1
             print(f"\n== {name}: {r}", file=sys.stderr)

@@ -61,6 +61,16 @@ def sensitivity_threshold(y: np.ndarray, p: np.ndarray, target: float) -> float:
     return float(pos[min(k, len(pos) - 1)])
 
 
+def specificity_threshold(y: np.ndarray, p: np.ndarray, target: float) -> float:
+    """The lowest threshold whose specificity reaches `target` (the most positives found that keep it)."""
+    y = np.asarray(y, bool)
+    neg = np.sort(np.asarray(p, float)[~y])
+    if not len(neg):
+        raise ValueError("a specificity threshold needs negative examples")
+    m = max(int(np.ceil(target * len(neg) - 1e-9)), 1)  # this many negatives must fall below the threshold
+    return float(np.nextafter(neg[m - 1], np.inf))
+
+
 def f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The window threshold with the best F1 (a timeline should mark few windows, mostly right)."""
     prec, rec, th = precision_recall_curve(y, p)

@@ -8,7 +8,7 @@ import sys
 import threading
 import zipfile
 from dataclasses import dataclass, field, fields
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -104,6 +104,7 @@ class BatchRow:
     screening: str = ""  # the other screening answers (respiratory: continuous adventitious sounds)
     input_check: str = ""  # the kind heard (or the refusal) and the familiarity caveat, as on the page
     references: str = ""  # the infant's reference cries the answer was judged against (count, SHA-256), as on the page
+    calibration: str = ""  # the calibration profile the answers went through ("" = as shipped)
     timeline: str = ""  # event timeline summary: segments per type and the share of the recording they cover
     child: str = ""  # patient id and recording site, when the file name carries them (SPRSound naming)
     site: str = ""
@@ -270,9 +271,9 @@ def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
 
     def prepare(item: BatchItem) -> tuple:
         try:
-            return item.name, item.load(), "", experimental, windows, references
+            return item.name, item.load(), "", experimental, windows, references, analyzer.calibration
         except BatchItemError as exc:
-            return item.name, None, str(exc), experimental, windows, references
+            return item.name, None, str(exc), experimental, windows, references, analyzer.calibration
 
     def failed(item: BatchItem, exc: BaseException) -> BatchRow:
         return BatchRow(display_name(item.name), None, "", "", None, "",
@@ -285,7 +286,9 @@ def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
 
 
 def _row_in_worker(analyzer: Analyzer, payload: tuple) -> "BatchRow":
-    name, data, error, experimental, windows, references = payload
+    name, data, error, experimental, windows, references, profile = payload
+    if profile is not None and analyzer.calibration is None:  # a worker process: its analyzer is the shipped one
+        analyzer = analyzer.with_calibration(profile)
     return _row(analyzer, BatchItem(name, data=data, error=error), experimental, windows, references)
 
 
@@ -341,7 +344,7 @@ def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, window
         verdict=f"no verdict: {v.reason}" if v.abstained else str(v.label),
         probability=None if v.abstained else round(float(v.confidence), 4),
         input_check=input_check_words(r).removeprefix("Input check: "), flags=flags, error="",
-        references=reference_words(r),
+        references=reference_words(r), calibration=r.calibration,
         experimental_notes=notes, screening=screens,
         timeline=r.timeline.summary(r.class_names) if r.timeline is not None else "",
         child=child, site=site, answers=_head_columns(r),
@@ -351,3 +354,38 @@ def _row(analyzer: Analyzer, item: BatchItem, experimental: bool = False, window
         audio_sha256=prov.audio_sha256 if prov else hashlib.sha256(data).hexdigest(),
         windows=WindowTrack.from_result(r) if windows else None,
     )
+
+
+def unpack_zip(data: bytes, dest: Path, limits: Limits | None = None, extra_exts: tuple[str, ...] = (".json",)
+               ) -> int:
+    """The audio (and `extra_exts`, e.g. SPRSound's JSON annotations) members of a zip written under `dest`, for
+    readers that need a folder (a calibration set). Member paths are sanitised (no absolute paths, no `..`), each
+    member and the archive are capped as in `expand_zip`, and at most `limits.max_files` audio files are taken.
+    Returns the number of audio files; raises BatchItemError with the reason in words."""
+    limits = limits or Limits()
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise BatchItemError("not a readable zip archive") from None
+    archive = _Archive(zf, limits)
+    n_audio = 0
+    for m in zf.infolist():
+        path = PurePosixPath(m.filename.replace("\\", "/"))
+        parts = [p for p in path.parts if p not in ("", "/")]
+        if m.is_dir() or not parts or path.is_absolute() or ".." in parts or "__MACOSX" in parts \
+                or parts[-1].startswith("."):
+            continue
+        suffix = path.suffix.lower()
+        if suffix not in AUDIO_EXTS and suffix not in extra_exts:
+            continue
+        if suffix in AUDIO_EXTS:
+            if n_audio >= limits.max_files:
+                raise BatchItemError(f"the archive holds more than {limits.max_files} audio files (the limit per "
+                                     "upload, HEAR_SCREENING_MAX_FILES)")
+            n_audio += 1
+        target = dest.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(archive.reader(m)())
+    if not n_audio:
+        raise BatchItemError(f"the archive holds no audio files ({', '.join(sorted(set(AUDIO_EXTS)))})")
+    return n_audio

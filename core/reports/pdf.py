@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from core.answers.analyzer import (DISCLAIMER, AnalysisResult, HeadOutput, ci_words, input_check_words,
-                                   low_probability_words, reference_words, validated_words)
+from core.answers.analyzer import (DISCLAIMER, AnalysisResult, HeadOutput, calibration_words, ci_words,
+                                   input_check_words, low_probability_words, reference_words, validated_words)
 from core.reports.provenance import APP_NAME, CLINICIAN_FIELDS, Provenance
 from core.tasks import RESP_LABEL_GLOSSARY
 
@@ -281,6 +281,8 @@ def analysis_pdf(result: AnalysisResult, report: dict, track: str | None = None)
              or (check.accepted and check.familiarity and check.familiarity.unusual) else "")
     if reference_words(result):
         doc.text(reference_words(result), 8.5, "B")
+    if result.calibration:
+        doc.text(calibration_words(result), 8.5, "B")
     for title, answer, how in answer_lines(result, report):
         doc.heading(title)
         doc.text(answer, 10, "B")
