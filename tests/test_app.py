@@ -433,7 +433,7 @@ def test_calibration_page_lists_chooses_and_every_page_names_the_profile(app_hea
     assert len(pick.options) == 2 and pick.value == "(shipped)"
     pick.set_value("cry-clinic-c.json").run()
     assert not at.exception
-    assert any("Calibration:** profile `cry-clinic-c`" in m.value for m in at.sidebar.markdown)
+    assert any("Calibration:** profile 'Clinic C'" in m.value for m in at.sidebar.markdown)
     assert any("Clinic C" in m.value for m in at.markdown)  # the inspected profile
     at.switch_page("views/analyze.py").run()
     at.file_uploader(key="upload").set_value(("cry.wav", encode(cry_like(5.0, f0=520, seed=1, harsh=0.5), 16000,

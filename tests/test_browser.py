@@ -46,8 +46,13 @@ def server_log(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(server_log):
-    with streamlit_server(log=server_log) as (url, _):
+def profiles(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("profiles")  # the server's calibration-profile folder, never the user's
+
+
+@pytest.fixture(scope="module")
+def server(server_log, profiles):
+    with streamlit_server(log=server_log, env={"HEAR_SCREENING_PROFILES_DIR": str(profiles)}) as (url, _):
         yield url
 
 
@@ -362,6 +367,60 @@ def test_examination_of_one_sprsound_child_and_a_reference_overlay(server, shots
         pages = int(re.search(rb"/Count (\d+)", single.read_bytes()).group(1))
         assert 1 <= pages <= 2  # a report a clinician can file: at most two pages
         _pdf_pages_to_png(single, shots / "recording_report")
+        browser.close()
+
+
+def test_reference_cries_and_a_clinic_profile_in_chromium(server, shots, profiles, tmp_path):
+    """The cry task in a real browser: two bath cries of one infant given as references judge a new cry of that
+    infant; then a calibration profile is made from a zip of six infants' labelled cries on the Calibration page,
+    chosen, and named by the sidebar and the answer."""
+    import zipfile
+
+    from tests.conftest import data_path
+
+    src = data_path("cry_pain")
+    refs = sorted((src / "discomfort_bath").glob("MAJ_*.flac"))[:2]
+    cry = sorted((src / "discomfort_bath").glob("MAJ_*.flac"))[-1]
+    with sync_api.sync_playwright() as p:
+        browser, page = _upload_on_analyze(p, server, cry, 2200, task="Infant cry")
+        page.get_by_text("Usable windows").first.wait_for(timeout=120_000)
+        page.get_by_text("This infant's reference cries (no pain)").first.click()
+        page.locator("input[type=file]").nth(1).set_input_files([str(r) for r in refs])
+        page.get_by_text("Judged against 2 reference cries").first.wait_for(timeout=120_000)
+        _settled(page)
+        page.screenshot(path=str(shots / "13_reference_cries.png"))
+        body = page.inner_text("body")
+        assert "with 2 reference cries drawn from the tested infant's discomfort cries" in body
+        _no_traceback(page)
+
+        archive = tmp_path / "clinic.zip"
+        with zipfile.ZipFile(archive, "w") as z:
+            for folder in ("pain_vaccination", "discomfort_bath"):
+                for f in sorted((src / folder).glob("*.flac")):
+                    if f.name[:3] in ("AMJ", "AUP", "BEL", "BEV", "CAA", "GRG"):
+                        z.write(f, f"clinic/{folder}/{f.name}")
+        page.get_by_role("link", name="Calibration").first.click()
+        page.get_by_text("Make a profile from your labelled recordings").first.wait_for(timeout=60_000)
+        page.locator("input[type=file]").first.set_input_files(str(archive))
+        page.get_by_label("Profile name (shown on every answer)").fill("Clinic E2E")
+        page.get_by_role("button", name="Make the profile").click()
+        page.get_by_text("made from").first.wait_for(timeout=240_000)
+        assert len(list(profiles.glob("cry-clinic-e2e-*.json"))) == 1
+        page.get_by_text("calibration profile 'Clinic E2E'").first.click()
+        page.get_by_text("Calibration: profile").first.wait_for(timeout=60_000)
+        _settled(page)
+        page.screenshot(path=str(shots / "14_calibration_page.png"))
+        page.get_by_role("link", name="Analyze").first.click()
+        # the references are kept for this infant: the pain answer keeps their judgement, and says the profile
+        # does not recalibrate it
+        page.get_by_text("is in use, but this answer was judged against the infant's reference cries").first.wait_for(
+            timeout=120_000)
+        page.get_by_role("button", name="Clear").first.click()  # the references: another infant now
+        page.get_by_text("Answers recalibrated by calibration profile 'Clinic E2E'").first.wait_for(timeout=120_000)
+        _settled(page)
+        assert "Judged against" not in page.inner_text("body")
+        page.screenshot(path=str(shots / "15_answer_with_profile.png"))
+        _no_traceback(page)
         browser.close()
 
 

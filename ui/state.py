@@ -149,6 +149,17 @@ def _load_profile(path: str, mtime: float):
     return CalibrationProfile.load(path)
 
 
+def _profile_name(file: str) -> str:
+    """The chosen profile's own name (its file name when it cannot be read: the page then says why)."""
+    from core.config import profiles_dir
+
+    path = profiles_dir() / file
+    try:
+        return _load_profile(str(path), path.stat().st_mtime).name
+    except Exception:  # noqa: BLE001 (a sidebar label: with_profile reports the problem on the page)
+        return file.removesuffix(".json")
+
+
 def with_profile(task: str, analyzer):
     """The analyzer answering through the profile chosen for `task` on the Calibration page (as shipped when none);
     a profile that no longer fits (another model version, deleted) is dropped with the reason."""
@@ -232,7 +243,7 @@ def _models_panel(task: str) -> None:
     info = analyzer.encoder.info
     st.markdown(f"**Encoder:** {info.label}")  # the one status line; the rest on demand
     chosen = profile_choice(task)
-    st.markdown(f"**Calibration:** profile `{chosen.removesuffix('.json')}`" if chosen else
+    st.markdown(f"**Calibration:** profile '{_profile_name(chosen)}'" if chosen else
                 "**Calibration:** as shipped", help="Chosen on the Calibration page: a clinic's profile refits the "
                 "answers' calibration and thresholds on its own labelled recordings.")
     with st.expander("Models and setup"):

@@ -59,6 +59,10 @@ def choose(name: str) -> None:
 
 
 usable, unusable = profiles()
+made = st.session_state.pop("profile_made", None)
+if made is not None:
+    st.success(made[0])
+    st.session_state["profile_inspect"] = made[1]
 st.subheader("Calibration in use")
 chosen = profile_choice(task)
 names = [SHIPPED, *usable]
@@ -172,9 +176,11 @@ if go_make:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = folder / f"{task}-{slug}-{stamp}.json"
     prof.save(path)
-    st.success(f"Profile '{prof.name}' made from {prof.data['recordings']} recordings of {prof.data['people']} "
-               f"people and saved as `{path.name}`. Choose it above to use it.")
-    st.table(figures_frame(prof), hide_index=True)
+    st.session_state["profile_made"] = (
+        f"Profile '{prof.name}' made from {prof.data['recordings']} recordings of {prof.data['people']} people and "
+        f"saved as `{path.name}`. Choose it under 'Calibration in use' to answer through it; its figures are under "
+        "'Inspect a profile'." + "".join(f" Note: {n}." for n in prof.notes), path.name)
+    st.rerun()  # the new profile is listed above at once
 
 sim = trained_dir() / "calibration_simulation.json"
 if sim.is_file():

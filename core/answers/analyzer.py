@@ -264,9 +264,14 @@ def input_check_words(result: AnalysisResult) -> str:
 
 def calibration_words(result: AnalysisResult) -> str:
     """Which calibration the answers use, the same on every surface."""
-    if result.calibration:
-        return (f"Answers recalibrated by {result.calibration}; the figures quoted are that profile's local ones.")
-    return "Calibration: as shipped (no local calibration profile)."
+    if not result.calibration:
+        return "Calibration: as shipped (no local calibration profile)."
+    if not any(h.operating_point_name == "profile" for h in result.heads.values()) and result.references is not None \
+            and result.references.k:
+        return (f"{result.calibration[0].upper()}{result.calibration[1:]} is in use, but this answer was judged "
+                "against the infant's reference cries, which the profile does not recalibrate (it was fitted on "
+                "answers without references): the figures quoted are those validated with references.")
+    return f"Answers recalibrated by {result.calibration}; the figures quoted are that profile's local ones."
 
 
 def reference_words(result: AnalysisResult, rejected: bool = True) -> str:
@@ -295,7 +300,9 @@ def validated_words(h: HeadOutput, moved: bool = False) -> str:
                 "validated sensitivity or specificity applies.")
     op = h.operating_point()
     if op and op.get("sensitivity") is not None:
-        return (f"Threshold in use {h.threshold:.2f} (the validated operating point). Validated per {h.unit}: "
+        which = ("the calibration profile's operating point, fitted on its local recordings"
+                 if h.operating_point_name == "profile" else "the validated operating point")
+        return (f"Threshold in use {h.threshold:.2f} ({which}). Validated per {h.unit}: "
                 f"sensitivity {ci_words(op.get('sensitivity'), op.get('sensitivity_ci'))}, specificity "
                 f"{ci_words(op.get('specificity'), op.get('specificity_ci'))}"
                 + (f", on {op['validated_on']}" if op.get("validated_on") else "") + ".")
