@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.config import storage_url
 from ui.state import sidebar
 
 HERE = Path(__file__).resolve().parent  # absolute page paths: every rerun runs this entry point first
@@ -20,6 +21,8 @@ pages = [
     st.Page(HERE / "views" / "metrics.py", title="Model metrics", icon="📊"),
     st.Page(HERE / "views" / "calibration.py", title="Calibration", icon="🎚️"),
 ]
+if storage_url() is not None:  # saved visits only where the deployment keeps them
+    pages.insert(2, st.Page(HERE / "views" / "history.py", title="History", icon="🗓️"))
 sidebar()
 page = st.navigation(pages)
 # which page the previous run drew: a page's uploader forgets its files when the user goes to another page, so the

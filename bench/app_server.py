@@ -25,15 +25,15 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(env: dict | None = None, timeout_s: float = 120.0, script: str | Path = "app.py",
-                     log: Path | None = None):
+                     log: Path | None = None, args: tuple[str, ...] = (), port: int | None = None):
     """Yields (url, process) once /_stcore/health answers; the server runs offline on the built-in encoder.
     `script`: another Streamlit script served the same way (the benchmarks' one-line baseline); `log`: a file that
     receives the server's own output (the browser tests read it for warnings)."""
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "HEAR_MODEL_DIR": "", "HF_HUB_OFFLINE": "1", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.headless", "true",
-         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *args],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=open(log, "w") if log is not None else subprocess.DEVNULL)  # noqa: SIM115 (closed with the process)
     url = f"http://127.0.0.1:{port}"

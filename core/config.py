@@ -36,6 +36,23 @@ def data_dir() -> Path:
     return _env_path("HEAR_SCREENING_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")
 
 
+def storage_url() -> str | None:
+    """Where saved visits go, or None: storage is off unless the deployment enables it (HEAR_SCREENING_DATABASE_URL,
+    e.g. postgresql+psycopg://user:pass@host/db, or HEAR_SCREENING_STORAGE=on for SQLite in the data folder)."""
+    url = os.environ.get("HEAR_SCREENING_DATABASE_URL", "").strip()
+    if url:
+        return url
+    if os.environ.get("HEAR_SCREENING_STORAGE", "").strip().lower() in ("1", "on", "true", "yes"):
+        xdg = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+        return f"sqlite:///{_env_path('HEAR_SCREENING_STORAGE_DIR', xdg / 'hear-screening') / 'visits.db'}"
+    return None
+
+
+def keep_audio() -> bool:
+    """Whether saved visits keep their audio too (off unless the deployment enables it separately)."""
+    return os.environ.get("HEAR_SCREENING_KEEP_AUDIO", "").strip().lower() in ("1", "on", "true", "yes")
+
+
 def profiles_dir() -> Path:
     """The server folder of calibration profiles (derived numbers only, never audio), shared by the app's users."""
     xdg = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))

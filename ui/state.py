@@ -228,6 +228,9 @@ def sidebar() -> None:
             _models_panel(task)
         else:
             st.caption(LOADING)
+        from ui.access import account_panel
+
+        account_panel()
         st.info(DISCLAIMER)
 
 

@@ -57,6 +57,7 @@ from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS  # noqa: E
 from core.tasks import RESP_ANSWERS, RESP_LABEL_GLOSSARY  # noqa: E402
 from ui.figures import pca_placement, spectrogram_with_track  # noqa: E402
 from ui.references import reference_messages  # noqa: E402
+from ui.save import fhir_download, save_section  # noqa: E402
 from ui.state import experimental_on, head_metrics  # noqa: E402
 
 GROUP_NAMES = {"donateacry": "family (app install)"}  # what a training group is, where it is not the task's
@@ -347,7 +348,7 @@ with st.expander("Every window: quality" + ("" if refused else " and probabiliti
     st.caption("Windows that failed the quality gate show no probability: they do not vote.")
 
 st.subheader("Report")
-with st.expander("Optional details for the report (printed in your download only; never stored)"):
+with st.expander("Optional details for the report (printed in your download; stored only if you save the visit)"):
     cols = st.columns(len(CLINICIAN_FIELDS))
     for col, (key, label) in zip(cols, CLINICIAN_FIELDS.items()):
         col.text_input(label, key=f"report_{key}", max_chars=MAX_FIELD_CHARS)
@@ -361,7 +362,7 @@ st.caption(f"Analysed {prov.when} · app version {prov.app_version} · "
            f"audio SHA-256 {prov.audio_sha256} · models: "
            + "; ".join(f"{n} ({d})" for n, d in prov.models.items()))
 stem = Path(result.name).stem
-c1, c2 = st.columns(2)
+c1, c2, c3 = st.columns(3)
 track_shown = st.session_state.get("track")  # read here: the PDF is built on the server's event loop, not this run
 c1.download_button("Download the report (PDF)", file_name=f"{stem}_report.pdf", mime="application/pdf",
                    data=lambda: analysis_pdf(shown, analyzer.report(shown), track_shown),
@@ -373,3 +374,21 @@ c2.download_button("Download this analysis (JSON)", file_name=f"{stem}_analysis.
                    data=lambda: json.dumps(analyzer.report(shown), indent=1, default=str), key="report_json",
                    help="Answers, per-window probabilities, quality, provenance (time, versions, SHA-256) and the "
                         "models' held-out performance. Built only when you click.")
+
+
+def visit_record(label: str = "", day=None):
+    """This analysis as one visit (the record saved, and exported as FHIR), built only when asked for."""
+    import datetime as dt
+
+    from core.config import keep_audio
+    from core.storage.records import analysis_record
+
+    rep = analyzer.report(shown)
+    return analysis_record(shown, rep, label=label, visit_date=day or dt.date.today(),
+                           pdf=analysis_pdf(shown, rep, track_shown), site=fields.get("site", ""),
+                           audio=data if keep_audio() else None)
+
+
+fhir_download(visit_record, fields.get("patient_ref", ""), task, "report_fhir", where=c3)
+if not refused:
+    save_section(task, lambda label, day: [visit_record(label, day)], "analyze")

@@ -132,6 +132,17 @@ if usable:
     st.download_button("Download this profile (JSON)", json.dumps(prof.to_dict(), indent=1).encode(),
                        file_name=insp, mime="application/json", key="profile_download")
 
+sim = trained_dir() / "calibration_simulation.json"
+if sim.is_file():
+    st.subheader("Does a profile land where it was asked? (simulated clinic)")
+    st.markdown(simulation_table(json.loads(sim.read_text())))
+
+from ui.access import actor, storage_on  # noqa: E402
+
+if storage_on() and not getattr(actor(), "admin", False):  # with storage (and sign-in) on, admins make profiles
+    st.info("Making a calibration profile is for administrators on this server: sign in with an administrator "
+            "account (sidebar) to make one. Profiles already made can be chosen above.")
+    st.stop()
 st.subheader("Make a profile from your labelled recordings")
 st.markdown(f"Upload one zip of {LABEL_HELP[task]}. Each answer needs at least **{MIN_PER_CLASS} recordings of each "
             f"class from at least {MIN_PEOPLE_PER_CLASS} people**: a threshold for a target moves in steps of one "
@@ -181,8 +192,3 @@ if go_make:
         f"saved as `{path.name}`. Choose it under 'Calibration in use' to answer through it; its figures are under "
         "'Inspect a profile'." + "".join(f" Note: {n}." for n in prof.notes), path.name)
     st.rerun()  # the new profile is listed above at once
-
-sim = trained_dir() / "calibration_simulation.json"
-if sim.is_file():
-    st.subheader("Does a profile land where it was asked? (simulated clinic)")
-    st.markdown(simulation_table(json.loads(sim.read_text())))

@@ -14,6 +14,7 @@ from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fie
 from core.tasks import TASKS
 from ui.chest import chest_diagram
 from ui.figures import spectrogram_with_track
+from ui.save import save_section
 from ui.state import AUDIO_TYPES, analyzer_for, current_task, keep_files, kept_notice
 
 MAX_RECORDINGS = 12  # four sites, up to three visits
@@ -147,7 +148,7 @@ for i, (tab, s, r) in enumerate(zip(tabs, exam.sites, exam.results)):
                          hide_index=True)
 
 st.subheader("Report")
-with st.expander("Optional details for the report (printed in your download only; never stored)"):
+with st.expander("Optional details for the report (printed in your download; stored only if you save the visit)"):
     fcols = st.columns(len(CLINICIAN_FIELDS))
     for col, (key, label) in zip(fcols, CLINICIAN_FIELDS.items()):
         if key != "site":  # each recording has its own site here
@@ -162,3 +163,17 @@ c1.download_button("Download the examination report (PDF)", file_name="examinati
                         "answers, spectrogram and timeline, and each recording's SHA-256. Built only when you click.")
 c2.download_button("Download the examination (JSON)", file_name="examination.json", mime="application/json",
                    key="exam_json", data=lambda: json.dumps(exam.to_dict(reports, fields), indent=1, default=str))
+
+
+def exam_records(label: str = "", day=None) -> list[dict]:
+    """The examination as saved visits (one per visit it holds), built only when asked for."""
+    import datetime as dt
+
+    from core.storage.records import examination_records
+
+    return examination_records(exam, reports, visit_date=day or dt.date.today(), label=label,
+                               pdf=examination_pdf(exam, reports, fields), clinician=fields)
+
+
+if exam.answerable:
+    save_section(task, exam_records, "exam")

@@ -65,8 +65,9 @@ def visit_bundle(record: dict, *, child_ref: str, clinic: str, task: str, visit_
     issued = _when(record.get("saved_at") or dt.datetime.now(dt.timezone.utc))
     pid, did, rid, prov_id = (_id(clinic, "patient", child_ref), _id("device", record.get("app_version", "")),
                               _id(clinic, "report", key, record.get("label")), _id(clinic, "provenance", key))
-    patient = {"resourceType": "Patient", "id": pid,
-               "identifier": [{"system": f"{SYSTEM}/{clinic}/child", "value": child_ref}]}
+    patient = {"resourceType": "Patient", "id": pid}
+    if child_ref:  # the pseudonymous reference only; an unsaved analysis may have none
+        patient["identifier"] = [{"system": f"{SYSTEM}/{clinic}/child", "value": child_ref}]
     device = {"resourceType": "Device", "id": did, "deviceName": [{"name": APP_NAME, "type": "user-friendly-name"}],
               "version": [{"type": {"text": "app"}, "value": record.get("app_version") or "unknown"},
                           {"type": {"text": "encoder"}, "value": record.get("encoder") or "unknown"}]

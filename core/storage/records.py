@@ -57,10 +57,11 @@ def analysis_record(result: AnalysisResult, report: dict, *, label: str, visit_d
             "report": report, "pdf": pdf, "recordings": [rec]}
 
 
-def examination_records(exam: Examination, reports: list[dict | None], *, visit_date: dt.date,
+def examination_records(exam: Examination, reports: list[dict | None], *, visit_date: dt.date, label: str = "",
                         pdf: bytes | None = None, clinician: dict | None = None) -> list[dict]:
-    """An examination as one saved visit per visit it holds (the user's visit names), each with its sites and the
-    child's answers under the rule in use. Nothing is saved for an examination with unresolved problems."""
+    """An examination as one saved visit per visit it holds, each with its sites and the child's answers under the
+    rule in use, named `label` (with the examination's own visit name when it holds several). Nothing is saved for
+    an examination with unresolved problems."""
     if not exam.answerable:
         raise ValueError("this examination has no child answer to save: " + "; ".join(exam.problems))
     out = []
@@ -69,7 +70,8 @@ def examination_records(exam: Examination, reports: list[dict | None], *, visit_
         first = next((r for _, r in sites if r is not None), None)
         prov = first.provenance if first is not None else None
         out.append({
-            "kind": "examination", "label": summary.visit, "visit_date": visit_date,
+            "kind": "examination", "visit_date": visit_date,
+            "label": (label if len(exam.summaries) == 1 else f"{label} · {summary.visit}") if label else summary.visit,
             "app_version": prov.app_version if prov else "", "encoder": first.encoder.identity if first else "",
             "models": dict(prov.models) if prov else {}, "calibration": first.calibration if first else "",
             "clinician": clinician or {},
