@@ -444,3 +444,17 @@ def test_calibration_page_lists_chooses_and_every_page_names_the_profile(app_hea
     at.switch_page("views/calibration.py").run()
     at.radio(key="profile_pick").set_value("(shipped)").run()
     assert any("Calibration:** as shipped" in m.value for m in at.sidebar.markdown)
+
+
+def test_storage_on_without_sign_in_configured_saves_nothing_and_says_so(tmp_path, monkeypatch):
+    """A deployment that enables storage but configures no [auth]: the sidebar says nothing can be saved, the
+    History page is listed and explains it, and no database is written."""
+    monkeypatch.setenv("HEAR_SCREENING_STORAGE", "on")
+    monkeypatch.setenv("HEAR_SCREENING_STORAGE_DIR", str(tmp_path))
+    at = ready_app(120)
+    assert not at.exception
+    assert any("sign-in is not configured" in w.value for w in at.sidebar.warning)
+    at.switch_page("views/history.py").run()
+    assert not at.exception
+    assert any("Sign in (sidebar)" in i.value for i in at.info)
+    assert not (tmp_path / "visits.db").exists()

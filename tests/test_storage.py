@@ -59,6 +59,7 @@ def test_save_reopen_trend_and_delete(url):
     ids = [store.save_visit(A, "C-0042", "respiratory", _record(f"visit {i}", 10 + i, p, s))
            for i, (p, s) in enumerate(((0.7, 0.30), (0.5, 0.12), (0.2, 0.0)))]
     assert store.children(A, "respiratory") == [{"ref": "C-0042", "visits": 3, "last": dt.date(2026, 11, 12)}]
+    assert store.children(A, "cry") == []  # an infant's cry history is kept apart, by task
     hist = store.history(A, "C-0042", "respiratory")
     assert [h["label"] for h in hist] == ["visit 0", "visit 1", "visit 2"]  # the trend, in date order
     assert [h["recordings"][0]["shares"]["continuous adventitious sounds"] for h in hist] == [0.30, 0.12, 0.0]

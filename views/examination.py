@@ -14,7 +14,7 @@ from core.reports.provenance import CLINICIAN_FIELDS, MAX_FIELD_CHARS, clean_fie
 from core.tasks import TASKS
 from ui.chest import chest_diagram
 from ui.figures import spectrogram_with_track
-from ui.save import save_section
+from ui.save import fhir_download, save_section
 from ui.state import AUDIO_TYPES, analyzer_for, current_task, keep_files, kept_notice
 
 MAX_RECORDINGS = 12  # four sites, up to three visits
@@ -176,4 +176,10 @@ def exam_records(label: str = "", day=None) -> list[dict]:
 
 
 if exam.answerable:
+    fcols = st.columns(max(len(exam.summaries), 1))
+    for i, (col, summary) in enumerate(zip(fcols, exam.summaries)):  # one FHIR Bundle per visit
+        fhir_download(lambda i=i: exam_records()[i], fields.get("patient_ref", ""), task, f"exam_fhir_{i}",
+                      where=col)
+        if len(exam.summaries) > 1:
+            col.caption(f"FHIR of {summary.visit}")
     save_section(task, exam_records, "exam")
