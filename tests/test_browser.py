@@ -238,14 +238,21 @@ def test_live_monitor_streams_the_fake_microphone(server, shots, tmp_path):
         page.get_by_text("Windows analysed").first.wait_for(timeout=120_000)
         page.get_by_text("Infant cry").first.click()
         page.get_by_text("voice-quality features").first.wait_for(timeout=60_000)  # the cry models are in
-        page.frame_locator("iframe[title*='streamlit_webrtc']").first.get_by_text("START").first.click(timeout=60_000)
+        webrtc = page.frame_locator("iframe[title*='streamlit_webrtc']").first
+        webrtc.get_by_text("START").first.click(timeout=60_000)
         seen = []
-        for _ in range(120):  # WebRTC setup can take long on a loaded 2-core CI machine
-            m = re.search(r"Windows analysed\s*\n\s*(\d+)", page.inner_text("body"))
-            seen.append(int(m.group(1)) if m else 0)
-            if seen[-1] >= 4:
+        for attempt in range(2):  # a user whose connection never starts presses STOP and START again
+            for _ in range(75):  # WebRTC setup can take long on a loaded 2-core CI machine
+                m = re.search(r"Windows analysed\s*\n\s*(\d+)", page.inner_text("body"))
+                seen.append(int(m.group(1)) if m else 0)
+                if seen[-1] >= 4:
+                    break
+                time.sleep(1)
+            if seen[-1] >= 4 or attempt:
                 break
-            time.sleep(1)
+            page.screenshot(path=str(shots / "5_live_no_audio_yet.png"))
+            webrtc.get_by_text("STOP").first.click(timeout=30_000)
+            webrtc.get_by_text("START").first.click(timeout=60_000)
         assert seen[-1] >= 4 and len(set(seen)) >= 2, seen  # predictions keep arriving
         latency = re.search(r"Latency\s*\n\s*(\d+) ms", page.inner_text("body"))
         assert latency is not None
