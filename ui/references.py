@@ -2,7 +2,7 @@
 that infant until cleared (`ui.state.keep_files`), never stored on the server."""
 import streamlit as st
 
-from ui.state import AUDIO_TYPES, clear_kept, current_task, keep_files
+from ui.state import AUDIO_TYPES, current_task, keep_files, kept_notice
 
 PAGE = "references"  # one set per session, shared by the pages: the references belong to the infant, not a page
 EXPLAIN = ("Cries of **the same infant** recorded without pain (bath, nappy change, hunger). Infants' cries differ "
@@ -24,12 +24,9 @@ def reference_cries(page: str) -> list[tuple[str, bytes]]:
         given = [(f.name, f.getvalue()) for f in files or []]
         kept, restored = keep_files(PAGE, given)
         if restored:
-            c1, c2 = st.columns([5, 1])
-            names = [n for n, _ in kept]
-            c1.info(f"Using this infant's {len(kept)} reference cr{'y' if len(kept) == 1 else 'ies'} given earlier "
-                    f"({', '.join(names[:3])}{'…' if len(names) > 3 else ''}), kept in this browser session's memory "
-                    "until you clear them or close the tab; nothing is stored on the server.")
-            c2.button("Clear", key=f"clear_refs_{page}", on_click=clear_kept, args=(PAGE,), width="stretch")
+            kept_notice(PAGE, [n for n, _ in kept],
+                        what=f"Using this infant's {len(kept)} reference cr{'y' if len(kept) == 1 else 'ies'} given "
+                             "earlier")
     return kept
 
 

@@ -296,13 +296,16 @@ def clear_kept(page: str, *also: str) -> None:
         st.session_state.pop(k, None)
 
 
-def kept_notice(page: str, names: list[str], *also: str) -> None:
-    """Say that the page shows kept files, and offer to clear them."""
+def kept_notice(page: str, names: list[str], *also: str, what: str = "") -> None:
+    """Say that the page shows kept files, and offer to clear them. `what`: what they are, when they are not the
+    page's own last files (e.g. an infant's reference cries, kept across pages)."""
     c1, c2 = st.columns([5, 1])
     one = len(names) == 1
-    c1.info(f"Your last {'file' if one else f'{len(names)} files'} on this page "
-            f"({', '.join(names[:3])}{'…' if len(names) > 3 else ''}), kept in this browser session's memory until "
-            f"you clear {'it' if one else 'them'} or close the tab; nothing is stored on the server.")
+    listed = f"({', '.join(names[:3])}{'…' if len(names) > 3 else ''})"
+    c1.info((f"{what} {listed}" if what else
+             f"Your last {'file' if one else f'{len(names)} files'} on this page {listed}")
+            + f", kept in this browser session's memory until you clear {'it' if one else 'them'} or close the tab; "
+              "nothing is stored on the server.")
     c2.button("Clear", key=f"clear_{page}", on_click=clear_kept, args=(page, *also), width="stretch")
 
 

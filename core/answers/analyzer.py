@@ -114,6 +114,11 @@ class Placement:
     clip_coords: np.ndarray  # [c]
 
 
+def voting(quality: list[WindowQuality], clip_q: ClipQuality) -> np.ndarray:
+    """Which windows vote: those the quality gate passed, none in a recording too short to answer."""
+    return np.array([q.usable for q in quality], bool) & (not clip_q.too_short)
+
+
 def refused_by_check(check: InputCheck | None, verdict: Verdict) -> bool:
     """Whether the input check is why `verdict` gives no answer (the quality gate's reasons come first)."""
     return check is not None and not check.accepted and verdict.abstained and verdict.reason == check.reason
@@ -232,18 +237,40 @@ def apply_thresholds(result: AnalysisResult, thresholds: dict[str, float] | None
                 "the validated sensitivity and specificity no longer apply")
         heads[name] = dataclasses.replace(h, verdict=dataclasses.replace(
             v, label=label, confidence=v.probabilities[label], rule=rule), threshold=t)
-    for name, h in heads.items():  # an answer that needs another positive follows it
+    follow_requirements(heads, "at the threshold in use")
+    prov = result.provenance
+    if prov is not None:
+        prov = dataclasses.replace(prov, thresholds={**prov.thresholds, **moved})
+    return dataclasses.replace(result, heads=heads, provenance=prov)
+
+
+def follow_requirements(heads: dict[str, HeadOutput], why: str = "") -> None:
+    """In place: an answer that requires another positive (continuous sounds need the adventitious answer) is made
+    negative, said in its rule, wherever the answer it requires is not positive: after any re-decision (a moved
+    threshold, a calibration profile) the answers never contradict each other."""
+    for name, h in heads.items():
         dep = heads.get(h.requires)
         if dep is not None and not h.verdict.abstained and dep.verdict.label != dep.positive \
                 and h.verdict.label == h.positive:
             negative = next(lab for lab in h.labels if lab != h.positive)
             heads[name] = dataclasses.replace(h, verdict=dataclasses.replace(
                 h.verdict, label=negative, confidence=h.verdict.probabilities[negative],
-                rule=h.verdict.rule + f" (negative because '{dep.title}' is negative at the threshold in use)"))
-    prov = result.provenance
-    if prov is not None:
-        prov = dataclasses.replace(prov, thresholds={**prov.thresholds, **moved})
-    return dataclasses.replace(result, heads=heads, provenance=prov)
+                rule=h.verdict.rule + f" (negative because '{dep.title}' is negative" + (f" {why}" if why else "")
+                + ")"))
+
+
+def two_class(p: float, labels: tuple[str, ...], positive: str) -> dict[str, float]:
+    """A binary answer's probabilities from P(positive), in the labels' order."""
+    return {lab: (p if lab == positive else 1.0 - p) for lab in labels}
+
+
+def two_class_windows(p: np.ndarray, labels: tuple[str, ...], positive: str) -> np.ndarray:
+    """[n, 2] window probabilities of a binary track from each window's P(positive)."""
+    j = labels.index(positive)
+    out = np.zeros((len(p), len(labels)))
+    out[:, j] = p
+    out[:, 1 - j] = 1.0 - out[:, j]
+    return out
 
 
 def input_check_words(result: AnalysisResult) -> str:
@@ -509,7 +536,7 @@ class Analyzer:
                references: ReferenceSet | None = None) -> "Decisions":
         """Every answer from the windows' embeddings and quality: the input check, then each head's decision (or
         its abstention). The one decision path: a file's analysis and the live monitor's rolling answer call it."""
-        usable = np.array([q.usable for q in quality], bool) & (not clip_q.too_short)
+        usable = voting(quality, clip_q)
         check = None
         if self.input_check is not None and len(emb):
             with timer.stage("input check"):
@@ -590,7 +617,7 @@ class Analyzer:
             seen[sha] = str(name)
             _, quality, emb = self._embed_windows(audio.samples)
             clip_q = assess_clip(audio.samples, quality, self.thresholds)
-            usable = np.array([q.usable for q in quality], bool) & (not clip_q.too_short)
+            usable = voting(quality, clip_q)
             why = self._abstention(clip_q, int(usable.sum()))
             if not why and self.input_check is not None:
                 check = self.input_check.check(emb)
@@ -608,14 +635,11 @@ class Analyzer:
         m = self.reference_map
         k, r = refs.k, refs.score
         w = window_scores(art, emb)
-        pos = h.labels.index(m.positive)
-        window_probs = np.zeros((len(emb), len(h.labels)))
-        window_probs[:, pos] = m.probability(w, r, k)
-        window_probs[:, 1 - pos] = 1.0 - window_probs[:, pos]
+        window_probs = two_class_windows(m.probability(w, r, k), h.labels, m.positive)
         u = float(w[usable].mean())
         p = float(m.probability(u, r, k))
         t = m.threshold(k)
-        probs = {lab: (p if lab == m.positive else 1.0 - p) for lab in h.labels}
+        probs = two_class(p, h.labels, m.positive)
         label = m.positive if p >= t else m.negative
         rule = (f"judged against {plural(k)} of this infant recorded without pain: P({m.positive}) from this cry's "
                 f"mean window score ({u:+.2f}) and the references' ({r:+.2f}), by the map fitted for "
@@ -641,7 +665,7 @@ class Analyzer:
             neg = next(lab for lab in h.labels if lab != pos)
             p0 = h.verdict.probabilities[pos]
             p = float(ac.probability(p0))
-            probs = {lab: (p if lab == pos else 1.0 - p) for lab in h.labels}
+            probs = two_class(p, h.labels, pos)
             label = pos if p >= ac.threshold else neg
             fig = ac.figures.get("after") or {}
             rule = (f"{h.verdict.rule}; recalibrated by profile '{prof.name}': P({pos}) = sigmoid({ac.a:.2f} x "
@@ -652,22 +676,12 @@ class Analyzer:
                               "validated_on": f"{fig.get('split', 'local recordings')} (profile '{prof.name}')"}}
             wp = h.window_probs
             if wp is not None and len(h.labels) == 2:
-                j = h.labels.index(pos)
-                wp = np.array(wp, float)
-                wp[:, j] = ac.probability(wp[:, j])
-                wp[:, 1 - j] = 1.0 - wp[:, j]
+                wp = two_class_windows(ac.probability(wp[:, h.labels.index(pos)]), h.labels, pos)
             heads[key] = dataclasses.replace(
                 h, verdict=dataclasses.replace(h.verdict, label=label, confidence=probs[label], probabilities=probs,
                                                rule=rule),
                 threshold=ac.threshold, operating_points=op, operating_point_name="profile", window_probs=wp)
-        for key, h in heads.items():  # an answer that needs another positive follows it
-            dep = heads.get(h.requires)
-            if dep is not None and not h.verdict.abstained and not dep.verdict.abstained \
-                    and dep.verdict.label != dep.positive and h.verdict.label == h.positive:
-                negative = next(lab for lab in h.labels if lab != h.positive)
-                heads[key] = dataclasses.replace(h, verdict=dataclasses.replace(
-                    h.verdict, label=negative, confidence=h.verdict.probabilities[negative],
-                    rule=h.verdict.rule + f" (negative because '{dep.title}' is negative)"))
+        follow_requirements(heads)
         rec = heads.get("record")
         if rec is not None and not rec.verdict.abstained and "das_typed" in rec.evidence:
             c = ("Adventitious", "CAS", "DAS")

@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline as sk_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.evaluation.metrics import _auc, binary_operating_points, cluster_rate
-from core.heads.training import Design, grouped_folds, make_pipeline, raw_scores
+from core.heads.training import Design, make_pipeline, oof_scores, raw_scores
 from core.references.model import REFERENCE_FILE, ReferenceMap
 
 KS = (1, 2, 3)
@@ -77,10 +77,12 @@ def _window_logit(model, X: np.ndarray, pos: int) -> np.ndarray:
 
 
 def unit_scores_oof(d: Design, units: np.ndarray, name: str, folds: int, seed: int, pos: int) -> np.ndarray:
-    """Each unit's score (mean window logit) from a model fitted on the other folds' people only."""
+    """Each unit's score (mean window logit) from a model fitted on the other folds' people only (the heads'
+    person-grouped out-of-fold scores, `core.heads.training.oof_scores`)."""
+    s = oof_scores(d, units, name, 2, folds, seed)
     out = np.full(d.n_units, np.nan)
-    for tr, te in grouped_folds(d.unit_y[units], d.unit_groups[units], folds, seed):
-        out[units[te]] = unit_scores_fit(d, units[tr], units[te], name, pos)[units[te]]
+    for u, v in _unit_means(d, d.samples_of(units), s[:, pos] - s[:, 1 - pos], units).items():
+        out[u] = v
     return out
 
 

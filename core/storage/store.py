@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,24 +203,14 @@ class Store:
                              .order_by(AuditEntry.id.desc()).limit(limit)).all()
             return [{"at": a.at, "user": a.user, "action": a.action, "target": a.target} for a in rows]
 
+    @contextmanager
     def _read(self):
-        store = self
-
-        class _Ctx:
-            def __enter__(self):
-                try:
-                    self.s = store._sessions()
-                    return self.s
-                except SQLAlchemyError as exc:
-                    raise StorageError(f"The database cannot be read ({_reason(exc)}).") from None
-
-            def __exit__(self, kind, exc, tb):
-                self.s.close()
-                if isinstance(exc, SQLAlchemyError):
-                    raise StorageError(f"The database cannot be read ({_reason(exc)}).") from None
-                return False
-
-        return _Ctx()
+        """A session for reading (and the audit entry a read writes); a database failure becomes StorageError."""
+        try:
+            with self._sessions() as s:
+                yield s
+        except SQLAlchemyError as exc:
+            raise StorageError(f"The database cannot be read ({_reason(exc)}).") from None
 
 
 def _visit_dict(v: Visit, with_report: bool) -> dict:
