@@ -116,12 +116,26 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def analysis_threads() -> int:
+    """Threads one recording's windows are embedded on (HEAR_SCREENING_THREADS, default every core this process may
+    use, at most 4). NumPy and SciPy release the GIL in the array work, so batches of windows run side by side;
+    a worker process of a batch or of dataset embedding uses one (the workers are the parallelism there)."""
+    import os
+
+    raw = os.environ.get("HEAR_SCREENING_THREADS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return min(4, default_jobs())
+
+
 def single_threaded_worker() -> None:
     """In a worker process of a batch or of dataset embedding: one OpenMP and BLAS thread, for the libraries loaded
-    now and (through the environment) those loaded later; the workers are the parallelism."""
+    now and (through the environment) those loaded later, and one embedding thread; the workers are the
+    parallelism."""
     import os
 
     os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["HEAR_SCREENING_THREADS"] = "1"
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)

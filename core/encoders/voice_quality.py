@@ -20,13 +20,12 @@ nested leave-one-infant-out figures of the pain head (scripts/cry_ablation.py).
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from scipy import fft as sfft
 
 from core.config import SAMPLE_RATE
 from core.encoders.base import Encoder, EncoderInfo
+from core.threads import map_batches
 from core.windows.framing import short_frames
 
 VERSION = "vq-1"
@@ -52,9 +51,10 @@ N_FEATURES = len(FEATURE_NAMES)
 
 
 def _nanstat(fn, v: np.ndarray, mask: np.ndarray, *args) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        out = fn(np.where(mask, v, np.nan), *args, axis=1)
+    """`fn` over the masked frames of each row; 0 for a row without any (never an all-NaN slice, whose warning
+    would need warnings.catch_warnings, which is not thread-safe, and this runs on the analysis threads)."""
+    empty = ~mask.any(axis=1)
+    out = fn(np.where(mask | empty[:, None], np.where(empty[:, None], 0.0, v), np.nan), *args, axis=1)
     return np.nan_to_num(out, nan=0.0)
 
 
@@ -66,14 +66,14 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     fr = short_frames(x, FRAME, HOP)  # [b, T, FRAME]
     fr = fr - fr.mean(axis=-1, keepdims=True)
     w = np.hanning(FRAME).astype(np.float32)
-    spec = sfft.rfft(fr * w, n=N_FFT, axis=-1, workers=-1)
+    spec = sfft.rfft(fr * w, n=N_FFT, axis=-1)
     power = spec.real**2 + spec.imag**2  # [b, T, N_FFT/2+1]
     frame_db = 10 * np.log10(power.sum(axis=-1) + EPS)
     loud = frame_db > frame_db.max(axis=1, keepdims=True) - LOUD_DB
     loud &= frame_db > 10 * np.log10(EPS) + 20  # digital silence is never "loud"
 
     # normalised autocorrelation, corrected for the window's own autocorrelation (Boersma 1993)
-    ac = sfft.irfft(power, n=N_FFT, axis=-1, workers=-1)[..., :FRAME]
+    ac = sfft.irfft(power, n=N_FFT, axis=-1)[..., :FRAME]
     wac = np.correlate(w, w, mode="full")[FRAME - 1:]
     r = ac / (ac[..., :1] + EPS) / (wac / wac[0] + EPS)
     lo, hi = int(np.floor(sr / F0_RANGE[1])), int(np.ceil(sr / F0_RANGE[0]))
@@ -111,7 +111,7 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     shr = sub - harm
 
     # cepstral peak prominence: the cepstral peak in the f0 range above the cepstrum's regression line there
-    cseg = sfft.irfft(log_p, n=N_FFT, axis=-1, workers=-1)[..., lo:hi + 1]
+    cseg = sfft.irfft(log_p, n=N_FFT, axis=-1)[..., lo:hi + 1]
     qc = np.arange(lo, hi + 1) - (lo + hi) / 2.0  # quefrency, centred for the regression line
     slope = (cseg * qc).sum(axis=-1) / (qc**2).sum()
     line_at = cseg.mean(axis=-1)[..., None] + slope[..., None] * qc
@@ -157,7 +157,9 @@ class WithVoiceQuality:
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
         x = np.asarray(windows, np.float32)
-        return np.concatenate([self.base.embed(x), voice_quality(x)], axis=1)
+        vq = map_batches(voice_quality, int(getattr(self.base, "batch_size", 0) or 16), x) if len(x) else \
+            voice_quality(x)
+        return np.concatenate([self.base.embed(x), vq], axis=1)
 
     def __getattr__(self, name: str):  # batch_size, device, blocks… of the base encoder
         return getattr(self.base, name)

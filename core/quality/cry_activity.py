@@ -24,8 +24,8 @@ def cry_voicing(batch: np.ndarray, content: np.ndarray | None = None) -> np.ndar
     x = np.asarray(batch, np.float32)
     fr = short_frames(x, FRAME, HOP) * np.hanning(FRAME).astype(np.float32)
     fr = fr - fr.mean(axis=-1, keepdims=True)
-    spec = sfft.rfft(fr, n=2 * FRAME, axis=-1, workers=-1)
-    ac = sfft.irfft(spec.real**2 + spec.imag**2, axis=-1, workers=-1)[..., :FRAME]
+    spec = sfft.rfft(fr, n=2 * FRAME, axis=-1)
+    ac = sfft.irfft(spec.real**2 + spec.imag**2, axis=-1)[..., :FRAME]
     lo, hi = int(SAMPLE_RATE / F0_RANGE[1]), int(SAMPLE_RATE / F0_RANGE[0])
     r = ac[..., lo - 1 : hi + 2] / np.maximum(ac[..., :1], 1e-12)
     # only a true peak counts: a low hum's autocorrelation is merely still high at short lags

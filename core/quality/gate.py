@@ -56,6 +56,7 @@ def _dbfs(rms: np.ndarray) -> np.ndarray:
 
 FLOOR_FRAME = 1024  # 64 ms at 16 kHz
 FLOOR_PERCENTILE = 10.0
+VOICING_BATCH = 16  # windows per batch of the cry-voicing measure (batches run side by side, core.threads)
 
 
 def noise_floor_dbfs(samples: np.ndarray) -> float | None:
@@ -96,8 +97,10 @@ def assess_windows(
     voicing = [None] * len(windows)
     if th.min_cry_voicing is not None and len(windows):
         from core.quality.cry_activity import cry_voicing
+        from core.threads import map_batches
 
-        voicing = cry_voicing(batch, np.array([w.content_s for w in windows])).tolist()
+        voicing = map_batches(cry_voicing, VOICING_BATCH, np.asarray(batch, np.float32),
+                              np.array([w.content_s for w in windows])).tolist()
     out = []
     for x, w, v in zip(batch, windows, voicing):
         n = max(1, int(round(w.content_s * SAMPLE_RATE)))
