@@ -38,4 +38,3 @@ def check_windows(windows: np.ndarray, win: int) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != win:
         raise ValueError(f"expected windows of shape [n, {win}], got {x.shape}")
     return x
-
