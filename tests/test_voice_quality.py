@@ -69,3 +69,32 @@ def test_shipped_cry_heads_were_trained_with_the_block():
     assert isinstance(an.encoder, WithVoiceQuality)
     for art in an.heads.values():
         assert art.meta["encoder"]["version"] == an.encoder.info.version
+
+
+def test_masked_order_statistics_equal_numpys_nan_statistics_bit_for_bit():
+    """The voice-quality and pitch statistics read one sort per row instead of NumPy's row-by-row nanpercentile;
+    they must be the same numbers, ties, both float widths and rows without frames (0) included."""
+    import warnings
+
+    from core.encoders.order_stats import MaskedOrder
+
+    def numpy_stat(fn, v, mask, *args):
+        empty = ~mask.any(axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = fn(np.where(mask | empty[:, None], np.where(empty[:, None], 0.0, v), np.nan), *args, axis=1)
+        return np.nan_to_num(out, nan=0.0)
+
+    rng = np.random.default_rng(0)
+    for trial in range(120):
+        dt = (np.float32, np.float64)[trial % 2]
+        T = int(rng.integers(1, 200))
+        v = (rng.standard_normal((16, T)) * rng.uniform(0.01, 100)).astype(dt)
+        if trial % 3 == 0:
+            v = np.round(v, 1).astype(dt)  # ties
+        mask = rng.random((16, T)) < rng.uniform(0.0, 1.0)
+        mask[0] = False  # a row without frames
+        m = MaskedOrder(v, mask)
+        assert np.array_equal(numpy_stat(np.nanmedian, v, mask).astype(dt), m.median())
+        for q in (10, 25, 75, 90):
+            assert np.array_equal(numpy_stat(np.nanpercentile, v, mask, q).astype(dt), m.percentile(q)), (trial, q)

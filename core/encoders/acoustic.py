@@ -25,6 +25,7 @@ from core.windows.framing import short_frames
 from core.threads import map_batches
 from .base import EncoderInfo, check_windows
 from .mel_detail import N_FEATURES as N_MEL_DETAIL, MelDetail
+from .order_stats import MaskedOrder
 
 N_FFT = 1024
 HOP = 256
@@ -52,10 +53,18 @@ def _stats(v: np.ndarray) -> list[np.ndarray]:
     return [v.mean(axis=1), v.std(axis=1)]
 
 
-def _ONE_BLAS_THREAD():
-    from threadpoolctl import threadpool_limits
+_BLAS = None
 
-    return threadpool_limits(1, user_api="blas")
+
+def _ONE_BLAS_THREAD():
+    """Context: BLAS on one thread. The loaded libraries are found once (threadpoolctl scans them on every
+    `threadpool_limits` call: 4 ms, twice per minute of audio)."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 class AcousticEncoder:
@@ -95,8 +104,18 @@ class AcousticEncoder:
         x = check_windows(windows, WINDOW_SAMPLES)
         if len(x) == 0:
             return np.zeros((0, self.info.dim), np.float32)
-        with _ONE_BLAS_THREAD():
-            return map_batches(self._features, self.batch_size, x)
+        with self.one_thread_sums():
+            return map_batches(self.embed_batch, self.batch_size, x)
+
+    def embed_batch(self, x: np.ndarray) -> np.ndarray:
+        """One batch's features on the calling thread (its caller holds `one_thread_sums()`): the seam a wrapping
+        encoder maps together with its own block, so both run in one pass over the batches."""
+        return self._features(x)
+
+    @staticmethod
+    def one_thread_sums():
+        """Context: BLAS on one thread (see `embed`)."""
+        return _ONE_BLAS_THREAD()
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         fr = short_frames(x, N_FFT, HOP)  # [n, T, F]
@@ -232,12 +251,10 @@ class AcousticEncoder:
         nv = voiced.sum(axis=1)
         semis = 12.0 * np.log2(f0 / 100.0)
         has = nv > 0
-        # rows without a voiced frame read 0 (not an all-NaN slice: its warning would need warnings.catch_warnings,
-        # which is not thread-safe, and these run on the analysis threads)
-        masked = np.where(voiced | ~has[:, None], np.where(has[:, None], semis, 0.0), np.nan)
+        f0_order = MaskedOrder(semis, voiced)  # rows without a voiced frame read 0
+        med = f0_order.median()
+        iqr = f0_order.percentile(75) - f0_order.percentile(25)
         with np.errstate(all="ignore"):
-            med = np.nanmedian(masked, axis=1)
-            iqr = np.nanpercentile(masked, 75, axis=1) - np.nanpercentile(masked, 25, axis=1)
             both = voiced[:, 1:] & voiced[:, :-1]
             jumps = np.abs(np.diff(semis, axis=1))
             jitter = np.where(both, jumps, 0.0).sum(axis=1) / np.maximum(both.sum(axis=1), 1)

@@ -25,6 +25,7 @@ from scipy import fft as sfft
 
 from core.config import SAMPLE_RATE
 from core.encoders.base import Encoder, EncoderInfo
+from core.encoders.order_stats import MaskedOrder
 from core.threads import map_batches
 from core.windows.framing import short_frames
 
@@ -48,14 +49,6 @@ FEATURE_NAMES = (
     "CPP median (dB)", "CPP p10 (dB)",
 )
 N_FEATURES = len(FEATURE_NAMES)
-
-
-def _nanstat(fn, v: np.ndarray, mask: np.ndarray, *args) -> np.ndarray:
-    """`fn` over the masked frames of each row; 0 for a row without any (never an all-NaN slice, whose warning
-    would need warnings.catch_warnings, which is not thread-safe, and this runs on the analysis threads)."""
-    empty = ~mask.any(axis=1)
-    out = fn(np.where(mask | empty[:, None], np.where(empty[:, None], 0.0, v), np.nan), *args, axis=1)
-    return np.nan_to_num(out, nan=0.0)
 
 
 def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -119,23 +112,18 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
 
     n_loud = np.maximum(loud.sum(axis=1), 1)
     has_v = voiced.any(axis=1)
+    o_f0, o_hnr, o_cpp, o_shr = (MaskedOrder(v, voiced) for v in (semis, hnr, cpp, shr))
+    o_jit, o_shim = MaskedOrder(jitter, both), MaskedOrder(shimmer, both)
     feats = [
         voiced.sum(axis=1) / n_loud,
         (loud & ~voiced).sum(axis=1) / n_loud,
         (voiced & (f0 > HYPER_F0)).sum(axis=1) / n_loud,
-        _nanstat(np.nanmedian, semis, voiced),
-        _nanstat(np.nanpercentile, semis, voiced, 75) - _nanstat(np.nanpercentile, semis, voiced, 25),
-        _nanstat(np.nanmedian, hnr, voiced),
-        _nanstat(np.nanpercentile, hnr, voiced, 10),
-        _nanstat(np.nanpercentile, hnr, voiced, 90),
-        _nanstat(np.nanmedian, jitter, both),
-        _nanstat(np.nanpercentile, jitter, both, 90),
-        _nanstat(np.nanmedian, shimmer, both),
-        _nanstat(np.nanpercentile, shimmer, both, 90),
-        _nanstat(np.nanmedian, shr, voiced),
-        _nanstat(np.nanpercentile, shr, voiced, 90),
-        _nanstat(np.nanmedian, cpp, voiced),
-        _nanstat(np.nanpercentile, cpp, voiced, 10),
+        o_f0.median(), o_f0.percentile(75) - o_f0.percentile(25),
+        o_hnr.median(), o_hnr.percentile(10), o_hnr.percentile(90),
+        o_jit.median(), o_jit.percentile(90),
+        o_shim.median(), o_shim.percentile(90),
+        o_shr.median(), o_shr.percentile(90),
+        o_cpp.median(), o_cpp.percentile(10),
     ]
     out = np.stack(feats, axis=1)
     out[~has_v, 3:] = 0.0
@@ -157,9 +145,14 @@ class WithVoiceQuality:
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
         x = np.asarray(windows, np.float32)
-        vq = map_batches(voice_quality, int(getattr(self.base, "batch_size", 0) or 16), x) if len(x) else \
-            voice_quality(x)
-        return np.concatenate([self.base.embed(x), vq], axis=1)
+        if not len(x):
+            return np.concatenate([self.base.embed(x), voice_quality(x)], axis=1)
+        size = int(getattr(self.base, "batch_size", 0) or 16)
+        one_batch = getattr(self.base, "embed_batch", None)
+        if one_batch is None:  # an encoder batching on its own device (HeAR): the block beside it
+            return np.concatenate([self.base.embed(x), map_batches(voice_quality, size, x)], axis=1)
+        with self.base.one_thread_sums():  # both blocks in one pass over the batches, side by side
+            return map_batches(lambda b: np.concatenate([one_batch(b), voice_quality(b)], axis=1), size, x)
 
     def __getattr__(self, name: str):  # batch_size, device, blocks… of the base encoder
         return getattr(self.base, name)
