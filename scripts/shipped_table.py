@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from core.evaluation.metrics import format_with_ci  # noqa: E402
 from core.evaluation.model_card import (ablation_rows, answer_rows, decision_ablation_records,  # noqa: E402
-                                        examination_rows, fmt_ci, md_table, model_card, period_evidence_records,
+                                        examination_rows, fmt_ci, load_metrics, md_table, model_card,
+                                        period_band_words, period_evidence_records, period_length_records,
                                         recording_model_card, recording_splits, shift_records)
 from core.evaluation.references import HEAD_TASKS, LATER_NOTE, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
 README = ROOT / "README.md"
@@ -216,7 +217,7 @@ def shift_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str
     f = root / "respiratory" / encoder / "recording" / "metrics.json"
     if not f.is_file():
         return "(the respiratory recording model is not trained on this checkout)"
-    meta, m = json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text())
+    meta, m = json.loads((f.parent / "meta.json").read_text()), load_metrics(f.parent)
     shift = shift_records(meta, m)
     if not shift:
         return "(this model was trained on one period only: retrain it)"
@@ -224,6 +225,10 @@ def shift_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str
                       "target: both figures within 0.05):", "", *md_table(shift), "",
                       "**What differs between the periods** (Normal recordings unless said otherwise):", "",
                       *md_table(period_evidence_records(meta, m)), "",
+                      *(["**Where the later period's false alarms come from** (the adventitious screen of the check "
+                         "above, by SPRSound's two recording lengths; `python scripts/period_length.py`):", "",
+                         *md_table(period_length_records(m)), "", period_band_words(m), ""]
+                        if m.get("period_length") else []),
                       "**Decision ablation** (same out-of-fold evidence, only the decisions refitted; CV over both "
                       "periods; drift = fitted on the earlier period, scored on the later, minus its promise):", "",
                       *md_table(decision_ablation_records(meta, m))])
@@ -272,13 +277,7 @@ def cards(root: Path = ROOT / "trained") -> dict[Path, str]:
     """Model cards are not covered by the artefact hashes, so they can follow the card template without retraining."""
     out = {}
     for f in sorted(root.glob("*/*/*/metrics.json")):
-        meta, metrics = json.loads((f.parent / "meta.json").read_text()), json.loads(f.read_text())
-        abl = f.parent / "ablation.json"
-        if abl.is_file():
-            metrics["ablation"] = json.loads(abl.read_text())
-        refs = f.parent / "references.json"
-        if refs.is_file():
-            metrics["references"] = json.loads(refs.read_text())
+        meta, metrics = json.loads((f.parent / "meta.json").read_text()), load_metrics(f.parent)
         if meta.get("kind") == "recording_model":
             out[f.parent / "MODEL_CARD.md"] = recording_model_card(meta, metrics)
         elif meta.get("kind") == "input_check":

@@ -145,3 +145,30 @@ def test_nested_leave_one_infant_out_never_lets_the_tested_infant_choose_the_thr
     assert pg["n_groups"] == 18 and all(r["auc"] is not None and r["sensitivity"] is not None for r in pg["groups"])
     assert res["ci95"]["roc_auc"] is not None  # 18 infants: enough for a cluster bootstrap
     assert len(res["operating_points"]["balanced"]["fold_thresholds"]) == 18
+
+
+def test_a_heads_metrics_carry_the_files_measured_beside_them(tmp_path):
+    """One loader for the Metrics page, the model cards and the README: metrics.json with the side files (ablation,
+    references, period_length) under their keys; the recording-length table reads its file's own figures."""
+    import json
+
+    from core.evaluation.model_card import load_metrics, period_band_words, period_length_records
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"task": "respiratory"}))
+    assert load_metrics(tmp_path) == {"task": "respiratory"} and period_length_records({}) == []
+    rows = [{"period": p, "source": s, "length": ln, "normal_recordings": 10, "normal_patients": 4,
+             "false_alarm_rate": fa, "median_evidence": 0.05, "mean_window_probability": 0.07,
+             "abnormal_recordings": 3, "sensitivity": None if ln == "15.4 s" else 0.667}
+            for p, s in (("earlier", "nested"), ("later", "scored")) for ln, fa in (("9.2 s", 0.2), ("15.4 s", 0.3))]
+    sep = [{"length": "9.2 s", "earlier": 8, "later": 2, "period_auc": 0.67, "band_difference_db": [0.0, 1.3, -0.3]},
+           {"length": "15.4 s", "earlier": 8, "later": 2, "period_auc": 0.55, "band_difference_db": [0.1, 1.1, -0.2]}]
+    (tmp_path / "period_length.json").write_text(json.dumps({"by_length": rows, "separability": sep,
+                                                             "band_centres_hz": [300, 640, 3000]}))
+    m = load_metrics(tmp_path)
+    table = period_length_records(m)
+    assert [(r["period"], r["length"], r["false alarms"]) for r in table] == [
+        ("earlier", "9.2 s", "0.200"), ("earlier", "15.4 s", "0.300"), ("later", "9.2 s", "0.200"),
+        ("later", "15.4 s", "0.300")]
+    assert table[0]["audio tells the periods apart (AUC, Normal)"] == "0.67"
+    assert table[1]["abnormal recordings: sensitivity"] == "–"  # none of that length
+    assert "9.2 s: 300 Hz +0.0 dB, 640 Hz +1.3 dB" in period_band_words(m, at_hz=(300, 640))

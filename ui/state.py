@@ -100,17 +100,9 @@ def reset_loading() -> None:
 @st.cache_data(show_spinner=False)
 def head_metrics(path: str) -> dict:
     """A head artefact's metrics.json, read once per server process (artefacts do not change while it runs)."""
-    import json
-    from pathlib import Path
+    from core.evaluation.model_card import load_metrics
 
-    m = json.loads((Path(path) / "metrics.json").read_text())
-    ablation = Path(path) / "ablation.json"  # measured separately (scripts/respiratory_ablation.py)
-    if ablation.is_file():
-        m["ablation"] = json.loads(ablation.read_text())
-    references = Path(path) / "references.json"  # the answer with reference cries (python -m core train-references)
-    if references.is_file():
-        m["references"] = json.loads(references.read_text())
-    return m
+    return load_metrics(path)  # with the files measured beside it (ablation, references, period_length)
 
 
 def current_task() -> str:

@@ -10,8 +10,8 @@ import streamlit as st
 from core.decisions.operating_points import non_dominated
 from core.evaluation.metrics import format_with_ci
 from core.evaluation.model_card import (ablation_columns, decision_ablation_records, evaluations, fmt_ci,
-                                        period_evidence_records, recording_evaluations, recording_splits,
-                                        shift_records)
+                                        period_band_words, period_evidence_records, period_length_records,
+                                        recording_evaluations, recording_splits, shift_records)
 from core.evaluation.references import OUR_SPLITS, comparison, cv_is_nested
 from core.tasks import TASKS
 from ui.state import current, head_metrics
@@ -115,6 +115,24 @@ if recording_model:
                      column_config={"quantity": Text(pinned=True, width=490)})
         st.caption("What differs between the periods (Normal recordings unless said otherwise; evidence from the "
                    "nested predictions).")
+        by_length = period_length_records(m)
+        if by_length:
+            short = {"earlier": "promise: nested CV", "later": "earlier-period model"}
+            st.dataframe(pd.DataFrame([{**r, "scored by": short.get(r["period"], r["scored by"])} for r in by_length]),
+                         hide_index=True, width="stretch",
+                         column_config={"length": Text(pinned=True, width=55), "period": Text(width=60),
+                                        "scored by": Text(width=150),
+                                        "Normal recordings (patients)": Text("Normal (patients)", width=115),
+                                        "false alarms": Text(width=85),
+                                        "mean window probability": Text("mean window P", width=105),
+                                        "abnormal recordings: sensitivity": Text("abnormal: sens.", width=110),
+                                        "audio tells the periods apart (AUC, Normal)": Text(
+                                            "periods apart (AUC)", width=130,
+                                            help="how well the audio alone tells the periods apart among Normal "
+                                                 "recordings of this length")})
+            st.caption("Where the later period's false alarms come from: the adventitious screen of the check above "
+                       "by SPRSound's two recording lengths, and how far the audio alone tells the periods apart "
+                       "(patient-grouped CV AUC on Normal recordings; 0.5: not at all). " + period_band_words(m))
         st.dataframe(pd.DataFrame(decision_ablation_records(meta, m, short=True)), hide_index=True, width="stretch",
                      column_config={"decisions": Text(pinned=True, width=210),
                                     **{f"{k}: CV sens / spec": Text(f"{k}: CV", width=110) for k in meta["answers"]},

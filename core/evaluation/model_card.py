@@ -1,6 +1,8 @@
 """A short model card written next to every artefact, generated from its own meta and metrics (no typed numbers)."""
 from __future__ import annotations
 
+import numpy as np
+
 #: by dataset layout (core.data.datasets): the limits come from the data a head was trained on
 LIMITS = {
     "sprsound": (
@@ -323,6 +325,41 @@ def period_evidence_records(meta: dict, metrics: dict) -> list[dict]:
     return [{"quantity": q, **{period: f(v) for period, v in per.items()}} for q, f in rows]
 
 
+def period_length_records(metrics: dict) -> list[dict]:
+    """The adventitious screen by recording length and period (scripts/period_length.py): where the later period's
+    false alarms come from, and how far the audio alone tells the periods apart."""
+    pl = metrics.get("period_length")
+    if not pl:
+        return []
+    sep = {s["length"]: s for s in pl["separability"]}
+    out = []
+    for r in pl["by_length"]:
+        s = sep.get(r["length"], {})
+        out.append({"length": r["length"], "period": r["period"], "scored by": r["source"],
+                    "Normal recordings (patients)": f"{r['normal_recordings']} ({r['normal_patients']})",
+                    "false alarms": "–" if r["false_alarm_rate"] is None else f"{r['false_alarm_rate']:.3f}",
+                    "mean window probability": "–" if r["mean_window_probability"] is None
+                    else f"{r['mean_window_probability']:.3f}",
+                    "abnormal recordings: sensitivity": "–" if r["sensitivity"] is None
+                    else f"{r['sensitivity']:.3f} ({r['abnormal_recordings']})",
+                    "audio tells the periods apart (AUC, Normal)": f"{s['period_auc']:.2f}" if s else "–"})
+    return out
+
+
+def period_band_words(metrics: dict, at_hz: tuple[int, ...] = (300, 460, 640, 830, 1000, 1500, 3000)) -> str:
+    """The long-term spectrum of Normal recordings, later minus earlier, per length, at a few frequencies."""
+    pl = metrics.get("period_length")
+    if not pl:
+        return ""
+    c = np.asarray(pl["band_centres_hz"], float)
+    parts = []
+    for s in pl["separability"]:
+        d = s["band_difference_db"]
+        parts.append(f"{s['length']}: " + ", ".join(f"{f} Hz {d[int(np.argmin(np.abs(c - f)))]:+.1f} dB"
+                                                   for f in at_hz))
+    return "Long-term spectrum of Normal recordings, later minus earlier period: " + "; ".join(parts) + "."
+
+
 #: the decision ablation's rows, named short enough for a table cell on the Metrics page
 SHORT_DECISIONS = {"shipped": "shipped: equal-error point", "balanced": "balanced point (earlier release)"}
 
@@ -448,6 +485,10 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
         ("## What differs between the periods",
          "Normal recordings unless said otherwise; the pooled evidence comes from the nested predictions (no "
          "recording scored by a model that saw its patient).", md_table(period_evidence_records(meta, metrics))),
+        ("## Where the later period's false alarms come from (recording length)",
+         "The adventitious screen of the leave-one-period-out check broken down by SPRSound's two recording lengths "
+         "(`python scripts/period_length.py`). " + period_band_words(metrics),
+         md_table(period_length_records(metrics))),
         ("## Examination of one child (child-level answers)",
          "One examination per patient and recording period (SPRSound marks no visits). The shipped answer pools the "
          "answering sites' probabilities and thresholds the result; pooling and threshold are chosen on out-of-fold "
@@ -504,3 +545,22 @@ def recording_model_card(meta: dict, metrics: dict) -> str:
     lines += ["", "## Limitations", _limits(data["layout"]),
               "The detector's resolution is one hop (1 s): a 0.4-s wheeze is marked as a 1-2 s segment.", ""]
     return "\n".join(lines)
+
+
+#: files measured beside a head's metrics.json by separate commands (not covered by the artefact's hashes)
+SIDE_FILES = {"ablation": "ablation.json",  # scripts/*_ablation.py
+              "references": "references.json",  # python -m core train-references
+              "period_length": "period_length.json"}  # scripts/period_length.py
+
+
+def load_metrics(folder) -> dict:
+    """A head's metrics.json with the side files found beside it merged in under their keys."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    m = json.loads((folder / "metrics.json").read_text())
+    for key, name in SIDE_FILES.items():
+        if (folder / name).is_file():
+            m[key] = json.loads((folder / name).read_text())
+    return m
