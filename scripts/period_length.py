@@ -9,7 +9,10 @@ the adventitious screen, the median pooled evidence, and the mean window probabi
 sensitivity. Then how well the audio alone tells the periods apart, per length: the pooled window embeddings of
 Normal recordings, a logistic regression predicting the period, patient-grouped 5-fold CV (a patient's recordings of
 both periods in one fold), AUC (0.5: no difference); and the long-term spectrum of Normal recordings (the encoder's
-level-normalised log-mel band means), later minus earlier.
+level-normalised log-mel band means), later minus earlier. Last, the issue's candidate poolings that weigh a
+recording's typical windows more than the mean does (median, trimmed mean, mean of logits, quantile-normalised window
+scores), each with the calibration and threshold refitted on every fit's own out-of-fold evidence, promised (nested
+on the earlier period) against scored (the later period).
 
 Writes trained/respiratory/acoustic/recording/period_length.json, read by the model card, the README and the Metrics
 page (not covered by the artefact's hashes, like ablation.json). It fits nothing the app uses.
@@ -56,6 +59,83 @@ def length_rows(rs, pred, recs_period: str, source: str) -> list[dict]:
             "abnormal_recordings": int(abnormal.sum()),
             "sensitivity": round(float(pred.present[abnormal, a].mean()), 3) if abnormal.any() else None,
         })
+    return out
+
+
+def _pooled(rs, pred, fn) -> np.ndarray:
+    """[R, k] `fn` of each recording's usable window probabilities (all of its windows when none is usable)."""
+    rec_of, use = rs.rec_of[pred.window_rows], rs.usable[pred.window_rows]
+    out = np.zeros((len(pred.recs), pred.window_probs.shape[1]))
+    for i, r in enumerate(pred.recs):
+        k = rec_of == r
+        out[i] = fn(pred.window_probs[(k & use) if (k & use).any() else k])
+    return out
+
+
+def _pooling(name: str, reference: np.ndarray):
+    """A pooling of window probabilities [n, k] -> [k]; `reference`: Normal-recording windows of the fitting data."""
+    if name == "mean (shipped)":
+        return lambda v: v.mean(axis=0)
+    if name == "median":
+        return lambda v: np.median(v, axis=0)
+    if name == "trimmed mean (without the highest and lowest window)":
+        return lambda v: np.sort(v, axis=0)[1:-1].mean(axis=0) if len(v) > 3 else v.mean(axis=0)
+    if name == "mean of window logits":
+        def logit_mean(v):
+            c = np.clip(v, 1e-6, 1 - 1e-6)
+            return 1.0 / (1.0 + np.exp(-np.log(c / (1 - c)).mean(axis=0)))
+        return logit_mean
+    cdf = [np.sort(reference[:, j]) for j in range(reference.shape[1])]  # quantile-normalised window scores
+    return lambda v: np.clip([np.searchsorted(cdf[j], v[:, j]).mean() / len(cdf[j]) for j in range(v.shape[1])],
+                             1e-4, 1 - 1e-4)
+
+
+POOLINGS = ("mean (shipped)", "median", "trimmed mean (without the highest and lowest window)",
+            "mean of window logits", "quantile-normalised window scores, then the mean")
+
+
+def pooling_rows(rs, lp) -> list[dict]:
+    """Each pooling refitted (calibration, thresholds) on every fit's own out-of-fold evidence, as the shipped
+    decisions are; the adventitious screen promised (nested, earlier period) and scored (later period)."""
+    from sklearn.metrics import roc_auc_score
+
+    from core.heads.recording import RecordingDecider
+    from core.heads.train_recording import _subset
+
+    a = rs.classes.index("Adventitious")
+
+    def refit(m, name):
+        o = m.oof_
+        normal = np.isin(rs.rec_of[o.window_rows], o.recs[rs.labels[o.recs] == "Normal"]) & rs.usable[o.window_rows]
+        fn = _pooling(name, o.window_probs[normal])
+        d = RecordingDecider(m.classes, m.pooling, rule=m.decider.rule).fit(_pooled(rs, o, fn), rs.labels[o.recs],
+                                                                             m.presence)
+        d.quality_threshold = m.decider.quality_threshold
+        return d, fn
+
+    def figures(recs, probs, present, poor):
+        labs = rs.labels[recs]
+        normal, abnormal = ~poor & (labs == "Normal"), ~poor & np.isin(labs, ABNORMAL)
+        both = normal | abnormal
+        return (float(present[abnormal, a].mean()), float(1 - present[normal, a].mean()),
+                float(roc_auc_score(abnormal[both], probs[both, a])))
+
+    out = []
+    for name in POOLINGS:
+        recs, probs, present, poor = [], [], [], []
+        for f, m in enumerate(lp.fold_models):
+            keep = np.array([lp.fold_of[r] == f for r in lp.nested.recs.tolist()])
+            part = _subset(lp.nested, keep, rs)
+            d, fn = refit(m, name)
+            p = d.calibrate(_pooled(rs, part, fn))
+            recs.append(part.recs), probs.append(p), present.append(d.present(p)), poor.append(part.poor)
+        promised = figures(np.concatenate(recs), np.concatenate(probs), np.concatenate(present), np.concatenate(poor))
+        d, fn = refit(lp.model, name)
+        p = d.calibrate(_pooled(rs, lp.scored, fn))
+        scored = figures(lp.scored.recs, p, d.present(p), lp.scored.poor)
+        out.append({"pooling": name, "promised": [round(v, 3) for v in promised],
+                    "scored": [round(v, 3) for v in scored],
+                    "drift": [round(scored[0] - promised[0], 3), round(scored[1] - promised[1], 3)]})
     return out
 
 
@@ -121,7 +201,7 @@ def main() -> int:
     centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]
     OUT.write_text(json.dumps({
         "command": "python scripts/period_length.py", "encoder": VERSION, "answer": "Adventitious",
-        "by_length": rows, "separability": separability(rs, pool),
+        "by_length": rows, "separability": separability(rs, pool), "poolings": pooling_rows(rs, lp),
         "band_centres_hz": [round(float(c)) for c in centres],
         "drift_check": lp.report["drift"]["screen"], "seconds": round(time.time() - t0)}, indent=1) + "\n")
     print(f"wrote {OUT} ({time.time() - t0:.0f} s)")

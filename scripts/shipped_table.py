@@ -18,7 +18,8 @@ from core.evaluation.metrics import format_with_ci  # noqa: E402
 from core.evaluation.model_card import (ablation_rows, answer_rows, decision_ablation_records,  # noqa: E402
                                         examination_rows, fmt_ci, load_metrics, md_table, model_card,
                                         period_band_words, period_evidence_records, period_length_records,
-                                        recording_model_card, recording_splits, shift_records)
+                                        pooling_shift_records, recording_model_card, recording_splits,
+                                        shift_records)
 from core.evaluation.references import HEAD_TASKS, LATER_NOTE, OUR_SPLITS, comparison, cv_is_nested  # noqa: E402
 README = ROOT / "README.md"
 START, END = "<!-- shipped-table:start -->", "<!-- shipped-table:end -->"
@@ -227,7 +228,10 @@ def shift_table(root: Path = ROOT / "trained", encoder: str = "acoustic") -> str
                       *md_table(period_evidence_records(meta, m)), "",
                       *(["**Where the later period's false alarms come from** (the adventitious screen of the check "
                          "above, by SPRSound's two recording lengths; `python scripts/period_length.py`):", "",
-                         *md_table(period_length_records(m)), "", period_band_words(m), ""]
+                         *md_table(period_length_records(m)), "", period_band_words(m), "",
+                         "**Poolings that weigh the typical windows more** (measured, not shipped; calibration and "
+                         "thresholds refitted for each on every fit's own out-of-fold evidence):", "",
+                         *md_table(pooling_shift_records(m)), ""]
                         if m.get("period_length") else []),
                       "**Decision ablation** (same out-of-fold evidence, only the decisions refitted; CV over both "
                       "periods; drift = fitted on the earlier period, scored on the later, minus its promise):", "",

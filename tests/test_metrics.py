@@ -152,7 +152,8 @@ def test_a_heads_metrics_carry_the_files_measured_beside_them(tmp_path):
     references, period_length) under their keys; the recording-length table reads its file's own figures."""
     import json
 
-    from core.evaluation.model_card import load_metrics, period_band_words, period_length_records
+    from core.evaluation.model_card import (load_metrics, period_band_words, period_length_records,
+                                            pooling_shift_records)
 
     (tmp_path / "metrics.json").write_text(json.dumps({"task": "respiratory"}))
     assert load_metrics(tmp_path) == {"task": "respiratory"} and period_length_records({}) == []
@@ -162,8 +163,11 @@ def test_a_heads_metrics_carry_the_files_measured_beside_them(tmp_path):
             for p, s in (("earlier", "nested"), ("later", "scored")) for ln, fa in (("9.2 s", 0.2), ("15.4 s", 0.3))]
     sep = [{"length": "9.2 s", "earlier": 8, "later": 2, "period_auc": 0.67, "band_difference_db": [0.0, 1.3, -0.3]},
            {"length": "15.4 s", "earlier": 8, "later": 2, "period_auc": 0.55, "band_difference_db": [0.1, 1.1, -0.2]}]
+    poolings = [{"pooling": "median", "promised": [0.8, 0.74, 0.85], "scored": [0.8, 0.56, 0.79],
+                 "drift": [0.0, -0.18]}]
     (tmp_path / "period_length.json").write_text(json.dumps({"by_length": rows, "separability": sep,
-                                                             "band_centres_hz": [300, 640, 3000]}))
+                                                             "band_centres_hz": [300, 640, 3000],
+                                                             "poolings": poolings}))
     m = load_metrics(tmp_path)
     table = period_length_records(m)
     assert [(r["period"], r["length"], r["false alarms"]) for r in table] == [
@@ -172,3 +176,4 @@ def test_a_heads_metrics_carry_the_files_measured_beside_them(tmp_path):
     assert table[0]["audio tells the periods apart (AUC, Normal)"] == "0.67"
     assert table[1]["abnormal recordings: sensitivity"] == "–"  # none of that length
     assert "9.2 s: 300 Hz +0.0 dB, 640 Hz +1.3 dB" in period_band_words(m, at_hz=(300, 640))
+    assert pooling_shift_records(m)[0]["drift sens / spec"] == "+0.000 / -0.180"
