@@ -20,6 +20,8 @@ nested leave-one-infant-out figures of the pain head (scripts/cry_ablation.py).
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 from scipy import fft as sfft
 
@@ -151,7 +153,7 @@ class WithVoiceQuality:
         one_batch = getattr(self.base, "embed_batch", None)
         if one_batch is None:  # an encoder batching on its own device (HeAR): the block beside it
             return np.concatenate([self.base.embed(x), map_batches(voice_quality, size, x)], axis=1)
-        with self.base.one_thread_sums():  # both blocks in one pass over the batches, side by side
+        with getattr(self.base, "one_thread_sums", nullcontext)():  # both blocks in one pass over the batches
             return map_batches(lambda b: np.concatenate([one_batch(b), voice_quality(b)], axis=1), size, x)
 
     def __getattr__(self, name: str):  # batch_size, device, blocks… of the base encoder
