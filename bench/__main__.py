@@ -132,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.config import analysis_threads
 
     with tempfile.TemporaryDirectory() as tmp:
-        for task, make, target in (("respiratory", pipeline.recording, TARGET_60S["respiratory"]),
-                                   ("cry", pipeline.cry_recording, TARGET_60S["cry"])):
+        for task, make in (("respiratory", pipeline.recording), ("cry", pipeline.cry_recording)):
+            target = TARGET_60S[task]
             a = an if task == "respiratory" else Analyzer(task, "acoustic")
             a.warm_up()
             path = make(Path(tmp) / f"{task}_60s.wav", 60.0)

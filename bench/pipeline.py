@@ -146,11 +146,7 @@ def measure(analyzer: Analyzer, path: Path, seconds: float, with_naive: bool = T
     t0 = time.perf_counter()
     analyze_once(analyzer, path, StageTimer())  # same file again: embeddings come from the cache
     cached = time.perf_counter() - t0
-    naive_s = None
-    if with_naive:
-        t0 = time.perf_counter()
-        naive(analyzer, path)
-        naive_s = time.perf_counter() - t0
+    naive_s = naive_seconds(analyzer, path) if with_naive else None
     analyzer.cache = EmbeddingCache()
     gc.collect()
     tracemalloc.start()

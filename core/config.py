@@ -36,13 +36,18 @@ def data_dir() -> Path:
     return _env_path("HEAR_SCREENING_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")
 
 
+def _env_on(name: str) -> bool:
+    """A deployment switch: on when the variable says 1, on, true or yes."""
+    return os.environ.get(name, "").strip().lower() in ("1", "on", "true", "yes")
+
+
 def storage_url() -> str | None:
     """Where saved visits go, or None: storage is off unless the deployment enables it (HEAR_SCREENING_DATABASE_URL,
     e.g. postgresql+psycopg://user:pass@host/db, or HEAR_SCREENING_STORAGE=on for SQLite in the data folder)."""
     url = os.environ.get("HEAR_SCREENING_DATABASE_URL", "").strip()
     if url:
         return url
-    if os.environ.get("HEAR_SCREENING_STORAGE", "").strip().lower() in ("1", "on", "true", "yes"):
+    if _env_on("HEAR_SCREENING_STORAGE"):
         xdg = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
         return f"sqlite:///{_env_path('HEAR_SCREENING_STORAGE_DIR', xdg / 'hear-screening') / 'visits.db'}"
     return None
@@ -50,7 +55,7 @@ def storage_url() -> str | None:
 
 def keep_audio() -> bool:
     """Whether saved visits keep their audio too (off unless the deployment enables it separately)."""
-    return os.environ.get("HEAR_SCREENING_KEEP_AUDIO", "").strip().lower() in ("1", "on", "true", "yes")
+    return _env_on("HEAR_SCREENING_KEEP_AUDIO")
 
 
 def profiles_dir() -> Path:
@@ -120,8 +125,6 @@ def analysis_threads() -> int:
     """Threads one recording's windows are embedded on (HEAR_SCREENING_THREADS, default every core this process may
     use, at most 4). NumPy and SciPy release the GIL in the array work, so batches of windows run side by side;
     a worker process of a batch or of dataset embedding uses one (the workers are the parallelism there)."""
-    import os
-
     raw = os.environ.get("HEAR_SCREENING_THREADS", "").strip()
     if raw.isdigit() and int(raw) > 0:
         return int(raw)

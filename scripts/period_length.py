@@ -39,23 +39,20 @@ def length_rows(rs, pred, recs_period: str, source: str) -> list[dict]:
     a = rs.classes.index("Adventitious")
     recs = pred.recs
     good = ~pred.poor
+    has_usable = np.array([rs.usable[rs.rec_of == r].any() for r in recs])
     out = []
     for name, lo, hi in LENGTHS:
         in_len = (rs.duration_s[recs] >= lo) & (rs.duration_s[recs] < hi) & good
         normal = in_len & (rs.labels[recs] == "Normal")
         abnormal = in_len & np.isin(rs.labels[recs], ABNORMAL)
-        win = []
-        for i in np.flatnonzero(normal):
-            rows = np.isin(pred.window_rows, rs.rows(np.array([recs[i]])))
-            rows &= rs.usable[pred.window_rows]
-            if rows.any():
-                win.append(float(pred.window_probs[rows, a].mean()))
+        # the mean window probability of a recording is its pooled evidence (mean pooling over its usable windows)
+        win = pred.scores[normal & has_usable, a]
         out.append({
             "period": recs_period, "source": source, "length": name,
             "normal_recordings": int(normal.sum()), "normal_patients": int(len(np.unique(rs.groups[recs[normal]]))),
             "false_alarm_rate": round(float(pred.present[normal, a].mean()), 3) if normal.any() else None,
             "median_evidence": round(float(np.median(pred.scores[normal, a])), 4) if normal.any() else None,
-            "mean_window_probability": round(float(np.mean(win)), 4) if win else None,
+            "mean_window_probability": round(float(np.mean(win)), 4) if len(win) else None,
             "abnormal_recordings": int(abnormal.sum()),
             "sensitivity": round(float(pred.present[abnormal, a].mean()), 3) if abnormal.any() else None,
         })
@@ -63,13 +60,10 @@ def length_rows(rs, pred, recs_period: str, source: str) -> list[dict]:
 
 
 def _pooled(rs, pred, fn) -> np.ndarray:
-    """[R, k] `fn` of each recording's usable window probabilities (all of its windows when none is usable)."""
-    rec_of, use = rs.rec_of[pred.window_rows], rs.usable[pred.window_rows]
-    out = np.zeros((len(pred.recs), pred.window_probs.shape[1]))
-    for i, r in enumerate(pred.recs):
-        k = rec_of == r
-        out[i] = fn(pred.window_probs[(k & use) if (k & use).any() else k])
-    return out
+    """[R, k] `fn` of each recording's usable window probabilities, as the shipped pooling reads them."""
+    from core.heads.recording import pool_scores
+
+    return pool_scores(pred.window_probs, rs.rec_of[pred.window_rows], rs.usable[pred.window_rows], pred.recs, fn)
 
 
 def _pooling(name: str, reference: np.ndarray):

@@ -7,7 +7,7 @@ import json
 
 import streamlit as st
 
-from ui.access import actor, storage_on
+from ui.access import actor, storage_on, store
 
 
 def fhir_download(make_record, child_ref: str, task: str, key: str, clinic: str = "unsaved", where=st) -> None:
@@ -18,8 +18,8 @@ def fhir_download(make_record, child_ref: str, task: str, key: str, clinic: str 
                           file_name="visit_fhir.json",
                           data=lambda: json.dumps(visit_bundle(make_record(), child_ref=child_ref, clinic=clinic,
                                                                task=task), indent=1, default=str),
-                       help="A DiagnosticReport with one Observation per answer, the PDF as its presentedForm, and "
-                            "the device and model provenance: the form hospital records exchange.")
+                          help="A DiagnosticReport with one Observation per answer, the PDF as its presentedForm, and "
+                               "the device and model provenance: the form hospital records exchange.")
 
 
 def save_section(task: str, build, page: str) -> None:
@@ -42,15 +42,9 @@ def save_section(task: str, build, page: str) -> None:
     day = c3.date_input("Visit date", value=dt.date.today(), key=f"{page}_visit_date")
     if st.button("Save this visit", key=f"{page}_save", type="primary"):
         try:
-            ids = [actor_store().save_visit(who, ref, task, rec) for rec in build(label, day)]
+            ids = [store().save_visit(who, ref, task, rec) for rec in build(label, day)]
         except (StorageError, ValueError) as exc:
             st.error(f"Not saved: {exc}")
             return
         st.success(f"Saved '{label.strip() or 'visit'}' for child {ref.strip()} ({who.clinic}): visit record(s) "
                    f"{', '.join(map(str, ids))}. See it on the History page.")
-
-
-def actor_store():
-    from ui.access import store
-
-    return store()

@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.access import account_panel, actor, storage_on
-from ui.save import actor_store, fhir_download
+from ui.access import account_panel, actor, storage_on, store as clinic_store
+from ui.save import fhir_download
 from ui.state import current_task
 
 st.title("History")
@@ -26,7 +26,7 @@ from core.storage.store import StorageError  # noqa: E402
 
 task = current_task()
 try:
-    store = actor_store()
+    store = clinic_store()
     kids = store.children(who, task)
 except StorageError as exc:
     st.error(str(exc))

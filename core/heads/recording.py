@@ -120,10 +120,11 @@ def label_presence(labels: np.ndarray, presence: Mapping[str, frozenset[str] | N
 # ------------------------------------------------------------------------------------------------ evidence
 
 
-def pool_scores(P: np.ndarray, rec_of: np.ndarray, usable: np.ndarray, recs: np.ndarray, how: str = DEFAULT_POOLING
-                ) -> np.ndarray:
+def pool_scores(P: np.ndarray, rec_of: np.ndarray, usable: np.ndarray, recs: np.ndarray,
+                how: str | Callable[[np.ndarray], np.ndarray] = DEFAULT_POOLING) -> np.ndarray:
     """[len(recs), k] pooled window probabilities over each recording's usable windows (all of them when none is
-    usable: such a recording is decided by the quality rule, but still gets evidence)."""
+    usable: such a recording is decided by the quality rule, but still gets evidence). `how`: a pooling's name, or
+    a function of a recording's windows [n, k] -> [k] (a measured alternative, scripts/period_length.py)."""
     out = np.zeros((len(recs), P.shape[1]))
     for i, r in enumerate(np.asarray(recs, int)):
         mine = rec_of == r
@@ -131,6 +132,8 @@ def pool_scores(P: np.ndarray, rec_of: np.ndarray, usable: np.ndarray, recs: np.
         v = P[pick]
         if not len(v):
             out[i] = np.nan
+        elif callable(how):
+            out[i] = how(v)
         elif how == "mean":
             out[i] = v.mean(axis=0)
         elif how == "max":
