@@ -25,7 +25,7 @@ from core.windows.framing import short_frames
 from core.threads import map_batches
 from .base import EncoderInfo, check_windows
 from .mel_detail import N_FEATURES as N_MEL_DETAIL, MelDetail
-from .order_stats import MaskedOrder
+from .order_stats import MaskedOrder, median, percentile
 
 N_FFT = 1024
 HOP = 256
@@ -127,7 +127,7 @@ class AcousticEncoder:
         logmel = 10.0 * np.log10(power @ self._mel.T + EPS)  # [n, T, 64]
         level = logmel.mean(axis=(1, 2))
         rel = logmel - level[:, None, None]
-        p10, p90 = np.percentile(rel, [10, 90], axis=1)
+        p10, p90 = percentile(rel, [10, 90], axis=1)
         feats += [level[:, None], rel.mean(axis=1), rel.std(axis=1), p10, p90]
         feats.append(np.abs(np.diff(rel, axis=1)).mean(axis=1))
 
@@ -153,7 +153,7 @@ class AcousticEncoder:
         logp = 10.0 * np.log10(power + EPS)
         for lo, hi in zip(CONTRAST_EDGES[:-1], CONTRAST_EDGES[1:]):
             sel = logp[..., (f >= lo) & (f < hi)]
-            q = np.percentile(sel, [10, 90], axis=-1)
+            q = percentile(sel, [10, 90], axis=-1)
             feats += _stats(q[1] - q[0])
 
         # Time-domain dynamics.
@@ -174,8 +174,8 @@ class AcousticEncoder:
 
         # Transients: positive spectral flux and impulsiveness of the differenced waveform.
         flux = np.maximum(np.diff(logp, axis=1), 0.0).mean(axis=-1)
-        med = np.median(flux, axis=1, keepdims=True)
-        mad = np.median(np.abs(flux - med), axis=1, keepdims=True) + EPS
+        med = median(flux, axis=1, keepdims=True)
+        mad = median(np.abs(flux - med), axis=1, keepdims=True) + EPS
         feats += _stats(flux)
         feats.append(np.log((flux.max(axis=1) + EPS) / (med[:, 0] + EPS)))
         feats.append((flux > med + 3.0 * mad).mean(axis=1))
@@ -185,16 +185,16 @@ class AcousticEncoder:
         dc2 = dc * dc  # dc**4 through a float32 power is 20x slower than two products
         feats.append(np.log((dc2 * dc2).mean(axis=1) / var**2 + EPS))
         blocks = (x[:, : (x.shape[1] // 160) * 160].reshape(len(x), -1, 160) ** 2).mean(axis=-1)
-        feats.append(np.log((blocks.max(axis=1) + EPS) / (np.median(blocks, axis=1) + EPS)))
+        feats.append(np.log((blocks.max(axis=1) + EPS) / (median(blocks, axis=1) + EPS)))
 
         # Tonality: a narrow peak standing above its band (wheeze, rhonchus, cry harmonics).
         tb = (f >= TONAL_BAND[0]) & (f <= TONAL_BAND[1])
         lt = logp[..., tb]
-        peakiness = lt.max(axis=-1) - np.median(lt, axis=-1)
+        peakiness = lt.max(axis=-1) - median(lt, axis=-1)
         peak_f = f[tb][np.argmax(lt, axis=-1)] / 1000.0
         tonal = peakiness > 15.0
         feats += _stats(peakiness)
-        feats.append(np.percentile(peakiness, 90, axis=1))
+        feats.append(percentile(peakiness, 90, axis=1))
         feats.append(tonal.mean(axis=1))
         feats += _stats(peak_f)
         ptb = power[..., tb] + EPS
@@ -212,12 +212,12 @@ class AcousticEncoder:
         out: list[np.ndarray] = []
         # Band excursions: the loudest moment of each low band relative to its typical level in the window.
         low = rel[..., self._lung_bands]
-        out.append(low.max(axis=1) - np.median(low, axis=1))
+        out.append(low.max(axis=1) - median(low, axis=1))
 
         # Tonal persistence: peakiness smoothed over 3 frames (~50 ms), and the longest runs of held tonality.
         k = np.ones(3) / 3.0
         smooth = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 1, peakiness)
-        out += [smooth.max(axis=1), np.percentile(smooth, 95, axis=1)]
+        out += [smooth.max(axis=1), percentile(smooth, 95, axis=1)]
         steady = (peakiness > 12.0) & (np.abs(np.diff(peak_f, axis=1, prepend=peak_f[:, :1])) < 0.05)
         n_frames = peakiness.shape[1]
         for mask in (steady, smooth > 18.0, smooth > 24.0):
@@ -227,12 +227,12 @@ class AcousticEncoder:
         bp = sosfiltfilt(self._crackle_sos, x.astype(np.float64), axis=1)
         nb = x.shape[1] // CRACKLE_BLOCK
         e = (bp[:, : nb * CRACKLE_BLOCK].reshape(len(x), nb, CRACKLE_BLOCK) ** 2).mean(axis=-1) + EPS
-        ratio = e / np.median(e, axis=1, keepdims=True)
-        q = np.percentile(ratio, [90, 99, 99.9, 100], axis=1)
+        ratio = e / median(e, axis=1, keepdims=True)
+        q = percentile(ratio, [90, 99, 99.9, 100], axis=1)
         out += [np.log(v) for v in q]
         out += [(ratio > t).mean(axis=1) for t in (10.0, 30.0, 100.0)]
         jump = np.diff(np.log(e), axis=1)
-        out += list(np.percentile(jump, [99, 99.9], axis=1))
+        out += list(percentile(jump, [99, 99.9], axis=1))
         return out
 
     def _pitch(self, power: np.ndarray, frame_db: np.ndarray) -> list[np.ndarray]:

@@ -20,6 +20,7 @@ from scipy.ndimage import uniform_filter1d
 
 from core.config import SAMPLE_RATE
 from core.windows.framing import short_frames
+from .order_stats import median, percentile
 
 N_FFT, HOP = 400, 160  # 25 ms, 10 ms at 16 kHz
 N_MELS, FMIN, FMAX = 64, 50.0, 4000.0
@@ -61,22 +62,22 @@ class MelDetail:
         # band energy relative to the broadband level, its spread and its sudden rises
         Eg = np.stack([10.0 * np.log10(P[:, (c >= lo) & (c < hi)].sum(axis=1) + 1e-12) for lo, hi in GROUPS], 1)
         rel = Eg - tot[:, None, :]
-        q10, q50, q95 = np.percentile(Eg, [10, 50, 95], axis=-1)
+        q10, q50, q95 = percentile(Eg, [10, 50, 95], axis=-1)
         dE = np.diff(Eg, axis=-1)
         out += [rel.mean(-1), rel.std(-1), q95 - q50, q50 - q10, Eg.max(-1) - q50, dE.max(-1),
-                np.percentile(dE, 99, axis=-1), *_above_mad(dE, (4, 8))]
+                percentile(dE, 99, axis=-1), *_above_mad(dE, (4, 8))]
         # per-band 10-ms rises, per band group
         D = np.diff(M, axis=2)
         for lo, hi in GROUPS:
             Dg = D[:, (c >= lo) & (c < hi)]
-            med = np.median(Dg, axis=2, keepdims=True)
-            mad = np.median(np.abs(Dg - med), axis=2, keepdims=True) + 1e-3
-            out += [Dg.max(axis=(1, 2))[:, None], np.percentile(Dg.reshape(n, -1), 99, axis=1)[:, None],
+            med = median(Dg, axis=2, keepdims=True)
+            mad = median(np.abs(Dg - med), axis=2, keepdims=True) + 1e-3
+            out += [Dg.max(axis=(1, 2))[:, None], percentile(Dg.reshape(n, -1), 99, axis=1)[:, None],
                     (Dg > med + 5 * mad).mean(axis=(1, 2))[:, None]]
         # broadband (200-2000 Hz) flux spikes, and how many bands rise at once
         bb = (c >= 200) & (c < 2000)
         flux = np.maximum(D[:, bb], 0).mean(axis=1)  # [n, T-1]
-        f50, f99 = np.percentile(flux, [50, 99], axis=1)
+        f50, f99 = percentile(flux, [50, 99], axis=1)
         simul = (D[:, bb] > 6.0).mean(axis=1)
         out += [flux.max(1)[:, None], f99[:, None], np.log((flux.max(1) + 1e-3) / (f50 + 1e-3))[:, None],
                 *(v[:, None] for v in _above_mad(flux, (3, 6, 10), axis=1)),
@@ -85,11 +86,11 @@ class MelDetail:
         Ct = M - uniform_filter1d(M, 11, axis=2, mode="nearest")
         for lo, hi in GROUPS[:4]:
             Cg = Ct[:, (c >= lo) & (c < hi)]
-            out += [Cg.max(axis=(1, 2))[:, None], np.percentile(Cg.reshape(n, -1), 99, axis=1)[:, None],
+            out += [Cg.max(axis=(1, 2))[:, None], percentile(Cg.reshape(n, -1), 99, axis=1)[:, None],
                     (Cg > 6).mean(axis=(1, 2))[:, None]]
         bt = Ct[:, bb].mean(axis=1)
         pk = (bt[:, 1:-1] > bt[:, :-2]) & (bt[:, 1:-1] >= bt[:, 2:])
-        out += [bt.max(1)[:, None], np.percentile(bt, 99, axis=1)[:, None], (bt > 3).mean(1)[:, None],
+        out += [bt.max(1)[:, None], percentile(bt, 99, axis=1)[:, None], (bt > 3).mean(1)[:, None],
                 (bt > 6).mean(1)[:, None], (pk & (bt[:, 1:-1] > 3)).sum(1)[:, None],
                 (pk & (bt[:, 1:-1] > 5)).sum(1)[:, None]]
         # narrow peaks above +-4 neighbouring bands, and how long they hold: wheezes, rhonchi
@@ -98,7 +99,7 @@ class MelDetail:
         peak = np.zeros_like(Cf, bool)
         peak[:, 1:-1] = (Cf[:, 1:-1] >= Cf[:, :-2]) & (Cf[:, 1:-1] >= Cf[:, 2:])
         cfmax = Cf.max(axis=1)
-        out += [np.median(cfmax, 1)[:, None], np.percentile(cfmax, 95, axis=1)[:, None]]
+        out += [median(cfmax, 1)[:, None], percentile(cfmax, 95, axis=1)[:, None]]
         out += [uniform_filter1d(Cf, w, axis=2, mode="nearest").max(axis=(1, 2))[:, None] for w in (10, 25)]
         cb = c[tb]
         for thr in (6.0, 10.0):
@@ -115,8 +116,8 @@ class MelDetail:
 
 def _above_mad(v: np.ndarray, ks: tuple[float, ...], axis: int = -1) -> list[np.ndarray]:
     """Share of values above median + k * MAD, for each k."""
-    med = np.median(v, axis=axis, keepdims=True)
-    mad = np.median(np.abs(v - med), axis=axis, keepdims=True) + 1e-3
+    med = median(v, axis=axis, keepdims=True)
+    mad = median(np.abs(v - med), axis=axis, keepdims=True) + 1e-3
     return [(v > med + k * mad).mean(axis=axis) for k in ks]
 
 
