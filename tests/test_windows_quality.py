@@ -153,3 +153,44 @@ def test_cry_task_names_no_crying_as_the_reason_for_a_lung_like_recording():
     assert r.verdict.abstained and r.verdict.reason.startswith("no crying detected")
     silent = Analyzer("cry", "acoustic").analyze(encode(np.zeros(4 * 16000, np.float32), 16000, "WAV", "PCM_16"))
     assert silent.verdict.abstained and silent.verdict.reason.startswith("too quiet")
+
+
+def test_shared_frames_are_each_windows_own_frames_computed_once():
+    """Overlapping windows of a recording share their frames (computed once); any other batch (a subset, windows
+    out of order, silence, the zero-padded last window, one window, none) still reads exactly its own frames."""
+    from core.windows.framing import frame, shared_frames, short_frames, window_starts
+
+    x = np.random.default_rng(0).normal(size=int(9.3 * 16000)).astype(np.float32)
+    w = frame(x, window_starts(len(x), 16000))  # 9 windows, the last one padded
+    silence = np.zeros((3, 32000), np.float32)
+    for batch in (w, w[[0, 2, 3, 4, 8]], w[::-1], w[-1:], w[:0], silence, np.concatenate([w[:3], silence, w[3:]])):
+        for length, hop in ((640, 160), (400, 160)):
+            sf = shared_frames(batch, length, hop)
+            assert np.array_equal(sf.per_window(sf.frames), short_frames(batch, length, hop))
+    sf = shared_frames(w, 640, 160)
+    assert len(sf.frames) == 1 + (10 * 16000 - 640) // 160  # the 10 s the windows cover, once (not 9 x 197)
+    assert len(shared_frames(w[::-1], 640, 160).frames) == 9 * 197  # no window continues the one before it
+
+
+def test_frame_sharing_leaves_the_window_features_unchanged_bit_for_bit():
+    """The 10-ms features (voice quality, mel detail) of overlapping windows equal those of the same windows
+    computed without sharing (the batch reversed: no window continues its predecessor)."""
+    from core.encoders.mel_detail import MelDetail
+    from core.encoders.voice_quality import voice_quality
+    from core.windows.framing import frame, window_starts
+
+    t = np.arange(int(12.5 * 16000)) / 16000
+    rng = np.random.default_rng(1)
+    x = (0.3 * np.sin(2 * np.pi * (400 + 80 * np.sin(2 * np.pi * 0.7 * t)) * t) * (np.sin(2 * np.pi * 0.4 * t) > 0)
+         + 0.02 * rng.normal(size=len(t))).astype(np.float32)
+    w = frame(x, window_starts(len(x), 16000))
+    md = MelDetail()
+    for features in (voice_quality, md.features):
+        assert np.array_equal(features(w), features(w[::-1])[::-1])
+    # and each frame's measures equal those of the per-window frames the shipped heads were trained on
+    from core.encoders.voice_quality import FRAME, HOP, _frame_measures
+    from core.windows.framing import shared_frames, short_frames
+
+    sf = shared_frames(w, FRAME, HOP)
+    for own, shared in zip(_frame_measures(short_frames(w, FRAME, HOP), 16000), _frame_measures(sf.frames, 16000)):
+        assert np.array_equal(own, sf.per_window(shared))

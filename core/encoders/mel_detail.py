@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from core.config import SAMPLE_RATE
-from core.windows.framing import short_frames
+from core.windows.framing import shared_frames
 from .order_stats import median, percentile
 
 N_FFT, HOP = 400, 160  # 25 ms, 10 ms at 16 kHz
@@ -40,9 +40,10 @@ class MelDetail:
     def logmel(self, x: np.ndarray) -> np.ndarray:
         """[n, 64, T] dB. Trailing zeros (the padding of a recording's last window) are replaced by repeating the
         real frames cyclically, so padding does not read as silence between events."""
-        fr = short_frames(x, N_FFT, HOP)
-        n_frames = fr.shape[1]
-        power = np.abs(np.fft.rfft(fr * self._win, axis=-1)) ** 2
+        sf = shared_frames(x, N_FFT, HOP)  # overlapping windows share frames: each FFT runs once
+        n_frames = sf.index.shape[1]
+        # the mel projection runs per window: BLAS sums a stack of windows in another order than one frame list
+        power = sf.per_window(np.abs(np.fft.rfft(sf.frames * self._win, axis=-1)) ** 2)
         M = (10.0 * np.log10(power @ self._fb.T + 1e-10)).transpose(0, 2, 1).astype(np.float32)
         nz = x != 0
         last = np.where(nz.any(axis=1), x.shape[1] - np.argmax(nz[:, ::-1], axis=1), x.shape[1])

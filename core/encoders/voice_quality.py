@@ -29,7 +29,7 @@ from core.config import SAMPLE_RATE
 from core.encoders.base import Encoder, EncoderInfo
 from core.encoders.order_stats import MaskedOrder
 from core.threads import map_batches
-from core.windows.framing import short_frames
+from core.windows.framing import shared_frames
 
 VERSION = "vq-1"
 FRAME = 640  # 40 ms
@@ -54,18 +54,50 @@ N_FEATURES = len(FEATURE_NAMES)
 
 
 def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """[n, 32000] float32 windows -> [n, N_FEATURES] float32."""
+    """[n, 32000] float32 windows -> [n, N_FEATURES] float32. The per-frame measures run once per distinct frame
+    (`shared_frames`: overlapping windows of a recording share half of theirs); loudness, voicing and the
+    statistics are the window's own."""
     x = np.asarray(windows, np.float32)
     if len(x) == 0:
         return np.zeros((0, N_FEATURES), np.float32)
-    fr = short_frames(x, FRAME, HOP)  # [b, T, FRAME]
+    sf = shared_frames(x, FRAME, HOP)
+    frame_db, lag, peak, f0, hnr, shr, cpp = (sf.per_window(v) for v in _frame_measures(sf.frames, sr))
+    loud = frame_db > frame_db.max(axis=1, keepdims=True) - LOUD_DB
+    loud &= frame_db > 10 * np.log10(EPS) + 20  # digital silence is never "loud"
+    voiced = loud & (peak > VOICED_R)
+    semis = 12 * np.log2(f0 / 100.0)
+    both = voiced[:, 1:] & voiced[:, :-1]
+    jitter = np.abs(np.diff(lag, axis=1)) / (0.5 * (lag[:, 1:] + lag[:, :-1]))
+    shimmer = np.abs(np.diff(frame_db, axis=1))
+
+    n_loud = np.maximum(loud.sum(axis=1), 1)
+    has_v = voiced.any(axis=1)
+    o_f0, o_hnr, o_cpp, o_shr = (MaskedOrder(v, voiced) for v in (semis, hnr, cpp, shr))
+    o_jit, o_shim = MaskedOrder(jitter, both), MaskedOrder(shimmer, both)
+    feats = [
+        voiced.sum(axis=1) / n_loud,
+        (loud & ~voiced).sum(axis=1) / n_loud,
+        (voiced & (f0 > HYPER_F0)).sum(axis=1) / n_loud,
+        o_f0.median(), o_f0.percentile(75) - o_f0.percentile(25),
+        o_hnr.median(), o_hnr.percentile(10), o_hnr.percentile(90),
+        o_jit.median(), o_jit.percentile(90),
+        o_shim.median(), o_shim.percentile(90),
+        o_shr.median(), o_shr.percentile(90),
+        o_cpp.median(), o_cpp.percentile(10),
+    ]
+    out = np.stack(feats, axis=1)
+    out[~has_v, 3:] = 0.0
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def _frame_measures(fr: np.ndarray, sr: int) -> tuple[np.ndarray, ...]:
+    """Per frame [U, FRAME] -> level (dB), period (samples), autocorrelation peak, f0, HNR, sub-harmonic level and
+    cepstral peak prominence, each [U]."""
     fr = fr - fr.mean(axis=-1, keepdims=True)
     w = np.hanning(FRAME).astype(np.float32)
     spec = sfft.rfft(fr * w, n=N_FFT, axis=-1)
-    power = spec.real**2 + spec.imag**2  # [b, T, N_FFT/2+1]
+    power = spec.real**2 + spec.imag**2  # [U, N_FFT/2+1]
     frame_db = 10 * np.log10(power.sum(axis=-1) + EPS)
-    loud = frame_db > frame_db.max(axis=1, keepdims=True) - LOUD_DB
-    loud &= frame_db > 10 * np.log10(EPS) + 20  # digital silence is never "loud"
 
     # normalised autocorrelation, corrected for the window's own autocorrelation (Boersma 1993)
     ac = sfft.irfft(power, n=N_FFT, axis=-1)[..., :FRAME]
@@ -87,13 +119,7 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     lag = lo + k + np.clip(shift, -0.5, 0.5)
     peak = np.clip(y1 - 0.25 * (y0 - y2) * shift, 0.0, 0.999)
     f0 = sr / lag
-    voiced = loud & (peak > VOICED_R)
-
     hnr = 10 * np.log10(peak / (1 - peak) + EPS)
-    semis = 12 * np.log2(f0 / 100.0)
-    both = voiced[:, 1:] & voiced[:, :-1]
-    jitter = np.abs(np.diff(lag, axis=1)) / (0.5 * (lag[:, 1:] + lag[:, :-1]))
-    shimmer = np.abs(np.diff(frame_db, axis=1))
 
     # harmonics and sub-harmonics read off the log spectrum at multiples of f0
     log_p = 10 * np.log10(power + EPS)
@@ -103,7 +129,6 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     sub_idx = np.clip(np.rint(bins[..., None] * (h - 0.5)), 0, log_p.shape[-1] - 1).astype(int)
     harm = np.take_along_axis(log_p, harm_idx, -1).mean(axis=-1)
     sub = np.take_along_axis(log_p, sub_idx, -1).mean(axis=-1)
-    shr = sub - harm
 
     # cepstral peak prominence: the cepstral peak in the f0 range above the cepstrum's regression line there
     cseg = sfft.irfft(log_p, n=N_FFT, axis=-1)[..., lo:hi + 1]
@@ -111,25 +136,7 @@ def voice_quality(windows: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     slope = (cseg * qc).sum(axis=-1) / (qc**2).sum()
     line_at = cseg.mean(axis=-1)[..., None] + slope[..., None] * qc
     cpp = (cseg - line_at).max(axis=-1)
-
-    n_loud = np.maximum(loud.sum(axis=1), 1)
-    has_v = voiced.any(axis=1)
-    o_f0, o_hnr, o_cpp, o_shr = (MaskedOrder(v, voiced) for v in (semis, hnr, cpp, shr))
-    o_jit, o_shim = MaskedOrder(jitter, both), MaskedOrder(shimmer, both)
-    feats = [
-        voiced.sum(axis=1) / n_loud,
-        (loud & ~voiced).sum(axis=1) / n_loud,
-        (voiced & (f0 > HYPER_F0)).sum(axis=1) / n_loud,
-        o_f0.median(), o_f0.percentile(75) - o_f0.percentile(25),
-        o_hnr.median(), o_hnr.percentile(10), o_hnr.percentile(90),
-        o_jit.median(), o_jit.percentile(90),
-        o_shim.median(), o_shim.percentile(90),
-        o_shr.median(), o_shr.percentile(90),
-        o_cpp.median(), o_cpp.percentile(10),
-    ]
-    out = np.stack(feats, axis=1)
-    out[~has_v, 3:] = 0.0
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    return frame_db, lag, peak, f0, hnr, sub - harm, cpp
 
 
 class WithVoiceQuality:

@@ -49,6 +49,65 @@ def short_frames(x: np.ndarray, length: int, hop: int) -> np.ndarray:
     return x[:, np.arange(n_frames)[:, None] * hop + np.arange(length)[None, :]]
 
 
+
+@dataclass(frozen=True)
+class SharedFrames:
+    """The short-time frames of a batch of windows with each distinct frame once: row i's frame t is
+    `frames[index[i, t]]`."""
+
+    frames: np.ndarray  # [U, length]
+    index: np.ndarray  # [n, T] int
+
+    def per_window(self, v: np.ndarray) -> np.ndarray:
+        """A per-frame measure [U, ...] laid out per window: [n, T, ...]."""
+        return v[self.index]
+
+
+def shared_frames(x: np.ndarray, length: int, hop: int) -> SharedFrames:
+    """`short_frames`, computed once where consecutive windows overlap. A recording's windows at a 1-s hop share
+    half their samples; where the next window continues this one by a whole number of hops (found from the
+    samples themselves, so any batch is safe: the cache's misses, an event's windows, a live chunk), its first
+    frames are this window's last ones, and every per-frame transform on the shared frames costs about half."""
+    x = np.asarray(x)
+    n, width = x.shape
+    n_frames = 1 + (width - length) // hop
+    if n == 0:
+        return SharedFrames(np.zeros((0, length), x.dtype), np.zeros((0, n_frames), np.int64))
+    seg_starts, offsets = [0], np.zeros(n, np.int64)  # row i starts offsets[i] frames into its segment
+    pieces = [x[0]]
+    for i in range(1, n):
+        d = _continuation(x[i - 1], x[i], length, hop)
+        if d:
+            offsets[i] = offsets[i - 1] + d // hop
+            pieces.append(x[i, width - d:])
+        else:
+            seg_starts.append(i)
+            pieces.append(x[i])
+    frames, index, base = [], np.empty((n, n_frames), np.int64), 0
+    bounds = seg_starts + [n]
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        seg = np.concatenate(pieces[a:b])
+        fr = short_frames(seg[None], length, hop)[0]
+        frames.append(fr)
+        index[a:b] = base + offsets[a:b, None] + np.arange(n_frames)[None, :]
+        base += len(fr)
+    shared = np.concatenate(frames)
+    if n > 1:  # laid out as `short_frames` lays out a batch (window axis innermost), so sums along a frame
+        shared = np.ascontiguousarray(shared.T).T  # run in the same order and give the same bits
+    return SharedFrames(shared, index)
+
+
+def _continuation(prev: np.ndarray, nxt: np.ndarray, length: int, hop: int) -> int:
+    """Samples by which `nxt` continues `prev` on the frame grid (a multiple of `hop`, sharing at least one whole
+    frame), or 0: the smallest d with nxt[:-d] == prev[d:]."""
+    width = len(prev)
+    grid = np.arange(hop, width - length + 1, hop)
+    for d in grid[prev[grid] == nxt[0]]:
+        if np.array_equal(prev[d:], nxt[: width - d]):
+            return int(d)
+    return 0
+
+
 def plan_windows(
     n_samples: int, hop_s: float = DEFAULT_HOP_SECONDS, sr: int = SAMPLE_RATE
 ) -> tuple[np.ndarray, list[Window]]:
