@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         _row("  60-s recording, cached vs uncached", f"{e.cached_s * 1e3:.1f} ms", f"{e.uncached_s / e.cached_s:.0f}x",
              f"faster than uncached ({e.uncached_s * 1e3:.0f} ms)")
 
-    print("\n5. Many recordings (CLI and Batch page): in this process vs worker processes")
+    print("\n5. Many recordings (CLI and Batch page): in this process vs worker processes (faster of 2 interleaved rounds)")
     from bench import batch
 
     b = batch.measure(n=12 if args.quick else 24)

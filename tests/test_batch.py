@@ -213,3 +213,17 @@ def test_the_cli_analyses_several_files_in_worker_processes(tmp_path):
     assert [line.split()[1] for line in out.stdout.splitlines() if line.startswith("== ")] == \
         ["r0.wav", "r1.wav", "r2.wav", "r3.wav"]  # input order
     assert "bad.wav: cannot analyse" in out.stderr and "analysed in 2 worker processes" in out.stderr
+
+
+def test_workers_that_cannot_load_the_models_fail_each_file_with_the_reason(monkeypatch):
+    """A worker whose models do not load (here HeAR without its weights) never prints a traceback: each file sent to
+    it fails with the reason, and the next batch starts workers afresh."""
+    from core.answers import parallel
+
+    monkeypatch.delenv("HEAR_MODEL_DIR", raising=False)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    out = parallel.map_in_order(parallel._ready, [1, 2, 3], "respiratory", "hear", 2,
+                                failed=lambda item, exc: (item, type(exc).__name__, str(exc)))
+    assert [o[:2] for o in out] == [(i, "WorkerError") for i in (1, 2, 3)]
+    assert all("could not load the models" in o[2] and "HEAR_MODEL_DIR" in o[2] for o in out)
+    assert not [k for k in parallel._POOLS if k[1] == "hear"]

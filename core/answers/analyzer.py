@@ -30,6 +30,7 @@ from core.windows.framing import Window, frame, plan_windows
 
 NEAR_THRESHOLD = 0.15  # P(pain) this close to the threshold: the page suggests reference cries
 CHUNK_WINDOWS = 32  # windows framed, gated and embedded at a time (at least the encoder's own batch size)
+WARM_UP_SECONDS = 33  # 32 windows: two full batches of 16, the largest the encoder runs (`Analyzer.warm_up`)
 OPERATING_POINT_TEXT = {
     "balanced": "balanced operating point",
     "equal_error": "the point where sensitivity equals specificity on patient-grouped out-of-fold recordings of both "
@@ -466,11 +467,14 @@ class Analyzer:
         return other
 
     def warm_up(self) -> AnalysisResult:
-        """Analyse a synthetic 4-s voiced signal once, through a throwaway cache, so that the first real recording
-        does not pay the lazy imports and compilations (librosa, numba) of its first analysis (~1 s). Nothing of it
-        is kept: the cache entries go with the throwaway cache."""
+        """Analyse a synthetic voiced signal once, through a throwaway cache, so that the first real recording
+        does not pay the lazy imports and compilations (librosa, numba) of its first analysis (~1 s), nor the first
+        batches' memory: the signal fills the encoder's largest batches, and the allocator keeps buffers of a size
+        it has seen freed (glibc), where a fresh process returned each to the system and faulted it in again (10-s
+        recordings ran 20 % slower in a fresh batch worker). Nothing of it is kept: the cache entries go with the
+        throwaway cache."""
         sr = 16000
-        t = np.arange(4 * sr) / sr
+        t = np.arange(WARM_UP_SECONDS * sr) / sr
         phase = 2 * np.pi * np.cumsum(450 * (1 + 0.03 * np.sin(2 * np.pi * 5 * t))) / sr
         voiced = sum(np.sin(k * phase) / k for k in range(1, 6)) * (np.sin(2 * np.pi * 0.7 * t) > -0.3)
         noise = np.random.default_rng(0).standard_normal(len(t))

@@ -16,25 +16,48 @@ from typing import Any, Callable, Sequence
 from core.config import single_threaded_worker
 
 _ANALYZER = None  # the worker process's Analyzer
+_INIT_ERROR: str | None = None  # why it could not be loaded
 _POOLS: dict[tuple, ProcessPoolExecutor] = {}
 _LOCK = threading.Lock()
 
 
+class WorkerError(RuntimeError):
+    """A worker process could not load the models: every recording sent to it fails with this reason."""
+
+
 def _init(task: str, encoder: str, cache_folder: str | None) -> None:
-    """In each worker: one OpenMP thread (the workers are the parallelism), then the models, once."""
+    """In each worker: one OpenMP thread (the workers are the parallelism), then the models, once. A failure is
+    kept and given as each recording's failure (`WorkerError`), never printed by the worker as a traceback."""
     single_threaded_worker()
-    global _ANALYZER
+    global _ANALYZER, _INIT_ERROR
     from pathlib import Path
 
     from core.answers.analyzer import Analyzer
     from core.encoders.cache import EmbeddingCache
 
-    _ANALYZER = Analyzer(task, encoder, cache=EmbeddingCache(Path(cache_folder) if cache_folder else None))
-    _ANALYZER.warm_up()  # lazy imports and compilations paid here, not by the first recording
+    try:
+        _ANALYZER = Analyzer(task, encoder, cache=EmbeddingCache(Path(cache_folder) if cache_folder else None))
+        _ANALYZER.warm_up()  # lazy imports, compilations and the first batches' memory paid here
+    except Exception as exc:  # the caller's own load fails the same way and says so
+        _INIT_ERROR = f"{type(exc).__name__}: {exc}"
 
 
 def _call(fn: Callable, item: Any) -> Any:
+    if _ANALYZER is None:
+        raise WorkerError(f"the worker process could not load the models ({_INIT_ERROR})")
     return fn(_ANALYZER, item)
+
+
+def _ready(analyzer: Any, item: Any) -> None:
+    return None
+
+
+def start(task: str, encoder: str, jobs: int, cache_folder: str | None = None) -> None:
+    """Start the workers now, without waiting: they load the models while the caller loads its own (the CLI's
+    models and the workers' then load side by side instead of one after the other)."""
+    ex = pool(task, encoder, jobs, cache_folder)
+    for _ in range(jobs):
+        ex.submit(_call, _ready, None)
 
 
 def pool(task: str, encoder: str, jobs: int, cache_folder: str | None = None) -> ProcessPoolExecutor:
@@ -65,14 +88,15 @@ def map_in_order(fn: Callable[[Any, Any], Any], items: Sequence, task: str, enco
     a module-level function (it is pickled by name); `prepare` runs here just before an item is sent (e.g. reading
     its bytes), so only the items in flight are in memory. `progress(done, total, item)` runs here as items
     finish. `failed(item, error)` gives the result of an item whose worker died (a crash in native code, out of
-    memory): that item fails, the others go on in a fresh pool."""
+    memory) or that could not load the models (`WorkerError`): that item fails, the others go on (after a crash,
+    in a fresh pool)."""
     from concurrent.futures.process import BrokenProcessPool
 
     ex = pool(task, encoder, jobs, cache_folder)
     out: list = [None] * len(items)
     pending: dict[Future, int] = {}
     it = iter(enumerate(items))
-    done = 0
+    done, unloaded = 0, False
 
     def submit_next() -> bool:
         nonlocal ex
@@ -96,14 +120,17 @@ def map_in_order(fn: Callable[[Any, Any], Any], items: Sequence, task: str, enco
             i = pending.pop(f)
             try:
                 out[i] = f.result()
-            except BrokenProcessPool as exc:
+            except (BrokenProcessPool, WorkerError) as exc:
                 if failed is None:
                     raise
                 out[i] = failed(items[i], exc)
+                unloaded = unloaded or isinstance(exc, WorkerError)
             done += 1
             if progress:
                 progress(done, len(items), items[i])
             submit_next()
+    if unloaded:  # the next batch starts workers afresh
+        _forget(ex)
     return out
 
 

@@ -14,16 +14,17 @@ import json
 import sys
 from pathlib import Path
 
-from core.answers.analyzer import (DISCLAIMER, AnalysisResult, Analyzer, calibration_words, input_check_words,
-                                   reference_words, validated_words)
+from core.answers.analyzer import (DISCLAIMER, AnalysisResult, Analyzer, calibration_words, choose_encoder,
+                                   input_check_words, reference_words, validated_words)
 from core.calibration.profile import ProfileError
-from core.answers.parallel import map_in_order
+from core.answers.parallel import WorkerError, map_in_order, start as parallel_start
 from core.heads.artifacts import ArtifactError
 from core.audio.decode import AudioDecodeError
 from core.encoders.cache import EmbeddingCache
 from core.config import cache_dir, default_jobs
 from core.encoders import EncoderUnavailable
 from core.audio.filenames import display_name
+from core.tasks import get_task
 
 
 def print_result(r: AnalysisResult, out=None) -> None:
@@ -100,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.reference and args.task != "cry":
         ap.error("--reference applies to the cry task only (reference cries of the same infant)")
+    jobs = args.jobs if args.jobs is not None else (default_jobs() if len(args.files) >= 4 else 1)
+    parallel = jobs > 1 and len(args.files) > 1
+    cache_folder = str(cache_dir() / "embeddings") if args.disk_cache else None
+    if parallel:  # the workers load their models while this process loads its own
+        parallel_start(args.task, choose_encoder(get_task(args.task), args.encoder).name, jobs, cache_folder)
     try:
         analyzer = Analyzer(args.task, args.encoder,
                             cache=EmbeddingCache(cache_dir() / "embeddings" if args.disk_cache else None),
@@ -116,14 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         for c in references.rejected:
             print(f"note: reference {c.name} not used: {c.reason}", file=sys.stderr)
     results, failed, rows = [], 0, []
-    jobs = args.jobs if args.jobs is not None else (default_jobs() if len(args.files) >= 4 else 1)
     work = [(str(f), display_name(f.name), args.experimental, references, analyzer.calibration) for f in args.files]
-    parallel = jobs > 1 and len(work) > 1
     if parallel:  # worker processes, results in the files' order
         outcomes = map_in_order(analyze_one, work, args.task, analyzer.encoder.info.name, jobs,
-                                failed=lambda w, exc: ("error", f"analysis failed ({type(exc).__name__})"),
-                                cache_folder=str(analyzer.cache.folder) if analyzer.cache.folder else None)
+                                failed=lambda w, exc: ("error", "analysis failed (" + (
+                                    str(exc) if isinstance(exc, WorkerError) else type(exc).__name__) + ")"),
+                                cache_folder=cache_folder)
     else:
+        if len(work) >= 4:  # the first recordings' memory and imports paid once (`Analyzer.warm_up`)
+            analyzer.warm_up()
         outcomes = (analyze_one(analyzer, w) for w in work)
     for (_, name, *_), (status, r) in zip(work, outcomes):
         if status == "error":

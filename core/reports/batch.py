@@ -267,7 +267,7 @@ def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
             if progress:
                 progress(i, len(items), display_name(item.name))
         return rows
-    from core.answers.parallel import map_in_order
+    from core.answers.parallel import WorkerError, map_in_order
 
     def prepare(item: BatchItem) -> tuple:
         try:
@@ -276,8 +276,9 @@ def analyze_batch(analyzer: Analyzer, items: list[BatchItem],
             return item.name, None, str(exc), experimental, windows, references, analyzer.calibration
 
     def failed(item: BatchItem, exc: BaseException) -> BatchRow:
+        why = str(exc) if isinstance(exc, WorkerError) else "its worker process stopped"
         return BatchRow(display_name(item.name), None, "", "", None, "",
-                        "analysis failed (its worker process stopped); the other files are unaffected",
+                        f"analysis failed ({why}); the other files are unaffected",
                         analysed_at=now_utc(), app_version=app_version(), encoder=analyzer.encoder.info.identity)
 
     return map_in_order(_row_in_worker, items, analyzer.task.name, analyzer.encoder.info.name, jobs,
