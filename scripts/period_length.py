@@ -12,7 +12,8 @@ both periods in one fold), AUC (0.5: no difference); and the long-term spectrum 
 level-normalised log-mel band means), later minus earlier. Last, the issue's candidate poolings that weigh a
 recording's typical windows more than the mean does (median, trimmed mean, mean of logits, quantile-normalised window
 scores), each with the calibration and threshold refitted on every fit's own out-of-fold evidence, promised (nested
-on the earlier period) against scored (the later period).
+on the earlier period) against scored (the later period). And whether any operating point holds: one threshold swept
+from specificity 0.5 to 0.99, promised against scored, and the closest the later period's own labels could choose.
 
 Writes trained/respiratory/acoustic/recording/period_length.json, read by the model card, the README and the Metrics
 page (not covered by the artefact's hashes, like ablation.json). It fits nothing the app uses.
@@ -133,6 +134,45 @@ def pooling_rows(rs, lp) -> list[dict]:
     return out
 
 
+#: promised specificities (share of the earlier period's Normal recordings below the threshold) the sweep visits
+SWEEP_SPECIFICITIES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
+
+
+def operating_points(rs, lp, tolerance: float = 0.05) -> dict:
+    """Is there any operating point of this model that holds on the later period? One threshold on the calibrated
+    adventitious probability, swept from specificity 0.5 to 0.99 on the earlier period's nested out-of-fold
+    probabilities (the promise), and scored with the model fitted on the earlier period on the later one. Then the
+    oracle bound: the threshold chosen with the later period's own labels that comes closest to the shipped promise
+    (if even it misses by more than the tolerance, no threshold, calibration or label-free shift of the score can
+    meet the stability target: they all move one threshold along the same ranking)."""
+    a = rs.classes.index("Adventitious")
+
+    def split(pred):
+        labs = rs.labels[pred.recs]
+        return pred.probs[:, a], ~pred.poor & np.isin(labs, ABNORMAL), ~pred.poor & (labs == "Normal")
+
+    p_e, abn_e, norm_e = split(lp.nested)
+    p_l, abn_l, norm_l = split(lp.scored)
+
+    def figures(p, abn, norm, t):
+        return float((p[abn] >= t).mean()), float((p[norm] < t).mean())
+
+    shipped_t = float(lp.model.decider.thresholds["Adventitious"])
+    rows = []
+    for t in sorted([float(np.quantile(p_e[norm_e], q)) for q in SWEEP_SPECIFICITIES] + [shipped_t]):
+        promised, scored = figures(p_e, abn_e, norm_e, t), figures(p_l, abn_l, norm_l, t)
+        drift = (scored[0] - promised[0], scored[1] - promised[1])
+        rows.append({"threshold": round(t, 4), "shipped": t == shipped_t,
+                     "promised": [round(v, 3) for v in promised], "scored": [round(v, 3) for v in scored],
+                     "drift": [round(v, 3) for v in drift], "within": bool(max(map(abs, drift)) <= tolerance)})
+    promise = (float(lp.nested.present[abn_e, a].mean()), float(1 - lp.nested.present[norm_e, a].mean()))
+    best = min((max(abs(f[0] - promise[0]), abs(f[1] - promise[1])), t, f)
+               for t in np.unique(p_l) for f in [figures(p_l, abn_l, norm_l, t)])
+    return {"sweep": rows, "tolerance": tolerance,
+            "oracle": {"promise": [round(v, 3) for v in promise], "threshold": round(float(best[1]), 4),
+                       "scored": [round(v, 3) for v in best[2]], "worst_drift": round(float(best[0]), 3)}}
+
+
 def separability(rs, pool: np.ndarray) -> list[dict]:
     """Per length: patient-grouped CV AUC of telling the periods apart from Normal recordings' pooled embeddings."""
     from sklearn.linear_model import LogisticRegression
@@ -196,6 +236,7 @@ def main() -> int:
     OUT.write_text(json.dumps({
         "command": "python scripts/period_length.py", "encoder": VERSION, "answer": "Adventitious",
         "by_length": rows, "separability": separability(rs, pool), "poolings": pooling_rows(rs, lp),
+        "operating_points": operating_points(rs, lp),
         "band_centres_hz": [round(float(c)) for c in centres],
         "drift_check": lp.report["drift"]["screen"], "seconds": round(time.time() - t0)}, indent=1) + "\n")
     print(f"wrote {OUT} ({time.time() - t0:.0f} s)")

@@ -152,8 +152,8 @@ def test_a_heads_metrics_carry_the_files_measured_beside_them(tmp_path):
     references, period_length) under their keys; the recording-length table reads its file's own figures."""
     import json
 
-    from core.evaluation.model_card import (load_metrics, period_band_words, period_length_records,
-                                            pooling_shift_records)
+    from core.evaluation.model_card import (load_metrics, operating_point_records, operating_point_words,
+                                            period_band_words, period_length_records, pooling_shift_records)
 
     (tmp_path / "metrics.json").write_text(json.dumps({"task": "respiratory"}))
     assert load_metrics(tmp_path) == {"task": "respiratory"} and period_length_records({}) == []
@@ -165,9 +165,13 @@ def test_a_heads_metrics_carry_the_files_measured_beside_them(tmp_path):
            {"length": "15.4 s", "earlier": 8, "later": 2, "period_auc": 0.55, "band_difference_db": [0.1, 1.1, -0.2]}]
     poolings = [{"pooling": "median", "promised": [0.8, 0.74, 0.85], "scored": [0.8, 0.56, 0.79],
                  "drift": [0.0, -0.18]}]
+    sweep = [{"threshold": t, "shipped": t == 0.255, "promised": [0.8, sp], "scored": [0.78, sp - d],
+              "drift": [-0.02, -d], "within": d <= 0.05} for t, sp, d in ((0.255, 0.77, 0.11), (0.78, 0.99, 0.016))]
+    oracle = {"promise": [0.806, 0.766], "threshold": 0.2958, "scored": [0.76, 0.716], "worst_drift": 0.051}
     (tmp_path / "period_length.json").write_text(json.dumps({"by_length": rows, "separability": sep,
                                                              "band_centres_hz": [300, 640, 3000],
-                                                             "poolings": poolings}))
+                                                             "poolings": poolings, "operating_points": {
+                                                                 "sweep": sweep, "tolerance": 0.05, "oracle": oracle}}))
     m = load_metrics(tmp_path)
     table = period_length_records(m)
     assert [(r["period"], r["length"], r["false alarms"]) for r in table] == [
@@ -177,3 +181,44 @@ def test_a_heads_metrics_carry_the_files_measured_beside_them(tmp_path):
     assert table[1]["abnormal recordings: sensitivity"] == "–"  # none of that length
     assert "9.2 s: 300 Hz +0.0 dB, 640 Hz +1.3 dB" in period_band_words(m, at_hz=(300, 640))
     assert pooling_shift_records(m)[0]["drift sens / spec"] == "+0.000 / -0.180"
+    points = operating_point_records(m)
+    assert [(r["threshold"], r["within 0.05"]) for r in points] == [("0.255 (shipped)", "no"), ("0.780", "yes")]
+    assert points[0]["drift sens / spec"] == "-0.020 / -0.110"
+    words = operating_point_words(m)
+    assert "0.760 / 0.716" in words and "0.051 off at worst" in words and "allows 0.05" in words
+    assert operating_point_records({}) == [] and operating_point_words({}) == ""
+
+
+def test_the_operating_point_sweep_and_its_oracle_bound():
+    """scripts/period_length.py: with no shift every swept threshold holds and the later period's own labels find
+    the promise exactly; with the later Normal recordings scoring higher the shipped threshold drifts, and the
+    oracle reports how close any threshold could come."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from core.config import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("period_length", PROJECT_ROOT / "scripts" / "period_length.py")
+    pl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pl)
+    rng = np.random.default_rng(0)
+    labels = np.array(["Normal"] * 300 + ["CAS"] * 100 + ["Normal"] * 300 + ["CAS"] * 100)
+    rs = SimpleNamespace(classes=("Adventitious", "CAS", "DAS"), labels=labels)
+
+    def pred(recs, p, t):
+        probs = np.zeros((len(recs), 3))
+        probs[:, 0] = p
+        return SimpleNamespace(recs=recs, probs=probs, poor=np.zeros(len(recs), bool),
+                               present=(probs >= t))
+
+    t = 0.5
+    earlier = np.r_[rng.uniform(0, 0.6, 300), rng.uniform(0.4, 1, 100)]
+    for shift, holds in ((0.0, True), (0.15, False)):
+        later = earlier + np.r_[np.full(300, shift), np.zeros(100)]
+        lp = SimpleNamespace(nested=pred(np.arange(400), earlier, t), scored=pred(np.arange(400, 800), later, t),
+                             model=SimpleNamespace(decider=SimpleNamespace(thresholds={"Adventitious": t})))
+        op = pl.operating_points(rs, lp)
+        shipped = [r for r in op["sweep"] if r["shipped"]]
+        assert len(shipped) == 1 and len(op["sweep"]) == len(pl.SWEEP_SPECIFICITIES) + 1
+        assert all(r["within"] for r in op["sweep"]) if holds else not shipped[0]["within"]
+        assert (op["oracle"]["worst_drift"] == 0.0) == holds

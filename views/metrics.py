@@ -10,6 +10,7 @@ import streamlit as st
 from core.decisions.operating_points import non_dominated
 from core.evaluation.metrics import format_with_ci
 from core.evaluation.model_card import (ablation_columns, decision_ablation_records, evaluations, fmt_ci,
+                                        operating_point_records, operating_point_words,
                                         period_band_words, period_evidence_records, period_length_records,
                                         recording_evaluations, recording_splits, shift_records)
 from core.evaluation.references import OUR_SPLITS, comparison, cv_is_nested
@@ -133,6 +134,13 @@ if recording_model:
             st.caption("Where the later period's false alarms come from: the adventitious screen of the check above "
                        "by SPRSound's two recording lengths, and how far the audio alone tells the periods apart "
                        "(patient-grouped CV AUC on Normal recordings; 0.5: not at all). " + period_band_words(m))
+        sweep = operating_point_records(m)
+        if sweep:
+            st.dataframe(pd.DataFrame(sweep), hide_index=True, width="stretch",
+                         column_config={"threshold": Text(pinned=True, width=130)})
+            st.caption("Does any operating point hold? The adventitious screen's threshold swept from specificity 0.5 "
+                       "to 0.99: promised by the nested CV on the earlier period, scored by the earlier-period model "
+                       "on the later one. " + operating_point_words(m))
         st.dataframe(pd.DataFrame(decision_ablation_records(meta, m, short=True)), hide_index=True, width="stretch",
                      column_config={"decisions": Text(pinned=True, width=210),
                                     **{f"{k}: CV sens / spec": Text(f"{k}: CV", width=110) for k in meta["answers"]},
