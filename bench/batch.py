@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import time
+from concurrent.futures import wait
 from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
 
 from core.answers.analyzer import Analyzer
-from core.answers.parallel import map_in_order
+from core.answers.parallel import start
 from core.config import default_jobs
 from core.reports.batch import BatchItem, analyze_batch
 
@@ -37,17 +38,13 @@ def _items(n: int, seconds: float, seed: int) -> list[BatchItem]:
     return out
 
 
-def _noop(analyzer: Analyzer, x: int) -> int:
-    return x
-
-
 def measure(task: str = "respiratory", n: int = 24, seconds: float = 10.0, rounds: int = 2) -> BatchFigures:
     """The two paths interleaved for `rounds` rounds, each on recordings it has not seen (no cache helps), and the
     faster round of each (one round moved the ratio by 15 % between runs on a 2-core machine)."""
     an = Analyzer(task, "acoustic")
     an.warm_up()
     jobs = default_jobs()
-    map_in_order(_noop, list(range(2 * jobs)), task, "acoustic", jobs)  # the pool started and warmed up, untimed
+    wait(start(task, "acoustic", jobs))  # the pool started and warmed up, untimed
     here, there = [], []
     for r in range(rounds):
         t0 = time.perf_counter()

@@ -35,17 +35,22 @@ LENGTHS = (("9.2 s", 0.0, 12.0), ("15.4 s", 12.0, 1e9))  # SPRSound's two record
 ABNORMAL = ("CAS", "DAS", "CAS & DAS")
 
 
+def _groups(rs, recs: np.ndarray, poor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of these recordings the screen is scored on: (abnormal, Normal), leaving out poor-quality ones."""
+    labs = rs.labels[recs]
+    return ~poor & np.isin(labs, ABNORMAL), ~poor & (labs == "Normal")
+
+
 def length_rows(rs, pred, recs_period: str, source: str) -> list[dict]:
     """Per length: Normal recordings' false alarms, evidence and window probability; abnormal ones' sensitivity."""
     a = rs.classes.index("Adventitious")
     recs = pred.recs
-    good = ~pred.poor
+    abnormal_all, normal_all = _groups(rs, recs, pred.poor)
     has_usable = np.array([rs.usable[rs.rec_of == r].any() for r in recs])
     out = []
     for name, lo, hi in LENGTHS:
-        in_len = (rs.duration_s[recs] >= lo) & (rs.duration_s[recs] < hi) & good
-        normal = in_len & (rs.labels[recs] == "Normal")
-        abnormal = in_len & np.isin(rs.labels[recs], ABNORMAL)
+        in_len = (rs.duration_s[recs] >= lo) & (rs.duration_s[recs] < hi)
+        normal, abnormal = in_len & normal_all, in_len & abnormal_all
         # the mean window probability of a recording is its pooled evidence (mean pooling over its usable windows)
         win = pred.scores[normal & has_usable, a]
         out.append({
@@ -109,8 +114,7 @@ def pooling_rows(rs, lp) -> list[dict]:
         return d, fn
 
     def figures(recs, probs, present, poor):
-        labs = rs.labels[recs]
-        normal, abnormal = ~poor & (labs == "Normal"), ~poor & np.isin(labs, ABNORMAL)
+        abnormal, normal = _groups(rs, recs, poor)
         both = normal | abnormal
         return (float(present[abnormal, a].mean()), float(1 - present[normal, a].mean()),
                 float(roc_auc_score(abnormal[both], probs[both, a])))
@@ -148,8 +152,7 @@ def operating_points(rs, lp, tolerance: float = 0.05) -> dict:
     a = rs.classes.index("Adventitious")
 
     def split(pred):
-        labs = rs.labels[pred.recs]
-        return pred.probs[:, a], ~pred.poor & np.isin(labs, ABNORMAL), ~pred.poor & (labs == "Normal")
+        return (pred.probs[:, a], *_groups(rs, pred.recs, pred.poor))
 
     p_e, abn_e, norm_e = split(lp.nested)
     p_l, abn_l, norm_l = split(lp.scored)

@@ -52,12 +52,12 @@ def _ready(analyzer: Any, item: Any) -> None:
     return None
 
 
-def start(task: str, encoder: str, jobs: int, cache_folder: str | None = None) -> None:
+def start(task: str, encoder: str, jobs: int, cache_folder: str | None = None) -> list[Future]:
     """Start the workers now, without waiting: they load the models while the caller loads its own (the CLI's
-    models and the workers' then load side by side instead of one after the other)."""
+    models and the workers' then load side by side instead of one after the other). The futures are done once
+    every worker has loaded (`concurrent.futures.wait` them to start warm)."""
     ex = pool(task, encoder, jobs, cache_folder)
-    for _ in range(jobs):
-        ex.submit(_call, _ready, None)
+    return [ex.submit(_call, _ready, None) for _ in range(jobs)]
 
 
 def pool(task: str, encoder: str, jobs: int, cache_folder: str | None = None) -> ProcessPoolExecutor:

@@ -103,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--reference applies to the cry task only (reference cries of the same infant)")
     jobs = args.jobs if args.jobs is not None else (default_jobs() if len(args.files) >= 4 else 1)
     parallel = jobs > 1 and len(args.files) > 1
-    cache_folder = str(cache_dir() / "embeddings") if args.disk_cache else None
+    disk = cache_dir() / "embeddings" if args.disk_cache else None
+    cache_folder = str(disk) if disk else None
     if parallel:  # the workers load their models while this process loads its own
         parallel_start(args.task, choose_encoder(get_task(args.task), args.encoder).name, jobs, cache_folder)
     try:
         analyzer = Analyzer(args.task, args.encoder,
-                            cache=EmbeddingCache(cache_dir() / "embeddings" if args.disk_cache else None),
+                            cache=EmbeddingCache(disk),
                             calibration=args.calibration)
     except (EncoderUnavailable, ArtifactError, ProfileError) as exc:
         print(f"error: {exc}", file=sys.stderr)

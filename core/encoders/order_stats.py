@@ -51,7 +51,7 @@ def percentile(v: np.ndarray, q, axis: int = -1) -> np.ndarray:
     """As `np.percentile(v, q, axis=axis)` with its default linear method, bit for bit (a list of q gives NumPy's
     float64 result, one number the input's dtype; a slice with a NaN reads NaN). One sort of the axis replaces
     NumPy's partition: the window features take percentiles of thousands of short rows, where NumPy's SIMD sort is
-    four times faster than its selection."""
+    several times faster than its selection."""
     s = np.moveaxis(np.sort(np.asarray(v), axis=axis), axis, 0)
     m = s.shape[0]
     weak = type(q) in (int, float)

@@ -49,7 +49,6 @@ def short_frames(x: np.ndarray, length: int, hop: int) -> np.ndarray:
     return x[:, np.arange(n_frames)[:, None] * hop + np.arange(length)[None, :]]
 
 
-
 @dataclass(frozen=True)
 class SharedFrames:
     """The short-time frames of a batch of windows with each distinct frame once: row i's frame t is
